@@ -1,0 +1,28 @@
+//! The paper's analyses (paper 000, §5 and App. C) as pure functions from
+//! [`ImportanceMatrix`](crate::importance::ImportanceMatrix) (or similarity
+//! matrices of several runs) to typed results. Nothing here formats or prints.
+
+pub mod capacity;
+pub mod clusters;
+pub mod filter_groups;
+pub mod gate_stats;
+pub mod similarity;
+pub mod specialization;
+pub mod stability;
+
+/// Invalid parameters or inputs the analyses cannot work with.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AnalysisError {
+    #[error("{name} = {value} is out of range: {expected}")]
+    Param {
+        name: &'static str,
+        value: String,
+        expected: String,
+    },
+    #[error("runs do not have the same tasks: {0}")]
+    TaskMismatch(String),
+    #[error("runs do not have the same layers: {0}")]
+    LayerMismatch(String),
+    #[error("{0}")]
+    Degenerate(String),
+}

@@ -1,0 +1,269 @@
+//! The task × filter importance matrix `I ∈ R^{T×F}` of paper 000, §5:
+//! `I[t,i]` is the importance task `t` gives filter `i`, usually `σ(γ_{t,i})`.
+//!
+//! Filters of all layers are concatenated in depth order; [`LayerSpan`]s say
+//! which columns belong to which layer. Every analysis takes this type, so
+//! checkpoint layouts and gate kinds never leak into the math.
+
+use nalgebra::{DMatrix, DMatrixView};
+
+/// How raw per-filter norm parameters become importances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GateKind {
+    /// σBN: importance = sigmoid(γ) ∈ (0, 1) (paper eq. 2–3).
+    Sigmoid,
+    /// Affine TSBN: importance = |γ| (the scale's magnitude; the sign only
+    /// flips the feature).
+    Abs,
+    /// The stored values are used as they are.
+    Identity,
+}
+
+impl GateKind {
+    pub fn apply(self, raw: f64) -> f64 {
+        match self {
+            GateKind::Sigmoid => {
+                // Numerically stable for large |x|.
+                if raw >= 0.0 {
+                    1.0 / (1.0 + (-raw).exp())
+                } else {
+                    let e = raw.exp();
+                    e / (1.0 + e)
+                }
+            }
+            GateKind::Abs => raw.abs(),
+            GateKind::Identity => raw,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GateKind::Sigmoid => "sigmoid",
+            GateKind::Abs => "abs",
+            GateKind::Identity => "identity",
+        }
+    }
+}
+
+impl std::fmt::Display for GateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The columns `start..start+len` of the importance matrix that come from one
+/// norm layer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LayerSpan {
+    pub name: String,
+    pub start: usize,
+    pub len: usize,
+}
+
+impl LayerSpan {
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.start + self.len
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ImportanceError {
+    #[error("importance matrix has {rows} rows but {tasks} task names were given")]
+    TaskCount { rows: usize, tasks: usize },
+    #[error("layer spans cover {covered} filters but the importance matrix has {cols} columns")]
+    SpanCoverage { covered: usize, cols: usize },
+    #[error("duplicate task name '{0}'")]
+    DuplicateTask(String),
+    #[error("importance matrix has no tasks")]
+    NoTasks,
+    #[error("importance matrix has no filters")]
+    NoFilters,
+    #[error("non-finite importance {value} for task '{task}' at filter {filter} of layer '{layer}'")]
+    NonFinite {
+        task: String,
+        layer: String,
+        filter: usize,
+        value: f64,
+    },
+}
+
+/// `T × F` importances with task names and layer spans; all values finite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportanceMatrix {
+    tasks: Vec<String>,
+    layers: Vec<LayerSpan>,
+    data: DMatrix<f64>,
+}
+
+impl ImportanceMatrix {
+    /// Checks that names, spans and shape agree and every value is finite.
+    /// Spans must be contiguous and in order, starting at column 0.
+    pub fn new(
+        tasks: Vec<String>,
+        layers: Vec<LayerSpan>,
+        data: DMatrix<f64>,
+    ) -> Result<Self, ImportanceError> {
+        if tasks.is_empty() {
+            return Err(ImportanceError::NoTasks);
+        }
+        if data.nrows() != tasks.len() {
+            return Err(ImportanceError::TaskCount {
+                rows: data.nrows(),
+                tasks: tasks.len(),
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &tasks {
+            if !seen.insert(t.as_str()) {
+                return Err(ImportanceError::DuplicateTask(t.clone()));
+            }
+        }
+        let mut next = 0;
+        for l in &layers {
+            if l.start != next {
+                return Err(ImportanceError::SpanCoverage {
+                    covered: next,
+                    cols: data.ncols(),
+                });
+            }
+            next += l.len;
+        }
+        if next != data.ncols() {
+            return Err(ImportanceError::SpanCoverage {
+                covered: next,
+                cols: data.ncols(),
+            });
+        }
+        if data.ncols() == 0 {
+            return Err(ImportanceError::NoFilters);
+        }
+        for l in &layers {
+            for c in l.range() {
+                for (t, name) in tasks.iter().enumerate() {
+                    let v = data[(t, c)];
+                    if !v.is_finite() {
+                        return Err(ImportanceError::NonFinite {
+                            task: name.clone(),
+                            layer: l.name.clone(),
+                            filter: c - l.start,
+                            value: v,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(ImportanceMatrix {
+            tasks,
+            layers,
+            data,
+        })
+    }
+
+    /// Convenience for tests and single-layer data: one layer named `layer`.
+    pub fn single_layer(
+        tasks: Vec<String>,
+        layer: &str,
+        data: DMatrix<f64>,
+    ) -> Result<Self, ImportanceError> {
+        let span = LayerSpan {
+            name: layer.to_string(),
+            start: 0,
+            len: data.ncols(),
+        };
+        Self::new(tasks, vec![span], data)
+    }
+
+    pub fn tasks(&self) -> &[String] {
+        &self.tasks
+    }
+    pub fn layers(&self) -> &[LayerSpan] {
+        &self.layers
+    }
+    pub fn n_tasks(&self) -> usize {
+        self.data.nrows()
+    }
+    pub fn n_filters(&self) -> usize {
+        self.data.ncols()
+    }
+    /// The whole `T × F` matrix.
+    pub fn data(&self) -> &DMatrix<f64> {
+        &self.data
+    }
+    /// The `T × len` block of one layer.
+    pub fn layer_block(&self, layer: usize) -> DMatrixView<'_, f64> {
+        let s = &self.layers[layer];
+        self.data.columns(s.start, s.len)
+    }
+    /// Index of a task by name.
+    pub fn task_index(&self, name: &str) -> Option<usize> {
+        self.tasks.iter().position(|t| t == name)
+    }
+    /// The same matrix with rows in the order of `order` (task names).
+    /// Used to align runs by task name. `None` if a name is missing.
+    pub fn reorder_tasks(&self, order: &[String]) -> Option<ImportanceMatrix> {
+        if order.len() != self.tasks.len() {
+            return None;
+        }
+        let idx: Option<Vec<usize>> = order.iter().map(|n| self.task_index(n)).collect();
+        let idx = idx?;
+        let data = DMatrix::from_fn(self.n_tasks(), self.n_filters(), |r, c| self.data[(idx[r], c)]);
+        Some(ImportanceMatrix {
+            tasks: order.to_vec(),
+            layers: self.layers.clone(),
+            data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("t{i}")).collect()
+    }
+
+    #[test]
+    fn sigmoid_is_stable_and_symmetric() {
+        assert_eq!(GateKind::Sigmoid.apply(0.0), 0.5);
+        assert!((GateKind::Sigmoid.apply(-800.0)).abs() < 1e-300);
+        assert_eq!(GateKind::Sigmoid.apply(800.0), 1.0);
+        let x = 1.3;
+        assert!((GateKind::Sigmoid.apply(x) + GateKind::Sigmoid.apply(-x) - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn rejects_nonfinite_with_location() {
+        let mut m = DMatrix::from_element(2, 3, 0.5);
+        m[(1, 2)] = f64::NAN;
+        let spans = vec![
+            LayerSpan { name: "a".into(), start: 0, len: 1 },
+            LayerSpan { name: "b".into(), start: 1, len: 2 },
+        ];
+        let err = ImportanceMatrix::new(names(2), spans, m).unwrap_err();
+        match err {
+            ImportanceError::NonFinite { task, layer, filter, .. } => {
+                assert_eq!((task.as_str(), layer.as_str(), filter), ("t1", "b", 1));
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_spans_and_counts() {
+        let m = DMatrix::from_element(2, 3, 0.5);
+        assert!(ImportanceMatrix::single_layer(names(3), "x", m.clone()).is_err());
+        let spans = vec![LayerSpan { name: "a".into(), start: 0, len: 2 }];
+        assert!(ImportanceMatrix::new(names(2), spans, m).is_err());
+    }
+
+    #[test]
+    fn reorder_aligns_rows_by_name() {
+        let m = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 3.0, 4.0]);
+        let im = ImportanceMatrix::single_layer(names(2), "x", m).unwrap();
+        let r = im.reorder_tasks(&["t1".into(), "t0".into()]).unwrap();
+        assert_eq!(r.data()[(0, 0)], 3.0);
+        assert!(im.reorder_tasks(&["t1".into(), "zz".into()]).is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! Rendering typed analysis results to bytes. No math here.
