@@ -1,1 +1,64 @@
 //! Rendering typed analysis results to bytes. No math here.
+//!
+//! Each figure of paper 000 (Fig. 3, 4 left, 5/9, 10, Table 5) has a plain
+//! input struct and a renderer that turns it into deterministic SVG bytes
+//! with plotters' SVG backend (no fonts are loaded: text is emitted as SVG
+//! `<text>` and laid out with a fixed per-character width). Tables become
+//! CSV and HTML; [`html`] assembles one self-contained page. The mapping from
+//! the typed analysis results to these inputs lives in [`build`]; the tidy
+//! long-table export in [`export`].
+
+pub mod bars;
+pub mod heatmap;
+pub mod html;
+pub mod lines;
+pub mod provenance;
+pub mod stacked;
+pub mod style;
+mod svg;
+pub mod table;
+pub mod violins;
+
+pub use bars::{BarFigure, BarSeries};
+pub use heatmap::{HeatmapFigure, MergeStep};
+pub use html::{Block, Page, Section};
+pub use lines::{LineFigure, LineSeries};
+pub use provenance::Provenance;
+pub use stacked::{StackedBarFigure, StackedSegment};
+pub use table::Table;
+pub use violins::{HistogramFigure, HistogramSeries, ViolinFigure, ViolinRow};
+
+/// What can go wrong turning results into bytes. Every variant names the
+/// figure or file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The input of a figure is inconsistent (lengths differ, an order is
+    /// not a permutation, …): a bug in the caller, reported instead of a
+    /// panic.
+    #[error("figure '{figure}': {reason}")]
+    Figure { figure: String, reason: String },
+    /// plotters failed while drawing.
+    #[error("figure '{figure}': drawing failed: {reason}")]
+    Draw { figure: String, reason: String },
+    /// A checkpoint file could not be read to hash it.
+    #[error("cannot read {} to compute its SHA-256: {source}; check the file still exists and is readable", path.display())]
+    Hash {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The runs given to the report do not fit together.
+    #[error("{0}")]
+    Inputs(String),
+    /// The tidy export failed.
+    #[error("export to {format}: {reason}")]
+    Export { format: String, reason: String },
+}
+
+impl ReportError {
+    pub(crate) fn figure(figure: &str, reason: impl Into<String>) -> Self {
+        ReportError::Figure {
+            figure: figure.to_string(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! A labelled square heatmap with an optional dendrogram at its left: the
+//! task-similarity matrix (paper §5.2, App. C), the co-occurrence matrix of
+//! the representative clusters (Table 5) and the Spearman matrix between
+//! runs. Every cell carries a `<title>` tooltip naming its row, column and
+//! value.
+
+use std::collections::BTreeMap;
+
+use super::ReportError;
+use super::style::{self, Scale};
+use super::svg::{self, Anchor, TextSpec};
+
+/// One agglomeration step in scipy's linkage convention: ids below `n` are
+/// leaves (data indices), id `n + i` is the cluster made by step `i`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeStep {
+    pub a: usize,
+    pub b: usize,
+    pub distance: f64,
+}
+
+/// What the heatmap shows. Rows and columns share `labels`; `values` is in
+/// data order and `order` says in which order to display them.
+#[derive(Debug, Clone)]
+pub struct HeatmapFigure {
+    /// File stem and id in the page, e.g. `similarity-run1`.
+    pub name: String,
+    pub title: String,
+    pub labels: Vec<String>,
+    /// `labels.len()` rows of `labels.len()` values; `None` is drawn grey.
+    pub values: Vec<Vec<Option<f64>>>,
+    /// Display order, a permutation of `0..labels.len()` (scipy's
+    /// `leaves_list` when a dendrogram is given).
+    pub order: Vec<usize>,
+    /// Drawn at the left when present; must have `labels.len() - 1` steps.
+    pub dendrogram: Option<Vec<MergeStep>>,
+    /// The values mapped to the ends of the colour scale.
+    pub range: (f64, f64),
+    /// What a value is, for the colour bar and tooltips ("cosine similarity").
+    pub value_name: String,
+}
+
+/// Renders the heatmap as SVG text.
+pub fn render(f: &HeatmapFigure) -> Result<String, ReportError> {
+    let n = f.labels.len();
+    check(f)?;
+    let cell: i32 = (560 / n.max(1) as i32).clamp(12, 44);
+    let font = if cell >= 16 {
+        style::NORMAL
+    } else {
+        style::SMALL
+    };
+    let labels: Vec<String> = f.labels.iter().map(|l| style::shorten(l, 32)).collect();
+    let label_w = style::max_text_width(&labels, font);
+    let dendro_w = if f.dendrogram.is_some() && n > 1 {
+        150
+    } else {
+        0
+    };
+
+    let top = 44;
+    let hx0 = 12 + dendro_w + if dendro_w > 0 { 4 } else { 0 };
+    let hy0 = top;
+    let side = cell * n as i32;
+    let (hx1, hy1) = (hx0 + side, hy0 + side);
+    let bar_x = hx1 + 8 + label_w + 28;
+    let bar_h = side.clamp(120, 260);
+    let bar_w = 14;
+    let width = (bar_x + bar_w + 60).max(hx0 + style::text_width(&f.title, style::TITLE) + 24);
+    let height = hy1 + 8 + label_w + 16;
+
+    let (lo, hi) = f.range;
+    let colour = |v: Option<f64>| match v {
+        Some(v) if v.is_finite() => style::viridis((v - lo) / (hi - lo)),
+        _ => style::MISSING,
+    };
+
+    let mut tips = BTreeMap::new();
+    let svg_text = svg::render(&f.name, (width as u32, height as u32), |a| {
+        // Cells first: attach_titles finds them by their top-left corner.
+        for (di, &i) in f.order.iter().enumerate() {
+            for (dj, &j) in f.order.iter().enumerate() {
+                let (x, y) = (hx0 + dj as i32 * cell, hy0 + di as i32 * cell);
+                let v = f.values[i][j];
+                svg::rect(a, (x, y), (x + cell, y + cell), colour(v))?;
+                let shown = v
+                    .filter(|v| v.is_finite())
+                    .map(style::fmt_value)
+                    .unwrap_or_else(|| "n/a".into());
+                tips.insert(
+                    (x, y),
+                    format!(
+                        "{} × {}: {} {}",
+                        f.labels[i], f.labels[j], f.value_name, shown
+                    ),
+                );
+                if cell >= 36 {
+                    let c = if style::needs_light_text(colour(v)) {
+                        style::BACKGROUND
+                    } else {
+                        style::INK
+                    };
+                    let short = v
+                        .filter(|v| v.is_finite())
+                        .map(|v| format!("{v:.2}"))
+                        .unwrap_or_else(|| "–".into());
+                    svg::text(
+                        a,
+                        &short,
+                        (x + cell / 2, y + cell / 2),
+                        &TextSpec::new(style::SMALL, Anchor::Center).color(c),
+                    )?;
+                }
+            }
+        }
+        svg::title(a, &f.title)?;
+        for (d, &i) in f.order.iter().enumerate() {
+            let mid = hy0 + d as i32 * cell + cell / 2;
+            svg::text(
+                a,
+                &labels[i],
+                (hx1 + 6, mid),
+                &TextSpec::new(font, Anchor::Left),
+            )?;
+            let midx = hx0 + d as i32 * cell + cell / 2;
+            svg::text(
+                a,
+                &labels[i],
+                (midx, hy1 + 6),
+                &TextSpec::new(font, Anchor::Right).vertical(),
+            )?;
+        }
+        if let (Some(steps), true) = (&f.dendrogram, dendro_w > 0) {
+            draw_dendrogram(a, steps, &f.order, (12, hx0 - 4), hy0, cell)?;
+        }
+        // Colour bar with its scale.
+        let steps = 48;
+        let scale = Scale::new(lo, hi, hy0 + bar_h, hy0);
+        for s in 0..steps {
+            let y0 = hy0 + bar_h - (s * bar_h) / steps;
+            let y1 = hy0 + bar_h - ((s + 1) * bar_h) / steps;
+            let v = lo + (hi - lo) * (s as f64 + 0.5) / steps as f64;
+            svg::rect(a, (bar_x, y1), (bar_x + bar_w, y0), colour(Some(v)))?;
+        }
+        let ticks = style::nice_ticks(lo, hi, 5);
+        let step = if ticks.len() > 1 {
+            ticks[1] - ticks[0]
+        } else {
+            1.0
+        };
+        for t in ticks {
+            let y = scale.px(t);
+            svg::line(
+                a,
+                vec![(bar_x + bar_w, y), (bar_x + bar_w + 4, y)],
+                style::INK,
+                1,
+            )?;
+            svg::text(
+                a,
+                &style::tick_label(t, step),
+                (bar_x + bar_w + 6, y),
+                &TextSpec::new(style::SMALL, Anchor::Left),
+            )?;
+        }
+        svg::text(
+            a,
+            &f.value_name,
+            (bar_x - 8, hy0 + bar_h / 2),
+            &TextSpec::new(style::SMALL, Anchor::Center).vertical(),
+        )?;
+        Ok(())
+    })?;
+    svg::attach_titles(&f.name, svg_text, &tips)
+}
+
+fn check(f: &HeatmapFigure) -> Result<(), ReportError> {
+    let n = f.labels.len();
+    let bad = |r: String| Err(ReportError::figure(&f.name, r));
+    if n == 0 {
+        return bad("no labels to draw".into());
+    }
+    if f.values.len() != n || f.values.iter().any(|r| r.len() != n) {
+        return bad(format!("values are not {n} × {n} like the labels"));
+    }
+    let mut seen = vec![false; n];
+    for &i in &f.order {
+        if i >= n || std::mem::replace(&mut seen[i], true) {
+            return bad(format!(
+                "display order {:?} is not a permutation of 0..{n}",
+                f.order
+            ));
+        }
+    }
+    if f.order.len() != n {
+        return bad(format!(
+            "display order has {} entries for {n} labels",
+            f.order.len()
+        ));
+    }
+    if !(f.range.0.is_finite() && f.range.1.is_finite() && f.range.1 > f.range.0) {
+        return bad(format!("colour range {:?} is empty or not finite", f.range));
+    }
+    if let Some(steps) = &f.dendrogram {
+        if steps.len() + 1 != n {
+            return bad(format!(
+                "dendrogram has {} merge steps for {n} leaves (expected {})",
+                steps.len(),
+                n - 1
+            ));
+        }
+        for (s, m) in steps.iter().enumerate() {
+            if m.a >= n + s || m.b >= n + s || !m.distance.is_finite() {
+                return bad(format!(
+                    "dendrogram step {s} merges {} and {} at {}, which are not earlier nodes",
+                    m.a, m.b, m.distance
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Draws the dendrogram between x = `x0` (largest distance) and `x1`
+/// (leaves), leaves at the row centres of the display order.
+fn draw_dendrogram(
+    a: &svg::Area<'_>,
+    steps: &[MergeStep],
+    order: &[usize],
+    (x0, x1): (i32, i32),
+    y0: i32,
+    cell: i32,
+) -> svg::Drawn {
+    let n = order.len();
+    let mut pos = vec![0.0f64; n + steps.len()];
+    let mut height = vec![0.0f64; n + steps.len()];
+    for (d, &i) in order.iter().enumerate() {
+        pos[i] = d as f64;
+    }
+    let max_d = steps.iter().map(|s| s.distance).fold(0.0f64, f64::max);
+    let xs = Scale::new(0.0, if max_d > 0.0 { max_d } else { 1.0 }, x1, x0);
+    let ys = |p: f64| y0 + (p * cell as f64 + cell as f64 / 2.0).round() as i32;
+    for (s, m) in steps.iter().enumerate() {
+        let id = n + s;
+        pos[id] = (pos[m.a] + pos[m.b]) / 2.0;
+        height[id] = m.distance;
+        let xm = xs.px(m.distance);
+        let pts = vec![
+            (xs.px(height[m.a]), ys(pos[m.a])),
+            (xm, ys(pos[m.a])),
+            (xm, ys(pos[m.b])),
+            (xs.px(height[m.b]), ys(pos[m.b])),
+        ];
+        svg::line(a, pts, style::INK, 1)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig() -> HeatmapFigure {
+        HeatmapFigure {
+            name: "t".into(),
+            title: "Test".into(),
+            labels: vec!["a".into(), "b".into(), "c<&>".into()],
+            values: vec![
+                vec![Some(1.0), Some(0.2), Some(0.9)],
+                vec![Some(0.2), Some(1.0), None],
+                vec![Some(0.9), None, Some(1.0)],
+            ],
+            order: vec![0, 2, 1],
+            dendrogram: Some(vec![
+                MergeStep {
+                    a: 0,
+                    b: 2,
+                    distance: 0.1,
+                },
+                MergeStep {
+                    a: 1,
+                    b: 3,
+                    distance: 0.8,
+                },
+            ]),
+            range: (0.0, 1.0),
+            value_name: "cosine similarity".into(),
+        }
+    }
+
+    #[test]
+    fn every_cell_has_a_tooltip_and_text_is_escaped() {
+        let s = render(&fig()).unwrap();
+        assert_eq!(s.matches("<title>").count(), 9);
+        assert!(s.contains("<title>a × c&lt;&amp;&gt;: cosine similarity 0.900</title>"));
+        assert!(s.contains("<title>b × c&lt;&amp;&gt;: cosine similarity n/a</title>"));
+        assert!(!s.contains("c<&>"));
+    }
+
+    #[test]
+    fn rejects_bad_order_and_dendrogram() {
+        let mut f = fig();
+        f.order = vec![0, 0, 1];
+        assert!(
+            render(&f)
+                .unwrap_err()
+                .to_string()
+                .contains("not a permutation")
+        );
+        let mut f = fig();
+        f.dendrogram = Some(vec![MergeStep {
+            a: 0,
+            b: 7,
+            distance: 0.1,
+        }]);
+        assert!(render(&f).is_err());
+        let mut f = fig();
+        f.range = (1.0, 1.0);
+        assert!(render(&f).is_err());
+    }
+
+    #[test]
+    fn one_label_renders() {
+        let f = HeatmapFigure {
+            labels: vec!["only".into()],
+            values: vec![vec![Some(1.0)]],
+            order: vec![0],
+            dendrogram: Some(vec![]),
+            ..fig()
+        };
+        assert_eq!(render(&f).unwrap().matches("<title>").count(), 1);
+    }
+}

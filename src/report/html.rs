@@ -1,0 +1,189 @@
+//! The one self-contained HTML page: inline SVG figures, inline CSS, no
+//! scripts, nothing fetched (a Content-Security-Policy forbids it), so it
+//! opens from `file://`, mails as one attachment and prints.
+
+use super::provenance::{Provenance, ToolInfo};
+use super::svg::escape;
+use super::table::Table;
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub title: String,
+    /// One line under the title (e.g. "3 runs · 40 tasks · 2880 filters").
+    pub subtitle: String,
+    pub sections: Vec<Section>,
+    pub provenance: Vec<Provenance>,
+    pub tool: ToolInfo,
+}
+
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// Anchor id, letters, digits and dashes.
+    pub id: String,
+    pub heading: String,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Block {
+    /// An inline SVG with its one-sentence caption. `collapsed` puts it in a
+    /// closed `<details>` with that summary (secondary runs).
+    Figure {
+        file: String,
+        svg: String,
+        caption: String,
+        collapsed: Option<String>,
+    },
+    Table {
+        table: Table,
+        caption: String,
+    },
+    Note(String),
+}
+
+const CSS: &str = r#"
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 0; background: #fafafa; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 64px; background: #fff; }
+h1 { font-size: 1.6rem; margin: 0.2rem 0; }
+h2 { font-size: 1.25rem; margin-top: 2.4rem; border-bottom: 1px solid #ddd; padding-bottom: 0.3rem; }
+.subtitle { color: #555; margin: 0 0 1rem; }
+nav ol { columns: 2; padding-left: 1.2rem; margin: 0.5rem 0 1rem; }
+nav a, figcaption a { color: #0b5cad; }
+figure { margin: 1.2rem 0 1.6rem; }
+figure svg { display: block; max-width: 100%; height: auto; }
+figcaption { color: #444; font-size: 0.92rem; margin-top: 0.4rem; max-width: 820px; }
+details { margin: 0.4rem 0; }
+summary { cursor: pointer; color: #0b5cad; }
+table { border-collapse: collapse; font-size: 0.88rem; margin: 0.6rem 0; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 10px; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.tablecap { color: #444; font-size: 0.92rem; }
+.note { color: #444; }
+code, .hash { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.85em; }
+.hash { word-break: break-all; }
+pre { background: #f4f4f4; padding: 8px 10px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
+"#;
+
+/// The page as UTF-8 bytes.
+pub fn render(p: &Page) -> Vec<u8> {
+    let mut o = String::with_capacity(1 << 20);
+    o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    o.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
+    o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    o.push_str(&format!(
+        "<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+        escape(&p.title)
+    ));
+    o.push_str(&format!(
+        "<h1>{}</h1>\n<p class=\"subtitle\">{}</p>\n",
+        escape(&p.title),
+        escape(&p.subtitle)
+    ));
+    o.push_str("<nav><ol>\n");
+    for s in &p.sections {
+        o.push_str(&format!(
+            "<li><a href=\"#{}\">{}</a></li>\n",
+            escape(&s.id),
+            escape(&s.heading)
+        ));
+    }
+    o.push_str("<li><a href=\"#provenance\">Provenance</a></li>\n</ol></nav>\n");
+    for s in &p.sections {
+        o.push_str(&format!(
+            "<section id=\"{}\">\n<h2>{}</h2>\n",
+            escape(&s.id),
+            escape(&s.heading)
+        ));
+        for b in &s.blocks {
+            block(&mut o, b);
+        }
+        o.push_str("</section>\n");
+    }
+    provenance(&mut o, &p.provenance, &p.tool);
+    o.push_str("</main>\n</body>\n</html>\n");
+    o.into_bytes()
+}
+
+fn block(o: &mut String, b: &Block) {
+    match b {
+        Block::Figure {
+            file,
+            svg,
+            caption,
+            collapsed,
+        } => {
+            if let Some(summary) = collapsed {
+                o.push_str(&format!(
+                    "<details><summary>{}</summary>\n",
+                    escape(summary)
+                ));
+            }
+            let stem = file.trim_end_matches(".svg");
+            o.push_str(&format!(
+                "<figure id=\"fig-{}\" class=\"figure\" data-file=\"{}\">\n",
+                escape(stem),
+                escape(file)
+            ));
+            o.push_str(svg.trim());
+            o.push_str(&format!(
+                "\n<figcaption>{} <a href=\"{}\">SVG</a></figcaption>\n</figure>\n",
+                escape(caption),
+                escape(file)
+            ));
+            if collapsed.is_some() {
+                o.push_str("</details>\n");
+            }
+        }
+        Block::Table { table, caption } => {
+            o.push_str(&format!(
+                "<p class=\"tablecap\">{} <a href=\"{}\">CSV</a></p>\n",
+                escape(caption),
+                escape(&table.file_name())
+            ));
+            o.push_str(&table.to_html());
+            o.push('\n');
+        }
+        Block::Note(t) => o.push_str(&format!("<p class=\"note\">{}</p>\n", escape(t))),
+    }
+}
+
+fn provenance(o: &mut String, runs: &[Provenance], tool: &ToolInfo) {
+    o.push_str("<section id=\"provenance\">\n<h2>Provenance</h2>\n");
+    o.push_str("<table>\n<thead><tr><th>run</th><th>file</th><th>size (bytes)</th><th>SHA-256</th><th>layout</th><th>gate</th><th>tasks</th><th>layers</th><th>filters</th></tr></thead>\n<tbody>\n");
+    for r in runs {
+        o.push_str(&format!(
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"hash\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>\n",
+            escape(&r.run),
+            escape(&r.file_name),
+            r.size_bytes,
+            escape(&r.sha256),
+            escape(&r.layout),
+            r.gate,
+            list(&r.tasks),
+            list(&r.layers),
+            r.filters
+        ));
+    }
+    o.push_str("</tbody>\n</table>\n");
+    o.push_str(&format!(
+        "<p>Made by {} {} with:</p>\n<pre><code>{}</code></pre>\n</section>\n",
+        escape(&tool.name),
+        escape(&tool.version),
+        escape(&tool.command())
+    ));
+}
+
+/// A count that opens into the full list.
+fn list(items: &[String]) -> String {
+    format!(
+        "<details><summary>{}</summary>{}</details>",
+        items.len(),
+        items
+            .iter()
+            .map(|i| escape(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
