@@ -79,7 +79,9 @@ pub enum ImportanceError {
     NoTasks,
     #[error("importance matrix has no filters")]
     NoFilters,
-    #[error("non-finite importance {value} for task '{task}' at filter {filter} of layer '{layer}'")]
+    #[error(
+        "non-finite importance {value} for task '{task}' at filter {filter} of layer '{layer}'"
+    )]
     NonFinite {
         task: String,
         layer: String,
@@ -207,7 +209,9 @@ impl ImportanceMatrix {
         }
         let idx: Option<Vec<usize>> = order.iter().map(|n| self.task_index(n)).collect();
         let idx = idx?;
-        let data = DMatrix::from_fn(self.n_tasks(), self.n_filters(), |r, c| self.data[(idx[r], c)]);
+        let data = DMatrix::from_fn(self.n_tasks(), self.n_filters(), |r, c| {
+            self.data[(idx[r], c)]
+        });
         Some(ImportanceMatrix {
             tasks: order.to_vec(),
             layers: self.layers.clone(),
@@ -238,12 +242,25 @@ mod tests {
         let mut m = DMatrix::from_element(2, 3, 0.5);
         m[(1, 2)] = f64::NAN;
         let spans = vec![
-            LayerSpan { name: "a".into(), start: 0, len: 1 },
-            LayerSpan { name: "b".into(), start: 1, len: 2 },
+            LayerSpan {
+                name: "a".into(),
+                start: 0,
+                len: 1,
+            },
+            LayerSpan {
+                name: "b".into(),
+                start: 1,
+                len: 2,
+            },
         ];
         let err = ImportanceMatrix::new(names(2), spans, m).unwrap_err();
         match err {
-            ImportanceError::NonFinite { task, layer, filter, .. } => {
+            ImportanceError::NonFinite {
+                task,
+                layer,
+                filter,
+                ..
+            } => {
                 assert_eq!((task.as_str(), layer.as_str(), filter), ("t1", "b", 1));
             }
             e => panic!("unexpected {e:?}"),
@@ -254,7 +271,11 @@ mod tests {
     fn rejects_bad_spans_and_counts() {
         let m = DMatrix::from_element(2, 3, 0.5);
         assert!(ImportanceMatrix::single_layer(names(3), "x", m.clone()).is_err());
-        let spans = vec![LayerSpan { name: "a".into(), start: 0, len: 2 }];
+        let spans = vec![LayerSpan {
+            name: "a".into(),
+            start: 0,
+            len: 2,
+        }];
         assert!(ImportanceMatrix::new(names(2), spans, m).is_err());
     }
 

@@ -41,7 +41,10 @@ mod tests {
         // numpy: np.array([1.0, -2.5], '<f2').tobytes() == b'\x00<\x00\xc1'
         assert_eq!(decode(Dtype::F16, b"\x00<\x00\xc1"), Some(vec![1.0, -2.5]));
         // torch.tensor([1.0, -2.5], dtype=torch.bfloat16).view(torch.int16) -> [16256, -16352]
-        let b: Vec<u8> = [16256i16, -16352].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let b: Vec<u8> = [16256i16, -16352]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         assert_eq!(decode(Dtype::BF16, &b), Some(vec![1.0, -2.5]));
         assert_eq!(decode(Dtype::F32, &0.25f32.to_le_bytes()), Some(vec![0.25]));
         assert_eq!(decode(Dtype::F64, &0.1f64.to_le_bytes()), Some(vec![0.1]));

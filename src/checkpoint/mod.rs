@@ -7,6 +7,7 @@ pub mod discover;
 pub mod dtype;
 pub mod names;
 pub mod stacked;
+pub mod summary;
 pub mod tasks_file;
 
 use std::collections::BTreeMap;
@@ -168,8 +169,8 @@ impl Checkpoint {
                 file: file_len,
             });
         }
-        let (header_len, md) = SafeTensors::read_metadata(&mmap)
-            .map_err(|e| Self::header_error(&path, &mmap, e))?;
+        let (header_len, md) =
+            SafeTensors::read_metadata(&mmap).map_err(|e| Self::header_error(&path, &mmap, e))?;
         let (tensors, metadata) = Self::index(&md);
         Ok(Checkpoint {
             path,
@@ -211,12 +212,11 @@ impl Checkpoint {
                     reason: "the header length field is not plausible".into(),
                 }
             }
-            SafeTensorError::InvalidHeader(_) | SafeTensorError::InvalidHeaderDeserialization(_) => {
-                CheckpointError::NotSafetensors {
-                    path,
-                    reason: "the header is not the JSON a safetensors file starts with".into(),
-                }
-            }
+            SafeTensorError::InvalidHeader(_)
+            | SafeTensorError::InvalidHeaderDeserialization(_) => CheckpointError::NotSafetensors {
+                path,
+                reason: "the header is not the JSON a safetensors file starts with".into(),
+            },
             SafeTensorError::HeaderTooSmall => CheckpointError::NotSafetensors {
                 path,
                 reason: "the file is too short".into(),
@@ -295,14 +295,14 @@ impl Checkpoint {
                     tensor: name.to_string(),
                 })?;
         let base = 8 + self.header_len;
-        let bytes = self
-            .mmap
-            .get(base + start..base + end)
-            .ok_or_else(|| CheckpointError::Truncated {
-                path: self.path.clone(),
-                expected: *end,
-                found: self.mmap.len().saturating_sub(base),
-            })?;
+        let bytes =
+            self.mmap
+                .get(base + start..base + end)
+                .ok_or_else(|| CheckpointError::Truncated {
+                    path: self.path.clone(),
+                    expected: *end,
+                    found: self.mmap.len().saturating_sub(base),
+                })?;
         dtype::decode(meta.dtype, bytes).ok_or_else(|| CheckpointError::UnsupportedDtype {
             path: self.path.clone(),
             tensor: name.to_string(),

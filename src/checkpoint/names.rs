@@ -107,7 +107,11 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
                 let (da, db) = (&a[..la], &b[..lb]);
                 let ta = trim_zeros(da);
                 let tb = trim_zeros(db);
-                let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb)).then(la.cmp(&lb));
+                let ord = ta
+                    .len()
+                    .cmp(&tb.len())
+                    .then_with(|| ta.cmp(tb))
+                    .then(la.cmp(&lb));
                 if ord != Ordering::Equal {
                     return ord;
                 }
@@ -138,7 +142,10 @@ mod tests {
     fn natural_order() {
         let mut v = vec!["conv.10.bn", "conv.2.bn", "conv.1.bn", "a", "conv.2.an"];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["a", "conv.1.bn", "conv.2.an", "conv.2.bn", "conv.10.bn"]);
+        assert_eq!(
+            v,
+            ["a", "conv.1.bn", "conv.2.an", "conv.2.bn", "conv.10.bn"]
+        );
         assert_eq!(natural_cmp("x9", "x10"), Ordering::Less);
         assert_eq!(natural_cmp("x010", "x10"), Ordering::Greater);
         assert_eq!(natural_cmp("same", "same"), Ordering::Equal);
@@ -154,7 +161,10 @@ mod tests {
         assert_eq!((p.layer, p.key), ("enc.bn1", TaskKey::Name("Smiling")));
         assert_eq!(parse_per_task("bn.weight"), None);
         assert_eq!(parse_per_task("a.b.conv"), None);
-        assert_eq!(parse_per_task("a.01.weight").unwrap().key, TaskKey::Name("01"));
+        assert_eq!(
+            parse_per_task("a.01.weight").unwrap().key,
+            TaskKey::Name("01")
+        );
         let n = per_task_name("x.y", TaskKey::Index(3), NormParam::Bias);
         assert_eq!(parse_per_task(&n).unwrap().key, TaskKey::Index(3));
     }

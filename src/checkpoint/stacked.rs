@@ -69,7 +69,9 @@ impl StackedParam {
     /// Splits `"<layer>.<suffix>"` into the layer and the parameter.
     pub fn parse(name: &str) -> Option<(&str, StackedParam)> {
         let (layer, suffix) = name.rsplit_once('.')?;
-        let p = StackedParam::ALL.into_iter().find(|p| p.suffix() == suffix)?;
+        let p = StackedParam::ALL
+            .into_iter()
+            .find(|p| p.suffix() == suffix)?;
         Some((layer, p))
     }
 }

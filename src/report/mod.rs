@@ -1,1 +1,4 @@
 //! Rendering typed analysis results to bytes. No math here.
+
+pub mod table;
+pub mod tables;
