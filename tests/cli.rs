@@ -219,3 +219,40 @@ fn cluster_recovers_the_planted_groups_of_the_celeba_fixture() {
     want.sort();
     assert_eq!(got, want);
 }
+
+#[test]
+fn every_analysis_agrees_across_layouts_and_dtypes() {
+    // The four layout fixtures store the same gates (exact in every dtype),
+    // so every result must be identical once tasks are named alike.
+    let tasks = fx("layouts/tasks.txt");
+    let cmds: Vec<Vec<&str>> = vec![
+        vec!["capacity"],
+        vec!["similarity"],
+        vec!["specialization", "--tau", "0.3"],
+        vec!["filter-groups", "--k", "3"],
+        vec!["gates"],
+    ];
+    for c in &cmds {
+        let mut results = Vec::new();
+        for (f, extra) in [
+            ("module_list_f32", vec![]),
+            ("module_dict_bf16", vec![]),
+            ("stacked_f16", vec![]),
+            ("tsbn_module_list_f64", vec!["--gate", "sigmoid"]),
+        ] {
+            let p = fx(&format!("layouts/{f}.safetensors"));
+            let mut args: Vec<&str> = vec![c[0], &p];
+            args.extend(&c[1..]);
+            args.extend(["--tasks", &tasks]);
+            args.extend(extra);
+            let mut v = json_of(&args);
+            v.as_object_mut().unwrap().remove("checkpoint");
+            // Layer paths differ by layout (bns / norms / tsbn): compare the rest.
+            let text = v.to_string().replace(".norms", ".bns").replace(".tsbn", ".bns");
+            results.push((f, serde_json::from_str::<serde_json::Value>(&text).unwrap()));
+        }
+        for (f, v) in &results[1..] {
+            assert_eq!(v, &results[0].1, "{} differs between {} and {f}", c[0], results[0].0);
+        }
+    }
+}
