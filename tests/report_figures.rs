@@ -2,14 +2,14 @@
 //! deterministic, carries what a reader needs (legends, tooltips), and is
 //! saved under target/report-artifacts/figures for a person to look at.
 
-mod common;
+mod report_data;
 
-use common::{Rng, artifact_dir, celeba};
 use mtl_inspect::report::{
     BarFigure, BarSeries, HeatmapFigure, HistogramFigure, HistogramSeries, LineFigure, LineSeries,
     MergeStep, StackedBarFigure, StackedSegment, ViolinFigure, ViolinRow, bars, heatmap, lines,
     stacked, violins,
 };
+use report_data::{Rng, artifact_dir, celeba};
 
 /// Cosine similarities of 40 tasks drawn around 8 latent groups.
 fn similarity(seed: u64) -> Vec<Vec<f64>> {

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod dtype;
 pub mod names;
 pub mod stacked;
+pub mod summary;
 pub mod tasks_file;
 
 use std::collections::BTreeMap;

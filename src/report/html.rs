@@ -4,7 +4,7 @@
 
 use super::provenance::{Provenance, ToolInfo};
 use super::svg::escape;
-use super::table::Table;
+use super::table::{Cell, Table};
 
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -34,7 +34,9 @@ pub enum Block {
         caption: String,
         collapsed: Option<String>,
     },
+    /// A table shown in the page and written as `file` (CSV).
     Table {
+        file: String,
         table: Table,
         caption: String,
     },
@@ -136,14 +138,17 @@ fn block(o: &mut String, b: &Block) {
                 o.push_str("</details>\n");
             }
         }
-        Block::Table { table, caption } => {
+        Block::Table {
+            file,
+            table,
+            caption,
+        } => {
             o.push_str(&format!(
                 "<p class=\"tablecap\">{} <a href=\"{}\">CSV</a></p>\n",
                 escape(caption),
-                escape(&table.file_name())
+                escape(file)
             ));
-            o.push_str(&table.to_html());
-            o.push('\n');
+            table_html(o, table);
         }
         Block::Note(t) => o.push_str(&format!("<p class=\"note\">{}</p>\n", escape(t))),
     }
@@ -173,6 +178,32 @@ fn provenance(o: &mut String, runs: &[Provenance], tool: &ToolInfo) {
         escape(&tool.version),
         escape(&tool.command())
     ));
+}
+
+/// An HTML `<table>`; numbers right-aligned with 3 decimals (the CSV keeps
+/// full precision).
+pub fn table_html(o: &mut String, t: &Table) {
+    o.push_str("<table>\n<thead><tr>");
+    for h in &t.headers {
+        o.push_str(&format!("<th>{}</th>", escape(h)));
+    }
+    o.push_str("</tr></thead>\n<tbody>\n");
+    for row in &t.rows {
+        o.push_str("<tr>");
+        for c in row {
+            match c {
+                Cell::Text(s) => o.push_str(&format!("<td>{}</td>", escape(s))),
+                Cell::Int(v) => o.push_str(&format!("<td class=\"num\">{v}</td>")),
+                Cell::Num(v) => o.push_str(&format!(
+                    "<td class=\"num\">{}</td>",
+                    super::style::fmt_value(*v)
+                )),
+                Cell::Missing => o.push_str("<td class=\"num\">–</td>"),
+            }
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</tbody>\n</table>\n");
 }
 
 /// A count that opens into the full list.

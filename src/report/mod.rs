@@ -4,9 +4,8 @@
 //! input struct and a renderer that turns it into deterministic SVG bytes
 //! with plotters' SVG backend (no fonts are loaded: text is emitted as SVG
 //! `<text>` and laid out with a fixed per-character width). Tables become
-//! CSV and HTML; [`html`] assembles one self-contained page. The mapping from
-//! the typed analysis results to these inputs lives in [`build`]; the tidy
-//! long-table export in [`export`].
+//! CSV and HTML; [`html`] assembles one self-contained page. [`table`]/[`tables`] hold
+//! the text/CSV tables of the other commands.
 
 pub mod bars;
 pub mod heatmap;
@@ -17,6 +16,7 @@ pub mod stacked;
 pub mod style;
 mod svg;
 pub mod table;
+pub mod tables;
 pub mod violins;
 
 pub use bars::{BarFigure, BarSeries};

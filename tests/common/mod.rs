@@ -1,84 +1,110 @@
-//! Synthetic, seeded inputs for the report tests: CelebA's 40 attribute
-//! names (the longest labels the figures must keep legible) and small
-//! deterministic pseudo-random numbers.
+//! Helpers for tests: write safetensors files of any dtype, run discovery.
 #![allow(dead_code)]
 
-pub const CELEBA: [&str; 40] = [
-    "5_o_Clock_Shadow",
-    "Arched_Eyebrows",
-    "Attractive",
-    "Bags_Under_Eyes",
-    "Bald",
-    "Bangs",
-    "Big_Lips",
-    "Big_Nose",
-    "Black_Hair",
-    "Blond_Hair",
-    "Blurry",
-    "Brown_Hair",
-    "Bushy_Eyebrows",
-    "Chubby",
-    "Double_Chin",
-    "Eyeglasses",
-    "Goatee",
-    "Gray_Hair",
-    "Heavy_Makeup",
-    "High_Cheekbones",
-    "Male",
-    "Mouth_Slightly_Open",
-    "Mustache",
-    "Narrow_Eyes",
-    "No_Beard",
-    "Oval_Face",
-    "Pale_Skin",
-    "Pointy_Nose",
-    "Receding_Hairline",
-    "Rosy_Cheeks",
-    "Sideburns",
-    "Smiling",
-    "Straight_Hair",
-    "Wavy_Hair",
-    "Wearing_Earrings",
-    "Wearing_Hat",
-    "Wearing_Lipstick",
-    "Wearing_Necklace",
-    "Wearing_Necktie",
-    "Young",
-];
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-pub fn celeba() -> Vec<String> {
-    CELEBA.iter().map(|s| s.to_string()).collect()
+use mtl_inspect::ImportanceMatrix;
+use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, ImportanceParams, discover_gates};
+use mtl_inspect::checkpoint::{Checkpoint, CheckpointError};
+use safetensors::tensor::{Dtype, TensorView};
+
+pub struct T {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
 }
 
-/// SplitMix64: tiny, seeded, good enough for test data.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn f(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Standard normal (Box–Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u = self.f().max(1e-12);
-        let v = self.f();
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+pub fn f32s(name: &str, shape: &[usize], v: &[f32]) -> T {
+    T {
+        name: name.into(),
+        dtype: Dtype::F32,
+        shape: shape.to_vec(),
+        bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
     }
 }
 
-/// Where test artifacts go: `target/report-artifacts/<sub>`.
-pub fn artifact_dir(sub: &str) -> std::path::PathBuf {
-    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("report-artifacts")
-        .join(sub);
-    std::fs::create_dir_all(&d).expect("create artifact dir");
-    d
+pub fn i64s(name: &str, shape: &[usize], v: &[i64]) -> T {
+    T {
+        name: name.into(),
+        dtype: Dtype::I64,
+        shape: shape.to_vec(),
+        bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    }
+}
+
+pub fn i32s(name: &str, shape: &[usize], v: &[i32]) -> T {
+    T {
+        name: name.into(),
+        dtype: Dtype::I32,
+        shape: shape.to_vec(),
+        bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    }
+}
+
+pub fn write(path: &Path, tensors: &[T], meta: &[(&str, &str)]) {
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                TensorView::new(t.dtype, t.shape.clone(), &t.bytes).unwrap(),
+            )
+        })
+        .collect();
+    let meta: Option<HashMap<String, String>> = if meta.is_empty() {
+        None
+    } else {
+        Some(
+            meta.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    };
+    let buf = safetensors::serialize(views, meta).unwrap();
+    std::fs::write(path, buf).unwrap();
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+pub fn gates(path: &Path, p: &DiscoverParams) -> Result<Gates, CheckpointError> {
+    let c = Checkpoint::open(path)?;
+    discover_gates(&c, p)
+}
+
+pub fn importance(
+    path: &Path,
+    p: &DiscoverParams,
+    ip: &ImportanceParams,
+) -> Result<ImportanceMatrix, CheckpointError> {
+    Ok(gates(path, p)?.importance(ip)?.0)
+}
+
+/// A ModuleList σBN checkpoint: layers `name -> [T][C]` gammas.
+pub fn module_list(layers: &[(&str, Vec<Vec<f32>>)], running_stats: bool) -> Vec<T> {
+    let mut out = Vec::new();
+    for (layer, rows) in layers {
+        for (i, row) in rows.iter().enumerate() {
+            out.push(f32s(&format!("{layer}.{i}.weight"), &[row.len()], row));
+            if running_stats {
+                out.push(f32s(
+                    &format!("{layer}.{i}.running_mean"),
+                    &[row.len()],
+                    &vec![0.0; row.len()],
+                ));
+                out.push(f32s(
+                    &format!("{layer}.{i}.running_var"),
+                    &[row.len()],
+                    &vec![1.0; row.len()],
+                ));
+                out.push(i64s(&format!("{layer}.{i}.num_batches_tracked"), &[], &[7]));
+            }
+        }
+    }
+    out
 }

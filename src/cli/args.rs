@@ -1,0 +1,104 @@
+//! Raw command-line arguments (clap) and their conversion into checked
+//! settings before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use regex::Regex;
+
+use mtl_inspect::GateKind;
+use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams};
+use mtl_inspect::checkpoint::tasks_file::TaskNames;
+
+use super::Failure;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Aligned columns for reading.
+    #[default]
+    Table,
+    /// Comma-separated values with a header row, full precision.
+    Csv,
+    /// JSON (documented keys; see README "JSON output").
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateArg {
+    /// importance = sigmoid(weight) (σBN)
+    Sigmoid,
+    /// importance = |weight| (affine TSBN)
+    Abs,
+    /// importance = weight as stored
+    Identity,
+}
+
+impl From<GateArg> for GateKind {
+    fn from(g: GateArg) -> GateKind {
+        match g {
+            GateArg::Sigmoid => GateKind::Sigmoid,
+            GateArg::Abs => GateKind::Abs,
+            GateArg::Identity => GateKind::Identity,
+        }
+    }
+}
+
+/// How checkpoints are read; shared by every analysis command.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Task names, one per line, or a CelebA list_attr_celeba.txt (names on its
+    /// second line). Used when the checkpoint's metadata names no tasks.
+    #[arg(long, value_name = "FILE")]
+    pub tasks: Option<PathBuf>,
+
+    /// Use only layers whose module path matches this regular expression
+    /// (e.g. 'encoder\.[5-9]').
+    #[arg(long, value_name = "REGEX")]
+    pub layers: Option<String>,
+
+    /// How raw norm weights become importances. Default: sigmoid for σBN
+    /// (no bias), abs for affine TSBN (bias present).
+    #[arg(long, value_enum)]
+    pub gate: Option<GateArg>,
+
+    /// Drop filters whose gate is NaN or ±Inf (reported) instead of failing.
+    #[arg(long)]
+    pub allow_nonfinite: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Checked reading settings.
+#[derive(Debug, Clone)]
+pub struct LoadSettings {
+    pub discover: DiscoverParams,
+    pub importance: ImportanceParams,
+    pub format: Format,
+}
+
+impl LoadArgs {
+    pub fn check(&self) -> Result<LoadSettings, Failure> {
+        let layers = match &self.layers {
+            None => None,
+            Some(r) => Some(Regex::new(r).map_err(|e| {
+                Failure::usage(anyhow::anyhow!(
+                    "--layers '{r}' is not a valid regular expression: {e}"
+                ))
+            })?),
+        };
+        let tasks = match &self.tasks {
+            None => None,
+            Some(p) => Some(TaskNames::read(p).map_err(Failure::input)?),
+        };
+        Ok(LoadSettings {
+            discover: DiscoverParams { layers, tasks },
+            importance: ImportanceParams {
+                gate: self.gate.map(GateKind::from),
+                allow_nonfinite: self.allow_nonfinite,
+            },
+            format: self.format,
+        })
+    }
+}

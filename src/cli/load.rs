@@ -1,0 +1,50 @@
+//! Loading checkpoints into runs: path → Checkpoint → Gates → ImportanceMatrix.
+
+use std::path::{Path, PathBuf};
+
+use mtl_inspect::ImportanceMatrix;
+use mtl_inspect::checkpoint::Checkpoint;
+use mtl_inspect::checkpoint::discover::{DroppedFilters, Gates, discover_gates};
+use mtl_inspect::checkpoint::summary::CheckpointSummary;
+
+use super::Failure;
+use super::args::LoadSettings;
+
+/// One checkpoint, read and turned into importances.
+pub struct Run {
+    /// The path as the user gave it; names the run in every output.
+    pub name: String,
+    pub path: PathBuf,
+    pub checkpoint: Checkpoint,
+    pub gates: Gates,
+    pub importance: ImportanceMatrix,
+    pub dropped: Vec<DroppedFilters>,
+}
+
+impl Run {
+    pub fn summary(&self, s: &LoadSettings) -> CheckpointSummary {
+        CheckpointSummary::new(&self.checkpoint, &self.gates, s.importance.gate)
+    }
+}
+
+pub fn open(path: &Path) -> Result<Checkpoint, Failure> {
+    Checkpoint::open(path).map_err(Failure::input)
+}
+
+pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
+    let checkpoint = open(path)?;
+    let gates = discover_gates(&checkpoint, &s.discover).map_err(Failure::input)?;
+    let (importance, dropped) = gates.importance(&s.importance).map_err(Failure::input)?;
+    Ok(Run {
+        name: path.display().to_string(),
+        path: path.to_path_buf(),
+        checkpoint,
+        gates,
+        importance,
+        dropped,
+    })
+}
+
+pub fn load_all(paths: &[PathBuf], s: &LoadSettings) -> Result<Vec<Run>, Failure> {
+    paths.iter().map(|p| load(p, s)).collect()
+}
