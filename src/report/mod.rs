@@ -8,6 +8,7 @@
 //! the text/CSV tables of the other commands.
 
 pub mod bars;
+pub mod export;
 pub mod heatmap;
 pub mod html;
 pub mod lines;
