@@ -50,6 +50,9 @@ pub enum ReportError {
     /// The runs given to the report do not fit together.
     #[error("{0}")]
     Inputs(String),
+    /// An analysis the report needs could not be done on these inputs.
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
     /// The tidy export failed.
     #[error("export to {format}: {reason}")]
     Export { format: String, reason: String },

@@ -8,7 +8,6 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::ReportError;
-use crate::importance::GateKind;
 
 /// One checkpoint's provenance.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -25,7 +24,8 @@ pub struct Provenance {
     /// Layer names in depth order.
     pub layers: Vec<String>,
     pub filters: usize,
-    pub gate: GateKind,
+    /// Gate kind(s) after any override, e.g. `sigmoid` or `mixed (abs, sigmoid)`.
+    pub gate: String,
 }
 
 /// The tool and invocation that produced a report.
