@@ -2,7 +2,10 @@
 //! sklearn. Each test names the script in `tests/reference/` that printed its
 //! numbers; rerun the script to regenerate them. No Python at test time.
 
-use mtl_inspect::analysis::{capacity, gate_stats, similarity, specialization};
+use mtl_inspect::analysis::similarity::SimilarityMatrix;
+use mtl_inspect::analysis::{
+    AnalysisError, capacity, gate_stats, similarity, specialization, stability,
+};
 use mtl_inspect::importance::{ImportanceMatrix, LayerSpan};
 use nalgebra::DMatrix;
 
@@ -432,4 +435,203 @@ fn gate_distribution_outside_unit_range_matches_numpy() {
         }
         assert_close(d.std, sd, 1e-12, "std");
     }
+}
+
+fn sim_matrix(t: usize, flat: &[f64], tasks: &[&str]) -> SimilarityMatrix {
+    SimilarityMatrix {
+        tasks: tasks.iter().map(|s| s.to_string()).collect(),
+        matrix: flat.chunks(t).map(|r| r.to_vec()).collect(),
+        zero_norm_tasks: vec![],
+    }
+}
+
+// tests/reference/stability.py: matrices a, b, c (5 tasks, ties inside).
+const STAB_A: [f64; 25] = [
+    1.0, 0.2, 0.8, 0.6, 0.1, 0.2, 1.0, 0.2, 0.7, 0.1, 0.8, 0.2, 1.0, 0.6, 0.7, 0.6, 0.7, 0.6, 1.0,
+    0.3, 0.1, 0.1, 0.7, 0.3, 1.0,
+];
+const STAB_B: [f64; 25] = [
+    1.0,
+    0.5,
+    0.8,
+    0.6,
+    0.30000000000000004,
+    0.5,
+    1.0,
+    0.30000000000000004,
+    0.7999999999999999,
+    0.1,
+    0.8,
+    0.30000000000000004,
+    1.0,
+    0.5,
+    0.39999999999999997,
+    0.6,
+    0.7999999999999999,
+    0.5,
+    1.0,
+    0.3,
+    0.30000000000000004,
+    0.1,
+    0.39999999999999997,
+    0.3,
+    1.0,
+];
+const STAB_C: [f64; 25] = [
+    1.0, 0.7, 0.3, 0.9, 0.3, 0.7, 1.0, 0.6, 0.2, 0.2, 0.3, 0.6, 1.0, 0.9, 0.2, 0.9, 0.2, 0.9, 1.0,
+    0.6, 0.3, 0.2, 0.2, 0.6, 1.0,
+];
+const T5: [&str; 5] = ["t0", "t1", "t2", "t3", "t4"];
+
+fn stab_runs() -> Vec<(String, SimilarityMatrix)> {
+    vec![
+        ("A".into(), sim_matrix(5, &STAB_A, &T5)),
+        ("B".into(), sim_matrix(5, &STAB_B, &T5)),
+        ("C".into(), sim_matrix(5, &STAB_C, &T5)),
+    ]
+}
+
+// tests/reference/stability.py: last line, scipy.stats.spearmanr with ties.
+#[test]
+fn spearman_with_ties_matches_scipy() {
+    let x = [1.0, 2.0, 2.0, 3.0, 5.0, 5.0, 5.0, 0.5];
+    let y = [2.0, 1.0, 4.0, 4.0, 3.0, 9.0, 9.0, 0.0];
+    assert_close(
+        stability::spearman(&x, &y).unwrap(),
+        0.7889568540593018,
+        1e-14,
+        "rho",
+    );
+}
+
+#[test]
+fn spearman_invariants() {
+    let x = [0.3, -1.0, 2.5, 2.5, 7.0, 0.0];
+    let y = [1.0, 0.2, 0.9, 3.0, 2.0, -4.0];
+    let rho = stability::spearman(&x, &y).unwrap();
+    let mono: Vec<f64> = x.iter().map(|v| (v * 3.0).exp() + 1.0).collect();
+    assert_close(
+        stability::spearman(&mono, &y).unwrap(),
+        rho,
+        1e-14,
+        "monotone map",
+    );
+    let rev: Vec<f64> = x.iter().map(|v| -v).collect();
+    assert_close(
+        stability::spearman(&rev, &y).unwrap(),
+        -rho,
+        1e-14,
+        "reversed ranks",
+    );
+    assert_eq!(stability::spearman(&x, &x), Some(1.0));
+}
+
+// tests/reference/stability.py: "A-B", "A-C", "B-C" lines (exact Mantel by
+// itertools.permutations over 5! = 120 relabelings).
+#[test]
+fn stability_exact_mantel_matches_itertools_enumeration() {
+    let p = stability::StabilityParams::new(120, 1).unwrap();
+    let r = stability::stability(&stab_runs(), &p).unwrap();
+    let want = [
+        ("A", "B", 0.7716196392887873, 0.008333333333333333),
+        ("A", "C", -0.08777817641854944, 0.5833333333333334),
+        ("B", "C", 0.17136035300853691, 0.2916666666666667),
+    ];
+    assert_eq!(r.pairs.len(), 3);
+    for (pair, (a, b, rho, pv)) in r.pairs.iter().zip(want) {
+        assert_eq!((pair.a.as_str(), pair.b.as_str()), (a, b));
+        assert_close(pair.spearman.unwrap(), rho, 1e-14, "rho");
+        assert_close(pair.p_value.unwrap(), pv, 1e-15, "exact p");
+    }
+    let mean = (0.7716196392887873 - 0.08777817641854944 + 0.17136035300853691) / 3.0;
+    assert_close(r.mean.unwrap(), mean, 1e-14, "mean");
+    assert_close(r.min.unwrap(), -0.08777817641854944, 1e-14, "min");
+    assert_eq!(r.matrix[0][1], r.matrix[1][0]);
+    assert_eq!(r.matrix[2][2], Some(1.0));
+}
+
+#[test]
+fn stability_random_mantel_is_seeded_and_bounded() {
+    let p = stability::StabilityParams::new(50, 9).unwrap();
+    let r1 = stability::stability(&stab_runs(), &p).unwrap();
+    let r2 = stability::stability(&stab_runs(), &p).unwrap();
+    assert_eq!(r1, r2);
+    for pair in &r1.pairs {
+        let pv = pair.p_value.unwrap();
+        assert!(pv >= 1.0 / 51.0 && pv <= 1.0, "{pv}");
+    }
+    // A vs B is strongly related: few random relabelings reach its rho.
+    assert!(r1.pairs[0].p_value.unwrap() < 0.2);
+    let none = stability::stability(
+        &stab_runs(),
+        &stability::StabilityParams::new(0, 9).unwrap(),
+    )
+    .unwrap();
+    assert!(none.pairs.iter().all(|q| q.p_value.is_none()));
+}
+
+#[test]
+fn stability_aligns_runs_by_task_name() {
+    // B with tasks listed in another order must give the same answer.
+    let order = [3usize, 0, 4, 1, 2];
+    let names: Vec<&str> = order.iter().map(|&i| T5[i]).collect();
+    let flat: Vec<f64> = order
+        .iter()
+        .flat_map(|&i| order.iter().map(move |&j| STAB_B[i * 5 + j]))
+        .collect();
+    let mut runs = stab_runs();
+    runs[1].1 = sim_matrix(5, &flat, &names);
+    let p = stability::StabilityParams::new(0, 0).unwrap();
+    let r = stability::stability(&runs, &p).unwrap();
+    assert_close(
+        r.pairs[0].spearman.unwrap(),
+        0.7716196392887873,
+        1e-14,
+        "aligned rho",
+    );
+}
+
+#[test]
+fn stability_errors_name_the_problem() {
+    let p = stability::StabilityParams::default();
+    let one = &stab_runs()[..1];
+    assert!(matches!(
+        stability::stability(one, &p),
+        Err(AnalysisError::Param { name: "runs", .. })
+    ));
+    let mut runs = stab_runs();
+    runs[2].1.tasks[4] = "smiling".into();
+    let err = stability::stability(&runs, &p).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, AnalysisError::TaskMismatch(_)));
+    assert!(
+        msg.contains("'C'") && msg.contains("'A'") && msg.contains("t4") && msg.contains("smiling"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn stability_degenerate_triangles() {
+    // two tasks: a one-entry triangle has no ranks to correlate
+    let two = vec![
+        (
+            "a".into(),
+            sim_matrix(2, &[1.0, 0.5, 0.5, 1.0], &["x", "y"]),
+        ),
+        (
+            "b".into(),
+            sim_matrix(2, &[1.0, 0.2, 0.2, 1.0], &["x", "y"]),
+        ),
+    ];
+    let r = stability::stability(&two, &stability::StabilityParams::default()).unwrap();
+    assert_eq!(
+        (r.pairs[0].spearman, r.pairs[0].p_value, r.mean),
+        (None, None, None)
+    );
+    // constant (identical-task) matrices
+    let ones = sim_matrix(3, &[1.0; 9], &["x", "y", "z"]);
+    let runs = vec![("a".into(), ones.clone()), ("b".into(), ones)];
+    let r = stability::stability(&runs, &stability::StabilityParams::default()).unwrap();
+    assert_eq!(r.pairs[0].spearman, None);
+    assert_eq!(r.matrix[0][0], None);
 }
