@@ -4,7 +4,7 @@
 
 use mtl_inspect::analysis::similarity::SimilarityMatrix;
 use mtl_inspect::analysis::{
-    AnalysisError, capacity, gate_stats, similarity, specialization, stability,
+    AnalysisError, capacity, clusters, gate_stats, similarity, specialization, stability,
 };
 use mtl_inspect::importance::{ImportanceMatrix, LayerSpan};
 use nalgebra::DMatrix;
@@ -634,4 +634,692 @@ fn stability_degenerate_triangles() {
     let r = stability::stability(&runs, &stability::StabilityParams::default()).unwrap();
     assert_eq!(r.pairs[0].spearman, None);
     assert_eq!(r.matrix[0][0], None);
+}
+
+// tests/reference/clusters.py: sim0, sim1, sim2 (cosine similarities of
+// three noisy runs, symmetrized, 8 tasks, no tied distances).
+const SIM0: [f64; 64] = [
+    0.9999999999999998,
+    0.6784699198483456,
+    0.5623251233116874,
+    0.63386669785097,
+    0.6313893801576139,
+    0.6303519239736727,
+    0.5598403731995177,
+    0.6095060722957856,
+    0.6784699198483456,
+    1.0,
+    0.5259300765708547,
+    0.5029077591517617,
+    0.46247534676913804,
+    0.6783137704462681,
+    0.5546133210422385,
+    0.6325334513201726,
+    0.5623251233116874,
+    0.5259300765708547,
+    0.9999999999999997,
+    0.657353375616523,
+    0.7370591099226458,
+    0.5872218876287473,
+    0.6066693606266381,
+    0.6653278464332399,
+    0.63386669785097,
+    0.5029077591517617,
+    0.657353375616523,
+    1.0000000000000002,
+    0.5171455710501788,
+    0.5037740524622379,
+    0.5261858579903036,
+    0.6492663153975812,
+    0.6313893801576139,
+    0.46247534676913804,
+    0.7370591099226458,
+    0.5171455710501788,
+    1.0000000000000002,
+    0.5923583069636946,
+    0.6151156180091815,
+    0.5927688775046278,
+    0.6303519239736727,
+    0.6783137704462681,
+    0.5872218876287473,
+    0.5037740524622379,
+    0.5923583069636946,
+    1.0000000000000002,
+    0.7362234527951905,
+    0.7917183536929157,
+    0.5598403731995177,
+    0.5546133210422385,
+    0.6066693606266381,
+    0.5261858579903036,
+    0.6151156180091815,
+    0.7362234527951905,
+    1.0,
+    0.6226791548744166,
+    0.6095060722957856,
+    0.6325334513201726,
+    0.6653278464332399,
+    0.6492663153975812,
+    0.5927688775046278,
+    0.7917183536929157,
+    0.6226791548744166,
+    1.0,
+];
+const SIM1: [f64; 64] = [
+    1.0000000000000002,
+    0.6380259102020012,
+    0.5329628371726799,
+    0.5230239816614762,
+    0.39343100603159686,
+    0.47225200794801536,
+    0.6319612987545346,
+    0.5566041942697841,
+    0.6380259102020012,
+    1.0,
+    0.5441546617737111,
+    0.6843563053285805,
+    0.6261474159922283,
+    0.6003324177705396,
+    0.5871551081769099,
+    0.6653468948688768,
+    0.5329628371726799,
+    0.5441546617737111,
+    0.9999999999999998,
+    0.5746954348164561,
+    0.7063019652517598,
+    0.7051723036153464,
+    0.6696655288931342,
+    0.6293824166208681,
+    0.5230239816614762,
+    0.6843563053285805,
+    0.5746954348164561,
+    1.0,
+    0.6328875809235981,
+    0.538684090539865,
+    0.6827194096438421,
+    0.5361040061476914,
+    0.39343100603159686,
+    0.6261474159922283,
+    0.7063019652517598,
+    0.6328875809235981,
+    0.9999999999999999,
+    0.5504944673942175,
+    0.7004347453847737,
+    0.5838373147400726,
+    0.47225200794801536,
+    0.6003324177705396,
+    0.7051723036153464,
+    0.538684090539865,
+    0.5504944673942175,
+    1.0000000000000002,
+    0.5934605157076807,
+    0.6581903571415644,
+    0.6319612987545346,
+    0.5871551081769099,
+    0.6696655288931342,
+    0.6827194096438421,
+    0.7004347453847737,
+    0.5934605157076807,
+    0.9999999999999998,
+    0.6557543271285996,
+    0.5566041942697841,
+    0.6653468948688768,
+    0.6293824166208681,
+    0.5361040061476914,
+    0.5838373147400726,
+    0.6581903571415644,
+    0.6557543271285996,
+    0.9999999999999997,
+];
+const SIM2: [f64; 64] = [
+    1.0000000000000002,
+    0.5559299640119926,
+    0.6786642823714375,
+    0.5961961271734192,
+    0.49347252089242,
+    0.6507508618627338,
+    0.7692393262028969,
+    0.6869025589671677,
+    0.5559299640119926,
+    0.9999999999999998,
+    0.58548847675779,
+    0.5860647595201377,
+    0.5051385158527537,
+    0.5643458577955038,
+    0.7052534689862768,
+    0.39037816801720604,
+    0.6786642823714375,
+    0.58548847675779,
+    0.9999999999999999,
+    0.6494559501683969,
+    0.61884650023146,
+    0.6047587967033448,
+    0.6637802137133806,
+    0.7167621446377757,
+    0.5961961271734192,
+    0.5860647595201377,
+    0.6494559501683969,
+    0.9999999999999998,
+    0.8392131826051347,
+    0.6115123737770634,
+    0.6687287404849054,
+    0.5668797425470796,
+    0.49347252089242,
+    0.5051385158527537,
+    0.61884650023146,
+    0.8392131826051347,
+    0.9999999999999999,
+    0.5683175510876727,
+    0.6055929776001724,
+    0.5473467079098092,
+    0.6507508618627338,
+    0.5643458577955038,
+    0.6047587967033448,
+    0.6115123737770634,
+    0.5683175510876727,
+    0.9999999999999999,
+    0.6615150389655686,
+    0.7084105608749359,
+    0.7692393262028969,
+    0.7052534689862768,
+    0.6637802137133806,
+    0.6687287404849054,
+    0.6055929776001724,
+    0.6615150389655686,
+    1.0,
+    0.5474989352617468,
+    0.6869025589671677,
+    0.39037816801720604,
+    0.7167621446377757,
+    0.5668797425470796,
+    0.5473467079098092,
+    0.7084105608749359,
+    0.5474989352617468,
+    1.0,
+];
+
+fn t8() -> Vec<String> {
+    names(8)
+}
+
+fn check_linkage(
+    method: clusters::Linkage,
+    z: &[f64],
+    leaves: &[usize],
+    cut3: &[usize],
+    cut2: &[usize],
+) {
+    let d = DMatrix::from_fn(8, 8, |i, j| {
+        if i == j {
+            0.0
+        } else {
+            (1.0 - SIM0[i * 8 + j]).max(0.0)
+        }
+    });
+    let dend = clusters::linkage(&d, method);
+    assert_eq!(dend.steps.len(), 7);
+    for (s, row) in dend.steps.iter().zip(z.chunks(4)) {
+        assert_eq!(
+            (s.a, s.b, s.size),
+            (row[0] as usize, row[1] as usize, row[3] as usize),
+            "{method}"
+        );
+        assert_close(s.distance, row[2], 1e-12, &format!("{method} height"));
+    }
+    assert_eq!(dend.leaves, leaves, "{method} leaves");
+    assert_eq!(clusters::cut(&dend, 3), cut3, "{method} cut 3");
+    assert_eq!(clusters::cut(&dend, 2), cut2, "{method} cut 2");
+    assert_eq!(
+        clusters::cut(&dend, 8),
+        (0..8).collect::<Vec<_>>(),
+        "{method} cut 8"
+    );
+    assert_eq!(clusters::cut(&dend, 1), vec![0; 8], "{method} cut 1");
+}
+
+// tests/reference/clusters.py: "average" lines (scipy linkage, leaves_list,
+// fcluster maxclust 3 and 2, canonical labels).
+#[test]
+fn linkage_average_matches_scipy() {
+    let z = [
+        5.0,
+        7.0,
+        0.20828164630708434,
+        2.0,
+        2.0,
+        4.0,
+        0.2629408900773542,
+        2.0,
+        6.0,
+        8.0,
+        0.32054869616519643,
+        3.0,
+        0.0,
+        1.0,
+        0.3215300801516544,
+        2.0,
+        10.0,
+        11.0,
+        0.38914018128705746,
+        5.0,
+        3.0,
+        9.0,
+        0.41275052666664913,
+        3.0,
+        12.0,
+        13.0,
+        0.42282783287811493,
+        8.0,
+    ];
+    check_linkage(
+        clusters::Linkage::Average,
+        &z,
+        &[6, 5, 7, 0, 1, 3, 2, 4],
+        &[0, 0, 1, 2, 1, 0, 0, 0],
+        &[0, 0, 1, 1, 1, 0, 0, 0],
+    );
+}
+
+// tests/reference/clusters.py: "complete" lines (scipy linkage, leaves_list,
+// fcluster maxclust 3 and 2, canonical labels).
+#[test]
+fn linkage_complete_matches_scipy() {
+    let z = [
+        5.0,
+        7.0,
+        0.20828164630708434,
+        2.0,
+        2.0,
+        4.0,
+        0.2629408900773542,
+        2.0,
+        0.0,
+        1.0,
+        0.3215300801516544,
+        2.0,
+        6.0,
+        8.0,
+        0.3773208451255834,
+        3.0,
+        9.0,
+        11.0,
+        0.4127781123712527,
+        5.0,
+        3.0,
+        12.0,
+        0.49622594753776206,
+        6.0,
+        10.0,
+        13.0,
+        0.537524653230862,
+        8.0,
+    ];
+    check_linkage(
+        clusters::Linkage::Complete,
+        &z,
+        &[0, 1, 3, 2, 4, 6, 5, 7],
+        &[0, 0, 1, 2, 1, 1, 1, 1],
+        &[0, 0, 1, 1, 1, 1, 1, 1],
+    );
+}
+
+// tests/reference/clusters.py: "single" lines (scipy linkage, leaves_list,
+// fcluster maxclust 3 and 2, canonical labels).
+#[test]
+fn linkage_single_matches_scipy() {
+    let z = [
+        5.0,
+        7.0,
+        0.20828164630708434,
+        2.0,
+        2.0,
+        4.0,
+        0.2629408900773542,
+        2.0,
+        6.0,
+        8.0,
+        0.2637765472048095,
+        3.0,
+        0.0,
+        1.0,
+        0.3215300801516544,
+        2.0,
+        10.0,
+        11.0,
+        0.32168622955373194,
+        5.0,
+        9.0,
+        12.0,
+        0.33467215356676006,
+        7.0,
+        3.0,
+        13.0,
+        0.34264662438347704,
+        8.0,
+    ];
+    check_linkage(
+        clusters::Linkage::Single,
+        &z,
+        &[3, 2, 4, 6, 5, 7, 0, 1],
+        &[0, 0, 1, 2, 1, 0, 0, 0],
+        &[0, 0, 0, 1, 0, 0, 0, 0],
+    );
+}
+
+// tests/reference/clusters.py: "ward" lines (scipy linkage, leaves_list,
+// fcluster maxclust 3 and 2, canonical labels).
+#[test]
+fn linkage_ward_matches_scipy() {
+    let z = [
+        5.0,
+        7.0,
+        0.20828164630708434,
+        2.0,
+        2.0,
+        4.0,
+        0.2629408900773542,
+        2.0,
+        0.0,
+        1.0,
+        0.3215300801516544,
+        2.0,
+        6.0,
+        8.0,
+        0.35614460071472925,
+        3.0,
+        3.0,
+        9.0,
+        0.4589743296529149,
+        3.0,
+        10.0,
+        11.0,
+        0.4876294018022362,
+        5.0,
+        12.0,
+        13.0,
+        0.5627381655208826,
+        8.0,
+    ];
+    check_linkage(
+        clusters::Linkage::Ward,
+        &z,
+        &[3, 2, 4, 0, 1, 6, 5, 7],
+        &[0, 0, 1, 1, 1, 2, 2, 2],
+        &[0, 0, 1, 1, 1, 0, 0, 0],
+    );
+}
+
+// tests/reference/clusters.py: "weighted" lines (scipy linkage, leaves_list,
+// fcluster maxclust 3 and 2, canonical labels).
+#[test]
+fn linkage_weighted_matches_scipy() {
+    let z = [
+        5.0,
+        7.0,
+        0.20828164630708434,
+        2.0,
+        2.0,
+        4.0,
+        0.2629408900773542,
+        2.0,
+        6.0,
+        8.0,
+        0.32054869616519643,
+        3.0,
+        0.0,
+        1.0,
+        0.3215300801516544,
+        2.0,
+        9.0,
+        10.0,
+        0.3898441405247564,
+        5.0,
+        11.0,
+        12.0,
+        0.428509221241375,
+        7.0,
+        3.0,
+        13.0,
+        0.43115576217595275,
+        8.0,
+    ];
+    check_linkage(
+        clusters::Linkage::Weighted,
+        &z,
+        &[3, 0, 1, 2, 4, 6, 5, 7],
+        &[0, 0, 1, 2, 1, 1, 1, 1],
+        &[0, 0, 0, 1, 0, 0, 0, 0],
+    );
+}
+
+// tests/reference/clusters.py: "run labels", "cooccurrence", "representative"
+// (average linkage, K = 3).
+#[test]
+fn cluster_runs_matches_scipy() {
+    let runs: Vec<(String, similarity::SimilarityMatrix)> =
+        [("r0", &SIM0), ("r1", &SIM1), ("r2", &SIM2)]
+            .iter()
+            .map(|(n, s)| {
+                (
+                    n.to_string(),
+                    similarity::SimilarityMatrix {
+                        tasks: t8(),
+                        matrix: s.chunks(8).map(|r| r.to_vec()).collect(),
+                        zero_norm_tasks: vec![],
+                    },
+                )
+            })
+            .collect();
+    let p = clusters::ClusterParams::new(3, clusters::Linkage::Average).unwrap();
+    let r = clusters::cluster_runs(&runs, &p).unwrap();
+    let want_runs: [Vec<usize>; 3] = [
+        vec![0, 0, 1, 2, 1, 0, 0, 0],
+        vec![0, 1, 2, 1, 2, 2, 2, 2],
+        vec![0, 1, 0, 2, 2, 0, 0, 0],
+    ];
+    for (rc, want) in r.runs.iter().zip(&want_runs) {
+        assert_eq!(&rc.labels, want, "{}", rc.run);
+    }
+    let co = [
+        1.0,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.0,
+        0.0,
+        0.6666666666666666,
+        0.6666666666666666,
+        0.6666666666666666,
+        0.3333333333333333,
+        1.0,
+        0.0,
+        0.3333333333333333,
+        0.0,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.0,
+        1.0,
+        0.0,
+        0.6666666666666666,
+        0.6666666666666666,
+        0.6666666666666666,
+        0.6666666666666666,
+        0.0,
+        0.3333333333333333,
+        0.0,
+        1.0,
+        0.3333333333333333,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.6666666666666666,
+        0.3333333333333333,
+        1.0,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.6666666666666666,
+        0.3333333333333333,
+        0.6666666666666666,
+        0.0,
+        0.3333333333333333,
+        1.0,
+        1.0,
+        1.0,
+        0.6666666666666666,
+        0.3333333333333333,
+        0.6666666666666666,
+        0.0,
+        0.3333333333333333,
+        1.0,
+        1.0,
+        1.0,
+        0.6666666666666666,
+        0.3333333333333333,
+        0.6666666666666666,
+        0.0,
+        0.3333333333333333,
+        1.0,
+        1.0,
+        1.0,
+    ];
+    for i in 0..8 {
+        for j in 0..8 {
+            assert_close(
+                r.cooccurrence.matrix[i][j],
+                co[i * 8 + j],
+                1e-15,
+                "co-occurrence",
+            );
+        }
+    }
+    let rep: Vec<usize> = vec![0, 1, 0, 2, 0, 0, 0, 0];
+    let mut want_clusters: Vec<Vec<String>> = vec![vec![]; 3];
+    for (t, &l) in rep.iter().enumerate() {
+        want_clusters[l].push(format!("t{t}"));
+    }
+    assert_eq!(r.clusters, want_clusters);
+    assert_eq!(r.k, 3);
+    assert_eq!(
+        clusters::adjusted_rand_index(&clusters::cut(&r.dendrogram, 3), &rep),
+        1.0
+    );
+}
+
+// tests/reference/clusters.py: "ari" lines (sklearn adjusted_rand_score).
+#[test]
+fn ari_matches_sklearn() {
+    assert_close(
+        clusters::adjusted_rand_index(&[0, 0, 1, 1, 2, 2], &[0, 0, 1, 2, 2, 2]),
+        0.4444444444444444,
+        1e-15,
+        "ari",
+    );
+    assert_close(
+        clusters::adjusted_rand_index(&[0, 1, 2, 0, 1, 2, 0, 1], &[1, 1, 0, 0, 2, 2, 1, 0]),
+        -0.14285714285714285,
+        1e-15,
+        "ari",
+    );
+    assert_close(
+        clusters::adjusted_rand_index(&[0, 0, 0, 1, 1, 1], &[3, 3, 3, 3, 3, 3]),
+        0.0,
+        1e-15,
+        "ari",
+    );
+    assert_close(
+        clusters::adjusted_rand_index(&[0, 1, 2, 3], &[0, 0, 1, 1]),
+        0.0,
+        1e-15,
+        "ari",
+    );
+}
+
+fn sim_runs(list: &[(&str, &[f64; 64])]) -> Vec<(String, SimilarityMatrix)> {
+    list.iter()
+        .map(|(n, s)| (n.to_string(), sim_matrix(8, &s[..], &T8)))
+        .collect()
+}
+
+const T8: [&str; 8] = ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"];
+
+#[test]
+fn cluster_runs_one_run_is_that_runs_clustering() {
+    for method in clusters::Linkage::ALL {
+        let p = clusters::ClusterParams::new(3, method).unwrap();
+        let r = clusters::cluster_runs(&sim_runs(&[("only", &SIM1)]), &p).unwrap();
+        let labels = &r.runs[0].labels;
+        let rep = clusters::cut(&r.dendrogram, 3);
+        assert_eq!(&rep, labels, "{method}");
+        assert!(
+            r.cooccurrence
+                .matrix
+                .iter()
+                .flatten()
+                .all(|&v| v == 0.0 || v == 1.0)
+        );
+        // clusters are ordered by first member, members in task order
+        let firsts: Vec<&String> = r.clusters.iter().map(|c| &c[0]).collect();
+        let mut sorted = firsts.clone();
+        sorted.sort_by_key(|t| t[1..].parse::<usize>().unwrap());
+        assert_eq!(firsts, sorted);
+    }
+}
+
+#[test]
+fn cluster_runs_errors_name_the_problem() {
+    let p = clusters::ClusterParams::new(9, clusters::Linkage::Average).unwrap();
+    let err = clusters::cluster_runs(&sim_runs(&[("a", &SIM0)]), &p).unwrap_err();
+    assert!(matches!(err, AnalysisError::Param { name: "k", .. }));
+    assert!(
+        err.to_string().contains('9') && err.to_string().contains("T = 8"),
+        "{err}"
+    );
+    let p = clusters::ClusterParams::new(2, clusters::Linkage::Average).unwrap();
+    assert!(clusters::cluster_runs(&[], &p).is_err());
+    let mut runs = sim_runs(&[("a", &SIM0), ("b", &SIM1)]);
+    runs[1].1.tasks[0] = "other".into();
+    let err = clusters::cluster_runs(&runs, &p).unwrap_err();
+    assert!(matches!(err, AnalysisError::TaskMismatch(_)), "{err}");
+}
+
+#[test]
+fn cluster_runs_identical_tasks_and_one_task() {
+    // all tasks identical: every distance 0, one merge height, one cluster
+    let ones = sim_matrix(3, &[1.0; 9], &["x", "y", "z"]);
+    let p = clusters::ClusterParams::new(2, clusters::Linkage::Ward).unwrap();
+    let r = clusters::cluster_runs(&[("a".into(), ones)], &p).unwrap();
+    assert_eq!(
+        r.clusters,
+        vec![vec!["x".to_string(), "y".into(), "z".into()]]
+    );
+    let one = sim_matrix(1, &[1.0], &["x"]);
+    let p = clusters::ClusterParams::new(1, clusters::Linkage::Average).unwrap();
+    let r = clusters::cluster_runs(&[("a".into(), one.clone()), ("b".into(), one)], &p).unwrap();
+    assert_eq!(r.clusters, vec![vec!["x".to_string()]]);
+    assert_eq!(r.cooccurrence.matrix, vec![vec![1.0]]);
+}
+
+#[test]
+fn cluster_runs_align_by_task_name_and_serialize() {
+    let order = [7usize, 2, 0, 5, 1, 6, 3, 4];
+    let names: Vec<&str> = order.iter().map(|&i| T8[i]).collect();
+    let flat: Vec<f64> = order
+        .iter()
+        .flat_map(|&i| order.iter().map(move |&j| SIM1[i * 8 + j]))
+        .collect();
+    let p = clusters::ClusterParams::new(3, clusters::Linkage::Complete).unwrap();
+    let straight = clusters::cluster_runs(&sim_runs(&[("a", &SIM0), ("b", &SIM1)]), &p).unwrap();
+    let mut runs = sim_runs(&[("a", &SIM0)]);
+    runs.push(("b".into(), sim_matrix(8, &flat, &names)));
+    let shuffled = clusters::cluster_runs(&runs, &p).unwrap();
+    assert_eq!(straight.clusters, shuffled.clusters);
+    assert_eq!(straight.cooccurrence, shuffled.cooccurrence);
+    let v: serde_json::Value = serde_json::to_value(&straight).unwrap();
+    assert_eq!(v["linkage"], "complete");
+    assert_eq!(v["k"], 3);
+    assert!(v["dendrogram"]["steps"][0]["distance"].is_number());
+    assert_eq!(v["runs"][1]["run"], "b");
 }
