@@ -4,7 +4,8 @@
 
 use mtl_inspect::analysis::similarity::SimilarityMatrix;
 use mtl_inspect::analysis::{
-    AnalysisError, capacity, clusters, gate_stats, similarity, specialization, stability,
+    AnalysisError, capacity, clusters, filter_groups, gate_stats, similarity, specialization,
+    stability,
 };
 use mtl_inspect::importance::{ImportanceMatrix, LayerSpan};
 use nalgebra::DMatrix;
@@ -1322,4 +1323,160 @@ fn cluster_runs_align_by_task_name_and_serialize() {
     assert_eq!(v["k"], 3);
     assert!(v["dendrogram"]["steps"][0]["distance"].is_number());
     assert_eq!(v["runs"][1]["run"], "b");
+}
+
+// tests/reference/filter_groups.py: 4 tasks x 40 filters (layers 0..15,
+// 15..40), sklearn KMeans(4, n_init=10, random_state=0) on live profiles.
+const FG_DATA: [f64; 160] = [
+    0.0469, 0.068, 0.7709, 0.0421, 0.9034, 0.0611, 0.7764, 0.9179, 0.8928, 0.0398, 0.0628, 0.8988,
+    0.7701, 0.0385, 0.0365, 0.0715, 0.0355, 0.8219, 0.0202, 0.9234, 0.8215, 0.0556, 0.0339, 0.8828,
+    0.0561, 0.0283, 0.8925, 0.0246, 0.0307, 0.8726, 0.0212, 0.9138, 0.8069, 0.7815, 0.8876, 0.021,
+    0.0614, 0.0607, 0.8865, 0.064, 0.8179, 0.8004, 0.826, 0.0771, 0.0344, 0.0478, 0.8115, 0.0316,
+    0.0628, 0.0445, 0.8209, 0.0775, 0.7952, 0.0365, 0.0331, 0.8197, 0.0495, 0.7867, 0.7817, 0.0488,
+    0.7902, 0.0642, 0.0301, 0.0322, 0.8232, 0.0436, 0.0624, 0.0474, 0.0363, 0.0518, 0.8034, 0.0515,
+    0.7849, 0.8294, 0.0466, 0.0348, 0.785, 0.0501, 0.0493, 0.7851, 0.0341, 0.0504, 0.7751, 0.894,
+    0.0645, 0.8833, 0.8081, 0.0434, 0.0568, 0.0262, 0.0441, 0.039, 0.8079, 0.0298, 0.0181, 0.0284,
+    0.9032, 0.7968, 0.0405, 0.0473, 0.8176, 0.9001, 0.0108, 0.0229, 0.041, 0.0257, 0.0405, 0.0201,
+    0.0199, 0.0486, 0.0494, 0.0538, 0.8032, 0.8148, 0.0357, 0.9217, 0.0239, 0.9029, 0.0753, 0.0316,
+    0.7892, 0.7842, 0.8207, 0.0762, 0.0605, 0.0585, 0.7926, 0.0679, 0.0765, 0.0531, 0.8032, 0.0441,
+    0.8261, 0.0538, 0.0515, 0.8016, 0.0264, 0.7734, 0.8257, 0.06, 0.7939, 0.0614, 0.053, 0.033,
+    0.792, 0.0688, 0.0694, 0.0645, 0.051, 0.07, 0.8059, 0.0495, 0.8103, 0.8273, 0.0228, 0.0298,
+    0.7815, 0.0472, 0.0321, 0.7894,
+];
+
+fn fg_im() -> ImportanceMatrix {
+    let layers = vec![
+        LayerSpan {
+            name: "l0".into(),
+            start: 0,
+            len: 15,
+        },
+        LayerSpan {
+            name: "l1".into(),
+            start: 15,
+            len: 25,
+        },
+    ];
+    ImportanceMatrix::new(names(4), layers, DMatrix::from_row_slice(4, 40, &FG_DATA)).unwrap()
+}
+
+// tests/reference/filter_groups.py: sk_labels, "inertia", "group size" lines.
+#[test]
+fn filter_groups_match_sklearn_kmeans() {
+    let sk_labels: Vec<usize> = vec![
+        2, 2, 3, 0, 1, 0, 3, 1, 1, 2, 1, 3, 2, 0, 3, 2, 1, 3, 0, 1, 2, 1, 1, 2, 1, 3, 3, 1, 0, 2,
+        0, 1, 2,
+    ];
+    let want: [(usize, [f64; 4]); 4] = [
+        (
+            11,
+            [
+                0.8565585351231597,
+                0.04745608046364616,
+                0.04555476589541904,
+                0.050430618517775194,
+            ],
+        ),
+        (
+            9,
+            [
+                0.030946400785282935,
+                0.4753247508628804,
+                0.022532433147864933,
+                0.4711964152039718,
+            ],
+        ),
+        (
+            7,
+            [
+                0.24729501858005434,
+                0.25060767315463583,
+                0.2505876728814647,
+                0.2515096353838451,
+            ],
+        ),
+        (
+            6,
+            [
+                0.04354482710482582,
+                0.05103315261834282,
+                0.8583383371904866,
+                0.047083683086344835,
+            ],
+        ),
+    ];
+    let p =
+        filter_groups::FilterGroupParams::new(4, 0, filter_groups::DEFAULT_DEAD_THRESHOLD).unwrap();
+    let r = filter_groups::filter_groups(&fg_im(), &p).unwrap();
+    assert_eq!(r.dead, 7);
+    assert_eq!(
+        r.dead_per_layer,
+        vec![("l0".to_string(), 3), ("l1".to_string(), 4)]
+    );
+    let live: Vec<usize> = r.assignments.iter().flatten().copied().collect();
+    assert_eq!(live.len(), 33);
+    assert_eq!(clusters::adjusted_rand_index(&live, &sk_labels), 1.0);
+    assert_close(r.inertia, 0.025716962234887043, 1e-12, "inertia");
+    assert_eq!(r.groups.len(), 4);
+    for (g, (size, centroid)) in r.groups.iter().zip(want) {
+        assert_eq!(g.size, size);
+        for (a, b) in g.centroid.iter().zip(centroid) {
+            assert_close(*a, b, 1e-12, "centroid");
+        }
+        assert_eq!(g.per_layer.iter().map(|(_, n)| n).sum::<usize>(), size);
+    }
+    use filter_groups::GroupKind::*;
+    let kinds: Vec<_> = r.groups.iter().map(|g| g.kind).collect();
+    assert_eq!(kinds, vec![TaskSpecific, Mixed, Generic, TaskSpecific]);
+    assert_eq!(r.groups[0].dominant_tasks[0].0, "t0");
+    let mixed: Vec<&str> = r.groups[1]
+        .dominant_tasks
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert_eq!(mixed, vec!["t1", "t3"]);
+}
+
+#[test]
+fn filter_groups_are_deterministic_and_independent_of_filter_order() {
+    let p = filter_groups::FilterGroupParams::new(4, 7, 0.1).unwrap();
+    let a = filter_groups::filter_groups(&fg_im(), &p).unwrap();
+    let b = filter_groups::filter_groups(&fg_im(), &p).unwrap();
+    assert_eq!(a, b);
+    let m = DMatrix::from_row_slice(4, 40, &FG_DATA);
+    let rev = DMatrix::from_fn(4, 40, |r, c| m[(r, 39 - c)]);
+    let rev_im = ImportanceMatrix::single_layer(names(4), "l", rev).unwrap();
+    let c = filter_groups::filter_groups(&rev_im, &p).unwrap();
+    let fwd: Vec<Option<usize>> = a.assignments.clone();
+    let back: Vec<Option<usize>> = c.assignments.iter().rev().copied().collect();
+    assert_eq!(fwd, back);
+    let v: serde_json::Value = serde_json::to_value(&a).unwrap();
+    assert_eq!(v["groups"][0]["kind"], "task_specific");
+    assert_eq!(v["groups"][2]["kind"], "generic");
+}
+
+#[test]
+fn filter_groups_errors_and_degenerate_inputs() {
+    // k above the live filters
+    let p = filter_groups::FilterGroupParams::new(34, 0, 0.1).unwrap();
+    let e = filter_groups::filter_groups(&fg_im(), &p).unwrap_err();
+    assert!(e.to_string().contains("33 live filters"), "{e}");
+    // identical profiles: one distinct point cannot make two groups
+    let same = im(2, 5, &[0.5; 10]);
+    let p2 = filter_groups::FilterGroupParams::new(2, 0, 0.1).unwrap();
+    let e = filter_groups::filter_groups(&same, &p2).unwrap_err();
+    assert!(e.to_string().contains("1 distinct"), "{e}");
+    let p1 = filter_groups::FilterGroupParams::new(1, 0, 0.1).unwrap();
+    let r = filter_groups::filter_groups(&same, &p1).unwrap();
+    assert_eq!((r.groups.len(), r.groups[0].size, r.dead), (1, 5, 0));
+    assert_eq!(r.groups[0].kind, filter_groups::GroupKind::Generic);
+    assert_eq!(r.inertia, 0.0);
+    // all dead / zero columns
+    let zero = im(2, 3, &[0.0; 6]);
+    assert!(filter_groups::filter_groups(&zero, &p1).is_err());
+    // one task
+    let one = im(1, 3, &[0.2, 0.9, 0.5]);
+    let r = filter_groups::filter_groups(&one, &p1).unwrap();
+    assert_eq!(r.groups[0].kind, filter_groups::GroupKind::TaskSpecific);
+    assert_eq!(r.groups[0].centroid, vec![1.0]);
 }
