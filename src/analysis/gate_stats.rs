@@ -76,9 +76,7 @@ fn histogram_edges(values: &[f64], bins: usize) -> Vec<f64> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
             (a.min(v), b.max(v))
         });
-    if values.is_empty() {
-        (lo, hi) = (0.0, 1.0);
-    } else if lo >= 0.0 && hi <= 1.0 {
+    if values.is_empty() || (lo >= 0.0 && hi <= 1.0) {
         (lo, hi) = (0.0, 1.0);
     } else if lo == hi {
         (lo, hi) = (lo - 0.5, hi + 0.5);

@@ -84,24 +84,23 @@ pub fn cosine_similarity(im: &ImportanceMatrix) -> SimilarityMatrix {
     let gram = data * data.transpose();
     let norms: Vec<f64> = (0..t).map(|i| gram[(i, i)].max(0.0).sqrt()).collect();
     let zero: Vec<bool> = norms.iter().map(|&n| n == 0.0).collect();
-    let mut matrix = vec![vec![0.0; t]; t];
-    for (i, row) in matrix.iter_mut().enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = if i == j {
-                1.0
-            } else if zero[i] || zero[j] {
-                0.0
-            } else {
-                (gram[(i, j)] / (norms[i] * norms[j])).clamp(-1.0, 1.0)
-            };
-        }
-    }
-    // G is symmetric in exact arithmetic; make the result symmetric bit for bit.
-    for i in 0..t {
-        for j in i + 1..t {
-            matrix[j][i] = matrix[i][j];
-        }
-    }
+    // Read G above the diagonal only, so the result is symmetric bit for bit.
+    let matrix = (0..t)
+        .map(|i| {
+            (0..t)
+                .map(|j| {
+                    let (a, b) = (i.min(j), i.max(j));
+                    if a == b {
+                        1.0
+                    } else if zero[a] || zero[b] {
+                        0.0
+                    } else {
+                        (gram[(a, b)] / (norms[a] * norms[b])).clamp(-1.0, 1.0)
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let zero_norm_tasks = im
         .tasks()
         .iter()

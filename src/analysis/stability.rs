@@ -243,17 +243,22 @@ fn mantel(
     let t = a.n_tasks();
     let ra = average_ranks(&a.upper_triangle());
     let rb_flat = average_ranks(&b.upper_triangle());
-    // rank of b[i][j] for i != j, as a full symmetric matrix
-    let mut rb = vec![vec![0.0; t]; t];
-    let mut k = 0;
-    for i in 0..t {
-        for j in i + 1..t {
-            let v = *rb_flat.get(k)?;
-            rb[i][j] = v;
-            rb[j][i] = v;
-            k += 1;
-        }
-    }
+    // rank of b[i][j] for i != j, as a full symmetric matrix; entry (a, b)
+    // with a < b sits at a·(2T − a − 1)/2 + (b − a − 1) of the triangle.
+    let rb: Vec<Vec<f64>> = (0..t)
+        .map(|i| {
+            (0..t)
+                .map(|j| {
+                    let (a, b) = (i.min(j), i.max(j));
+                    if a == b {
+                        return 0.0;
+                    }
+                    let k = a * (2 * t - a - 1) / 2 + (b - a - 1);
+                    rb_flat.get(k).copied().unwrap_or(0.0)
+                })
+                .collect()
+        })
+        .collect();
     let rho_of = |perm: &[usize]| -> Option<f64> {
         let mut permuted = Vec::with_capacity(ra.len());
         for i in 0..t {
