@@ -1,6 +1,6 @@
-//! Gate-value distributions (paper 000, §6 "learning rate" ablation, Fig. 5
-//! and App. Fig. 9): summary statistics and histograms of the importances
-//! `σ(γ_{t,i})`, per task and over all tasks.
+//! Gate-value distributions (paper 000, §7.1 "Discriminative learning
+//! rates", Fig. 5, and App. D, Fig. 9): summary statistics and histograms of
+//! the importances `σ(γ_{t,i})`, per task and over all tasks.
 
 use crate::importance::ImportanceMatrix;
 

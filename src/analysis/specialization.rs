@@ -1,4 +1,4 @@
-//! Filter specialization (paper 000, §5.3, Fig. 4 left): filter `i` is
+//! Filter specialization (paper 000, §5.3 "Filter groups", Fig. 4 left): filter `i` is
 //! specialized for task `t'` when its normalized importance
 //! `I[t',i] / Σ_t I[t,i]` exceeds a threshold `τ` (the paper uses 0.5).
 //! Counted per layer and over the whole network.

@@ -34,12 +34,17 @@ def show(name, I):
                                          [tuple(float(x) for x in r) for r in capacity(I)]) + "];")
 
 
-rng = np.random.default_rng(42)
-show("random", np.round(rng.uniform(0, 1, (4, 7)), 4))
-show("more_tasks_than_filters", np.round(rng.uniform(0, 1, (5, 3)), 4))
-D = np.round(rng.uniform(0, 1, (4, 6)), 4)
-D[2] = D[0]
-show("duplicated_rows", D)
-E = np.round(rng.uniform(0, 1, (3, 6)), 4)
-E[2] = 0.3 * E[0] + 0.7 * E[1]  # a combination of the other two
-show("combination_row", E)
+def main():
+    rng = np.random.default_rng(42)
+    show("random", np.round(rng.uniform(0, 1, (4, 7)), 4))
+    show("more_tasks_than_filters", np.round(rng.uniform(0, 1, (5, 3)), 4))
+    D = np.round(rng.uniform(0, 1, (4, 6)), 4)
+    D[2] = D[0]
+    show("duplicated_rows", D)
+    E = np.round(rng.uniform(0, 1, (3, 6)), 4)
+    E[2] = 0.3 * E[0] + 0.7 * E[1]  # a combination of the other two
+    show("combination_row", E)
+
+
+if __name__ == "__main__":
+    main()
