@@ -16,9 +16,24 @@ fn fx(rel: &str) -> String {
 
 #[test]
 fn help_lists_every_command() {
-    let out = bin().arg("--help").assert().success().get_output().stdout.clone();
+    let out = bin()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
-    for c in ["inspect", "capacity", "similarity", "specialization", "stability", "cluster", "filter-groups", "gates"] {
+    for c in [
+        "inspect",
+        "capacity",
+        "similarity",
+        "specialization",
+        "stability",
+        "cluster",
+        "filter-groups",
+        "gates",
+    ] {
         assert!(text.contains(c), "--help lacks {c}:\n{text}");
     }
 }
@@ -29,11 +44,20 @@ fn inspect_table_json_csv() {
         .args(["inspect", &fx("layouts/tsbn_module_list_f64.safetensors")])
         .assert()
         .success()
-        .stdout(predicate::str::contains("affine TSBN detected (bias present): importance = |weight|"))
+        .stdout(predicate::str::contains(
+            "affine TSBN detected (bias present): importance = |weight|",
+        ))
         .stdout(predicate::str::contains("encoder.2.bns"))
-        .stdout(predicate::str::contains("shift (bias) of an affine per-task norm"));
+        .stdout(predicate::str::contains(
+            "shift (bias) of an affine per-task norm",
+        ));
     let out = bin()
-        .args(["inspect", &fx("layouts/stacked_f16.safetensors"), "--format", "json"])
+        .args([
+            "inspect",
+            &fx("layouts/stacked_f16.safetensors"),
+            "--format",
+            "json",
+        ])
         .assert()
         .success()
         .get_output()
@@ -45,10 +69,17 @@ fn inspect_table_json_csv() {
     assert_eq!(v["tasks"].as_array().unwrap().len(), 5);
     assert_eq!(v["layers"][2]["filters"], 8);
     bin()
-        .args(["inspect", &fx("layouts/module_dict_bf16.safetensors"), "--format", "csv"])
+        .args([
+            "inspect",
+            &fx("layouts/module_dict_bf16.safetensors"),
+            "--format",
+            "csv",
+        ])
         .assert()
         .success()
-        .stdout(predicate::str::starts_with("layer,filters,dtype,gate\nencoder.0.norms,4,BF16,sigmoid\n"));
+        .stdout(predicate::str::starts_with(
+            "layer,filters,dtype,gate\nencoder.0.norms,4,BF16,sigmoid\n",
+        ));
 }
 
 #[test]
@@ -57,11 +88,17 @@ fn tasks_file_names_module_list_tasks() {
     let t = dir.path().join("tasks.txt");
     std::fs::write(&t, "seg\ndepth\nnormals\nedges\nkeypoints\n").unwrap();
     bin()
-        .args(["inspect", &fx("layouts/module_list_f32.safetensors"), "--tasks"])
+        .args([
+            "inspect",
+            &fx("layouts/module_list_f32.safetensors"),
+            "--tasks",
+        ])
         .arg(&t)
         .assert()
         .success()
-        .stdout(predicate::str::contains("seg, depth, normals, edges, keypoints"));
+        .stdout(predicate::str::contains(
+            "seg, depth, normals, edges, keypoints",
+        ));
 }
 
 #[test]
@@ -79,27 +116,52 @@ fn input_errors_exit_1_with_the_file_named() {
         .arg(&p)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no task-specific norm layers found"));
+        .stderr(predicate::str::contains(
+            "no task-specific norm layers found",
+        ));
 }
 
 #[test]
 fn usage_errors_exit_2() {
     bin()
-        .args(["inspect", &fx("layouts/stacked_f16.safetensors"), "--layers", "(unclosed"])
+        .args([
+            "inspect",
+            &fx("layouts/stacked_f16.safetensors"),
+            "--layers",
+            "(unclosed",
+        ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--layers '(unclosed' is not a valid regular expression"));
-    bin().args(["inspect", &fx("layouts/stacked_f16.safetensors"), "--format", "xml"]).assert().code(2);
+        .stderr(predicate::str::contains(
+            "--layers '(unclosed' is not a valid regular expression",
+        ));
+    bin()
+        .args([
+            "inspect",
+            &fx("layouts/stacked_f16.safetensors"),
+            "--format",
+            "xml",
+        ])
+        .assert()
+        .code(2);
     bin().arg("frobnicate").assert().code(2);
 }
 
 fn json_of(args: &[&str]) -> serde_json::Value {
-    let out = bin().args(args).args(["--format", "json"]).assert().success().get_output().stdout.clone();
+    let out = bin()
+        .args(args)
+        .args(["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     serde_json::from_slice(&out).unwrap()
 }
 
 fn reference() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture("layouts/reference.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture("layouts/reference.json")).unwrap())
+        .unwrap()
 }
 
 // Reference: fixtures/make_fixtures.py computes capacity with one
@@ -110,8 +172,18 @@ fn capacity_json_matches_numpy_on_every_layout() {
     let r = reference();
     let tasks = fx("layouts/tasks.txt");
     for f in ["module_list_f32", "module_dict_bf16", "stacked_f16"] {
-        let v = json_of(&["capacity", &fx(&format!("layouts/{f}.safetensors")), "--tasks", &tasks]);
-        for (got, want) in v["tasks"].as_array().unwrap().iter().zip(r["capacity"].as_array().unwrap()) {
+        let v = json_of(&[
+            "capacity",
+            &fx(&format!("layouts/{f}.safetensors")),
+            "--tasks",
+            &tasks,
+        ]);
+        for (got, want) in v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(r["capacity"].as_array().unwrap())
+        {
             assert_eq!(got["task"], want["task"], "{f}");
             for k in ["capacity", "shared", "independent"] {
                 let (g, w) = (got[k].as_f64().unwrap(), want[k].as_f64().unwrap());
@@ -134,7 +206,12 @@ fn similarity_json_and_csv_match_numpy() {
         }
     }
     let out = bin()
-        .args(["similarity", &fx("layouts/stacked_f16.safetensors"), "--format", "csv"])
+        .args([
+            "similarity",
+            &fx("layouts/stacked_f16.safetensors"),
+            "--format",
+            "csv",
+        ])
         .assert()
         .success()
         .get_output()
@@ -142,7 +219,10 @@ fn similarity_json_and_csv_match_numpy() {
         .clone();
     let text = String::from_utf8(out).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("task,segmentation,depth,normals,edges,keypoints"));
+    assert_eq!(
+        lines.next(),
+        Some("task,segmentation,depth,normals,edges,keypoints")
+    );
     let first: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(first[0], "segmentation");
     assert_eq!(first[1].parse::<f64>().unwrap(), 1.0);
@@ -164,10 +244,18 @@ fn every_command_runs_in_every_format() {
     ];
     for c in &cmds {
         for f in ["table", "csv", "json"] {
-            let out = bin().args(c).args(["--format", f]).assert().success().get_output().stdout.clone();
+            let out = bin()
+                .args(c)
+                .args(["--format", f])
+                .assert()
+                .success()
+                .get_output()
+                .stdout
+                .clone();
             assert!(!out.is_empty(), "{c:?} {f}");
             if f == "json" {
-                serde_json::from_slice::<serde_json::Value>(&out).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+                serde_json::from_slice::<serde_json::Value>(&out)
+                    .unwrap_or_else(|e| panic!("{c:?}: {e}"));
             }
         }
     }
@@ -176,8 +264,16 @@ fn every_command_runs_in_every_format() {
 #[test]
 fn parameter_errors_exit_2_and_name_the_flag() {
     let one = fx("celeba40/run0.safetensors");
-    bin().args(["specialization", &one, "--tau", "1.5"]).assert().code(2).stderr(predicate::str::contains("--tau"));
-    bin().args(["specialization", &one, "--tau", "0"]).assert().code(2).stderr(predicate::str::contains("--tau"));
+    bin()
+        .args(["specialization", &one, "--tau", "1.5"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--tau"));
+    bin()
+        .args(["specialization", &one, "--tau", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--tau"));
     bin()
         .args(["cluster", &one, "--k", "41"])
         .assert()
@@ -185,7 +281,11 @@ fn parameter_errors_exit_2_and_name_the_flag() {
         .stderr(predicate::str::contains("41").and(predicate::str::contains("40")));
     bin().args(["cluster", &one, "--k", "0"]).assert().code(2);
     bin().args(["stability", &one]).assert().code(2);
-    bin().args(["gates", &one, "--bins", "0"]).assert().code(2).stderr(predicate::str::contains("--bins"));
+    bin()
+        .args(["gates", &one, "--bins", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--bins"));
 }
 
 #[test]
@@ -197,19 +297,26 @@ fn runs_with_different_tasks_are_refused() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("same tasks"));
-    bin().args(["cluster", &a, &b, "--k", "2"]).assert().code(1).stderr(predicate::str::contains("same tasks"));
+    bin()
+        .args(["cluster", &a, &b, "--k", "2"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("same tasks"));
 }
 
 #[test]
 fn cluster_recovers_the_planted_groups_of_the_celeba_fixture() {
     // fixtures/make_fixtures.py plants the 10 groups of the paper's Table 5.
-    let runs: Vec<String> = (0..7).map(|i| fx(&format!("celeba40/run{i}.safetensors"))).collect();
+    let runs: Vec<String> = (0..7)
+        .map(|i| fx(&format!("celeba40/run{i}.safetensors")))
+        .collect();
     let mut args = vec!["cluster"];
     args.extend(runs.iter().map(String::as_str));
     args.extend(["--k", "10"]);
     let v = json_of(&args);
     let groups: Vec<Vec<String>> =
-        serde_json::from_str(&std::fs::read_to_string(fixture("celeba40/groups.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture("celeba40/groups.json")).unwrap())
+            .unwrap();
     let mut got: Vec<Vec<String>> = serde_json::from_value(v["clusters"].clone()).unwrap();
     let mut want = groups.clone();
     for g in got.iter_mut().chain(want.iter_mut()) {
@@ -248,11 +355,18 @@ fn every_analysis_agrees_across_layouts_and_dtypes() {
             let mut v = json_of(&args);
             v.as_object_mut().unwrap().remove("checkpoint");
             // Layer paths differ by layout (bns / norms / tsbn): compare the rest.
-            let text = v.to_string().replace(".norms", ".bns").replace(".tsbn", ".bns");
+            let text = v
+                .to_string()
+                .replace(".norms", ".bns")
+                .replace(".tsbn", ".bns");
             results.push((f, serde_json::from_str::<serde_json::Value>(&text).unwrap()));
         }
         for (f, v) in &results[1..] {
-            assert_eq!(v, &results[0].1, "{} differs between {} and {f}", c[0], results[0].0);
+            assert_eq!(
+                v, &results[0].1,
+                "{} differs between {} and {f}",
+                c[0], results[0].0
+            );
         }
     }
 }

@@ -384,13 +384,14 @@ fn discover_stacked_with_metadata(
 ) -> Result<Gates, CheckpointError> {
     let md = ckpt.metadata();
     if let Some(f) = md.get(stacked::KEY_FORMAT)
-        && f != stacked::FORMAT_NAME {
-            return Err(bad_meta(
-                ckpt,
-                stacked::KEY_FORMAT,
-                format!("unknown format '{f}', expected '{}'", stacked::FORMAT_NAME),
-            ));
-        }
+        && f != stacked::FORMAT_NAME
+    {
+        return Err(bad_meta(
+            ckpt,
+            stacked::KEY_FORMAT,
+            format!("unknown format '{f}', expected '{}'", stacked::FORMAT_NAME),
+        ));
+    }
     if let Some(v) = md.get(stacked::KEY_VERSION) {
         match v.parse::<u32>() {
             Ok(n) if n <= stacked::FORMAT_VERSION => {}
@@ -551,9 +552,10 @@ fn discover_stacked_without_metadata(
     for n in ckpt.tensor_names() {
         if let (Some((l, StackedParam::Gamma)), Some(m)) = (StackedParam::parse(n), ckpt.tensor(n))
             && let [t, c] = m.shape[..]
-                && super::dtype::is_float(m.dtype) {
-                    layers.push((l.to_string(), t, c, m.dtype));
-                }
+            && super::dtype::is_float(m.dtype)
+        {
+            layers.push((l.to_string(), t, c, m.dtype));
+        }
     }
     if layers.is_empty() {
         return Ok(None);
@@ -685,68 +687,67 @@ fn discover_per_task(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, Che
         .collect();
     let mut notes = Vec::new();
     let mut other_keys: BTreeMap<&str, String> = BTreeMap::new();
-    let (layout, chosen, dict_keys): Selection<'_> =
-        if !list_layers.is_empty() {
-            for (l, k, _) in &dict_layers {
-                other_keys.insert(l, format!("{{{}}}", k.join(", ")));
-            }
-            let kept: Vec<_> = list_layers.iter().filter(|x| layer_kept(p, x.0)).collect();
-            let ts: BTreeSet<usize> = kept.iter().map(|x| x.1).collect();
-            if ts.len() > 1 {
-                let details = kept
-                    .iter()
-                    .map(|x| format!("{} has {}", x.0, x.1))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(CheckpointError::InconsistentTasks {
-                    path: ckpt.path().to_path_buf(),
-                    details,
-                });
-            }
-            (
-                Layout::ModuleList,
-                kept.iter().map(|x| (x.0, x.2)).collect(),
-                None,
-            )
-        } else if !dict_layers.is_empty() {
-            let kept: Vec<_> = dict_layers.iter().filter(|x| layer_kept(p, x.0)).collect();
-            // The task set is the key set shared by most layers; other groups
-            // (e.g. `block.norm1`/`block.norm2`) are not task-keyed.
-            let mut counts: BTreeMap<&Vec<&str>, usize> = BTreeMap::new();
-            for x in &kept {
-                *counts.entry(&x.1).or_default() += 1;
-            }
-            let best = counts
+    let (layout, chosen, dict_keys): Selection<'_> = if !list_layers.is_empty() {
+        for (l, k, _) in &dict_layers {
+            other_keys.insert(l, format!("{{{}}}", k.join(", ")));
+        }
+        let kept: Vec<_> = list_layers.iter().filter(|x| layer_kept(p, x.0)).collect();
+        let ts: BTreeSet<usize> = kept.iter().map(|x| x.1).collect();
+        if ts.len() > 1 {
+            let details = kept
                 .iter()
-                .max_by(|a, b| {
-                    a.1.cmp(b.1)
-                        .then(a.0.len().cmp(&b.0.len()))
-                        .then(b.0.cmp(a.0))
-                })
-                .map(|(k, _)| (*k).clone());
-            match best {
-                None => (Layout::ModuleDict, Vec::new(), None),
-                Some(keys) => {
-                    let mut chosen = Vec::new();
-                    for x in &kept {
-                        if x.1 == keys {
-                            chosen.push((x.0, x.2));
-                        } else {
-                            other_keys.insert(x.0, format!("{{{}}}", x.1.join(", ")));
-                        }
+                .map(|x| format!("{} has {}", x.0, x.1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(CheckpointError::InconsistentTasks {
+                path: ckpt.path().to_path_buf(),
+                details,
+            });
+        }
+        (
+            Layout::ModuleList,
+            kept.iter().map(|x| (x.0, x.2)).collect(),
+            None,
+        )
+    } else if !dict_layers.is_empty() {
+        let kept: Vec<_> = dict_layers.iter().filter(|x| layer_kept(p, x.0)).collect();
+        // The task set is the key set shared by most layers; other groups
+        // (e.g. `block.norm1`/`block.norm2`) are not task-keyed.
+        let mut counts: BTreeMap<&Vec<&str>, usize> = BTreeMap::new();
+        for x in &kept {
+            *counts.entry(&x.1).or_default() += 1;
+        }
+        let best = counts
+            .iter()
+            .max_by(|a, b| {
+                a.1.cmp(b.1)
+                    .then(a.0.len().cmp(&b.0.len()))
+                    .then(b.0.cmp(a.0))
+            })
+            .map(|(k, _)| (*k).clone());
+        match best {
+            None => (Layout::ModuleDict, Vec::new(), None),
+            Some(keys) => {
+                let mut chosen = Vec::new();
+                for x in &kept {
+                    if x.1 == keys {
+                        chosen.push((x.0, x.2));
+                    } else {
+                        other_keys.insert(x.0, format!("{{{}}}", x.1.join(", ")));
                     }
-                    if !other_keys.is_empty() {
-                        notes.push(format!(
+                }
+                if !other_keys.is_empty() {
+                    notes.push(format!(
                         "{} module group(s) keyed differently from the tasks were left out (see ignored tensors)",
                         other_keys.len()
                     ));
-                    }
-                    (Layout::ModuleDict, chosen, Some(keys))
                 }
+                (Layout::ModuleDict, chosen, Some(keys))
             }
-        } else {
-            (Layout::ModuleList, Vec::new(), None)
-        };
+        }
+    } else {
+        (Layout::ModuleList, Vec::new(), None)
+    };
     if chosen.is_empty() {
         return Err(no_layers(ckpt, p, &candidates));
     }

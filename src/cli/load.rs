@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use mtl_inspect::ImportanceMatrix;
+use mtl_inspect::analysis::similarity::{SimilarityMatrix, cosine_similarity};
 use mtl_inspect::checkpoint::Checkpoint;
 use mtl_inspect::checkpoint::discover::{DroppedFilters, Gates, discover_gates};
 use mtl_inspect::checkpoint::summary::CheckpointSummary;
@@ -14,7 +15,6 @@ use super::args::LoadSettings;
 pub struct Run {
     /// The path as the user gave it; names the run in every output.
     pub name: String,
-    pub path: PathBuf,
     pub checkpoint: Checkpoint,
     pub gates: Gates,
     pub importance: ImportanceMatrix,
@@ -37,7 +37,6 @@ pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
     let (importance, dropped) = gates.importance(&s.importance).map_err(Failure::input)?;
     Ok(Run {
         name: path.display().to_string(),
-        path: path.to_path_buf(),
         checkpoint,
         gates,
         importance,
@@ -47,4 +46,11 @@ pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
 
 pub fn load_all(paths: &[PathBuf], s: &LoadSettings) -> Result<Vec<Run>, Failure> {
     paths.iter().map(|p| load(p, s)).collect()
+}
+
+/// Each run's task-similarity matrix, named by the run.
+pub fn similarities(runs: &[Run]) -> Vec<(String, SimilarityMatrix)> {
+    runs.iter()
+        .map(|r| (r.name.clone(), cosine_similarity(&r.importance)))
+        .collect()
 }
