@@ -370,3 +370,19 @@ fn every_analysis_agrees_across_layouts_and_dtypes() {
         }
     }
 }
+
+#[test]
+fn runs_with_different_layers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.safetensors");
+    let b = dir.path().join("b.safetensors");
+    let rows = vec![vec![0.1f32, 0.9, 0.3], vec![0.5, 0.2, 0.7]];
+    write(&a, &module_list(&[("enc.bns", rows.clone())], false), &[]);
+    write(&b, &module_list(&[("dec.bns", rows)], false), &[]);
+    bin()
+        .arg("stability")
+        .args([&a, &b])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("same layers").and(predicate::str::contains("'enc.bns'")));
+}

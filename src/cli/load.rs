@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use mtl_inspect::ImportanceMatrix;
+use mtl_inspect::analysis::AnalysisError;
 use mtl_inspect::analysis::similarity::{SimilarityMatrix, cosine_similarity};
 use mtl_inspect::checkpoint::Checkpoint;
 use mtl_inspect::checkpoint::discover::{DroppedFilters, Gates, discover_gates};
@@ -44,8 +45,21 @@ pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
     })
 }
 
+/// Loads several runs of one architecture: their layers must agree (task
+/// sets are checked, and aligned by name, by the analyses).
 pub fn load_all(paths: &[PathBuf], s: &LoadSettings) -> Result<Vec<Run>, Failure> {
-    paths.iter().map(|p| load(p, s)).collect()
+    let runs: Vec<Run> = paths.iter().map(|p| load(p, s)).collect::<Result<_, _>>()?;
+    if let Some(first) = runs.first() {
+        for r in &runs[1..] {
+            if let Some(d) = first.importance.layer_difference(&r.importance) {
+                return Err(Failure::input(AnalysisError::LayerMismatch(format!(
+                    "{} and {} differ: {d}; compare runs of the same architecture, or select common layers with --layers",
+                    first.name, r.name
+                ))));
+            }
+        }
+    }
+    Ok(runs)
 }
 
 /// Each run's task-similarity matrix, named by the run.
