@@ -551,6 +551,7 @@ fn stability_exact_mantel_matches_itertools_enumeration() {
     assert_close(r.min.unwrap(), -0.08777817641854944, 1e-14, "min");
     assert_eq!(r.matrix[0][1], r.matrix[1][0]);
     assert_eq!(r.matrix[2][2], Some(1.0));
+    assert_eq!(r.exact_permutations, Some(120));
 }
 
 #[test]
@@ -559,6 +560,7 @@ fn stability_random_mantel_is_seeded_and_bounded() {
     let r1 = stability::stability(&stab_runs(), &p).unwrap();
     let r2 = stability::stability(&stab_runs(), &p).unwrap();
     assert_eq!(r1, r2);
+    assert_eq!(r1.exact_permutations, None);
     for pair in &r1.pairs {
         let pv = pair.p_value.unwrap();
         assert!((1.0 / 51.0..=1.0).contains(&pv), "{pv}");

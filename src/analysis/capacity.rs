@@ -61,7 +61,7 @@ const SNAP_TOL: f64 = 1e-14;
 ///
 /// Method: the split ratio `‖I_t^⊥‖ / ‖I_t‖` does not change when any row is
 /// rescaled, so rows are first normalized to unit length (zero rows stay
-/// zero; they span nothing). With the SVD `N = U Σ Vᵀ` (see [`left_svd`]),
+/// zero; they span nothing). With the SVD `N = U Σ Vᵀ` (computed by `left_svd`, below),
 /// `G = N Nᵀ = U Σ² Uᵀ`, its pseudo-inverse `G⁺ = U Σ⁻² Uᵀ` and
 /// `P = G G⁺ = U Uᵀ` (kept singular triplets only) projects onto the range
 /// of `N` in task space. If `P_tt = 1`, row `t` is independent of the others
