@@ -1538,3 +1538,31 @@ fn capacity_near_identical_tasks_matches_numpy() {
         assert_close(c.independent, indep, 1e-11, "independent");
     }
 }
+
+#[test]
+fn json_shapes_of_stability_and_gate_reports() {
+    let r = stability::stability(
+        &stab_runs(),
+        &stability::StabilityParams::new(120, 0).unwrap(),
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+    for key in [
+        "runs",
+        "pairs",
+        "mean",
+        "min",
+        "max",
+        "permutations",
+        "matrix",
+    ] {
+        assert!(v.get(key).is_some(), "{key}");
+    }
+    assert_eq!(v["pairs"][0]["a"], "A");
+    assert!(v["pairs"][0]["p_value"].is_number());
+    let g = gate_stats::gate_distribution(&im7(), 5);
+    let v: serde_json::Value = serde_json::to_value(&g).unwrap();
+    assert_eq!(v["overall"]["label"], "all");
+    assert_eq!(v["per_task"][0]["histogram"]["counts"][4], 3);
+    assert!(v["per_task"][3]["q95"].is_number());
+}
