@@ -4,11 +4,11 @@
 //! (`‖I_t − P_A I_t‖/‖I_t‖ · C_t`), where `P_A` projects onto the span of the
 //! other tasks' importance vectors.
 //!
-//! All T projections come from one `T × T` eigendecomposition, so the cost is
-//! `O(T²F + T³)`, and linearly dependent tasks (identical tasks, `T > F`) are
+//! All T projections come from one thin SVD of the `T × F` matrix, so the
+//! cost is `O(T²F + T³)`, and linearly dependent tasks (identical tasks, `T > F`) are
 //! handled by a pseudo-inverse instead of the paper's `(AᵀA)⁻¹`.
 
-use nalgebra::{DMatrix, SymmetricEigen};
+use nalgebra::{DMatrix, QR};
 
 use crate::importance::ImportanceMatrix;
 
@@ -33,31 +33,42 @@ pub struct CapacityReport {
     pub rank: usize,
 }
 
-/// Eigenvalues of the row-normalized Gram matrix below
-/// `RANK_RTOL · max(T, F) · ε · λ_max` count as zero. The Gram matrix squares
-/// the singular values, so its eigenvalues carry absolute errors of about
-/// `ε · λ_max`; the extra factor keeps rounding noise out of the rank.
-const RANK_RTOL: f64 = 16.0;
+/// Singular values of the row-normalized matrix below
+/// `max(T, F) · ε · σ_max` count as zero (numpy's `matrix_rank` and
+/// `lstsq(rcond=None)` default).
+fn rank_tolerance(t: usize, f: usize, sigma_max: f64) -> f64 {
+    t.max(f) as f64 * f64::EPSILON * sigma_max
+}
 
 /// A row counts as independent of the others when its unit vector `e_t`
-/// lies in the range of the Gram matrix, i.e. `1 − P_tt` is below this.
-/// Rows are normalized first, so this is a scale-free angle test.
-const RANGE_TOL: f64 = 1e-8;
+/// lies in the task-space range of `N`, i.e. `1 − P_tt` is at rounding
+/// level. A dependent row `N_t = Σ c_s N_s` has `1 − P_tt ≥ 1 / (1 + Σ c_s²)`,
+/// so the test must be tight to catch dependencies with large coefficients
+/// (common when `T > F`). Rounding moves the kept subspace by an angle of
+/// about `ε σ_max / σ_min` (σ_min: smallest kept singular value), which
+/// perturbs `1 − P_tt` of an independent row by at most about that angle
+/// (in fact its square); `T` times it, floored at 1e-12, is the tolerance.
+fn range_tolerance(t: usize, sigma_max: f64, sigma_min_kept: f64) -> f64 {
+    let angle = f64::EPSILON * sigma_max / sigma_min_kept;
+    (t as f64 * angle).max(1e-12)
+}
 
-/// Squared ratios below this are indistinguishable from rounding in the
-/// Gram matrix (about `ε` relative), so they are set to 0. Consequently a
-/// part smaller than about `1e-7 · C_t` is reported as 0.
+/// Squared ratios below this are indistinguishable from rounding (about
+/// `ε` relative), so they are set to 0.
 const SNAP_TOL: f64 = 1e-14;
 
 /// Eq. 4–5 for every task at once.
 ///
 /// Method: the split ratio `‖I_t^⊥‖ / ‖I_t‖` does not change when any row is
 /// rescaled, so rows are first normalized to unit length (zero rows stay
-/// zero; they span nothing). With `G = N Nᵀ = V Λ Vᵀ` and `G⁺` its
-/// pseudo-inverse, `P = G G⁺` projects onto the range of `N` in task space.
-/// If `P_tt = 1`, row `t` is independent of the others and
-/// `‖N_t^⊥‖² = 1 / (G⁺)_tt`; otherwise `N_t` lies in the span of the other
-/// rows and `‖N_t^⊥‖ = 0`. Then `shared² = 1 − ‖N_t^⊥‖²` (clamped to `[0, 1]`).
+/// zero; they span nothing). With the SVD `N = U Σ Vᵀ` (computed by `left_svd`, below),
+/// `G = N Nᵀ = U Σ² Uᵀ`, its pseudo-inverse `G⁺ = U Σ⁻² Uᵀ` and
+/// `P = G G⁺ = U Uᵀ` (kept singular triplets only) projects onto the range
+/// of `N` in task space. If `P_tt = 1`, row `t` is independent of the others
+/// and `‖N_t^⊥‖² = 1 / (G⁺)_tt`; otherwise `N_t` lies in the span of the
+/// other rows and `‖N_t^⊥‖ = 0`. Then `shared² = ‖N_t‖² − ‖N_t^⊥‖²`.
+/// Working with `Σ` rather than eigenvalues of `G` keeps the rank decision
+/// at numpy's resolution instead of its square root.
 ///
 /// Degenerate cases: a zero row gets capacity, shared and independent 0;
 /// a single task has no others to share with, so it is all independent.
@@ -71,14 +82,15 @@ pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
         let n = norms[r];
         if n > 0.0 { data[(r, c)] / n } else { 0.0 }
     });
-    let gram = &unit * unit.transpose();
-    let gram_diag: Vec<f64> = (0..t).map(|k| gram[(k, k)]).collect();
-    let eig = SymmetricEigen::new(gram);
-    let lambda_max = eig.eigenvalues.iter().copied().fold(0.0_f64, f64::max);
-    let tol = RANK_RTOL * (t.max(f) as f64) * f64::EPSILON * lambda_max;
-    let kept: Vec<usize> = (0..t)
-        .filter(|&k| lambda_max > 0.0 && eig.eigenvalues[k] > tol)
+    let unit_sq: Vec<f64> = unit.row_iter().map(|r| r.norm_squared()).collect();
+    let (sigma, u) = left_svd(&unit);
+    let sigma_max = sigma.iter().copied().fold(0.0_f64, f64::max);
+    let tol = rank_tolerance(t, f, sigma_max);
+    let kept: Vec<usize> = (0..sigma.len().min(u.ncols()))
+        .filter(|&k| sigma_max > 0.0 && sigma[k] > tol)
         .collect();
+    let sigma_min_kept = kept.iter().map(|&k| sigma[k]).fold(f64::INFINITY, f64::min);
+    let range_tol = range_tolerance(t, sigma_max, sigma_min_kept);
 
     let tasks = im
         .tasks()
@@ -94,22 +106,21 @@ pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
                     independent: 0.0,
                 };
             }
-            // P_tt = Σ_k v_tk², (G⁺)_tt = Σ_k v_tk² / λ_k over kept eigenpairs.
+            // P_tt = Σ_k u_tk², (G⁺)_tt = Σ_k u_tk² / σ_k² over kept triplets.
             let (p_tt, ginv_tt) = kept.iter().fold((0.0, 0.0), |(p, g), &k| {
-                let v = eig.eigenvectors[(row, k)];
-                (p + v * v, g + v * v / eig.eigenvalues[k])
+                let v = u[(row, k)];
+                (p + v * v, g + v * v / (sigma[k] * sigma[k]))
             });
             // ‖N_t‖² is 1 only up to rounding; dividing by the computed value
             // keeps exactly orthogonal rows exactly orthogonal.
-            let g_tt = gram_diag[row];
             let indep_sq = if t == 1 {
                 1.0
-            } else if 1.0 - p_tt < RANGE_TOL && ginv_tt > 0.0 {
-                (1.0 / ginv_tt / g_tt).clamp(0.0, 1.0)
+            } else if 1.0 - p_tt < range_tol && ginv_tt > 0.0 {
+                (1.0 / ginv_tt / unit_sq[row]).clamp(0.0, 1.0)
             } else {
                 0.0
             };
-            // Squared parts below the Gram matrix's resolution are rounding.
+            // Squared parts below the working precision are rounding.
             let shared_sq = match 1.0 - indep_sq {
                 s if s < SNAP_TOL => 0.0,
                 s => s,
@@ -125,6 +136,70 @@ pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
     CapacityReport {
         tasks,
         rank: kept.len(),
+    }
+}
+
+/// `U` and `Σ` of `N = U Σ Vᵀ` for a `T × F` matrix, to full relative
+/// accuracy, in `O(T²F + T³)`.
+///
+/// Householder QR of `Nᵀ = Q R` reduces the problem to `M = Rᵀ`
+/// (`T × min(T, F)`, same Gram matrix `N Nᵀ = M Mᵀ`), then one-sided
+/// (Hestenes) Jacobi rotations orthogonalize the rows of `M`: `Jᵀ M = Σ Wᵀ`,
+/// so `U = J` and `σ_k` are the row norms. nalgebra's own SVD is not used:
+/// in 0.35 it loses accuracy when small non-zero singular values are
+/// present (nalgebra issue #1172), which is exactly the near-dependent case
+/// this module must get right; squaring into `N Nᵀ` and using an
+/// eigendecomposition would halve the resolution instead.
+fn left_svd(n: &DMatrix<f64>) -> (Vec<f64>, DMatrix<f64>) {
+    let t = n.nrows();
+    let mut m = QR::new(n.transpose()).r().transpose();
+    let mut u = DMatrix::<f64>::identity(t, t);
+    const MAX_SWEEPS: usize = 100;
+    for _ in 0..MAX_SWEEPS {
+        let mut rotated = false;
+        for p in 0..t {
+            for q in p + 1..t {
+                let alpha = m.row(p).norm_squared();
+                let beta = m.row(q).norm_squared();
+                let gamma = m.row(p).dot(&m.row(q));
+                if gamma == 0.0 || gamma.abs() <= f64::EPSILON * (alpha * beta).sqrt() {
+                    continue;
+                }
+                rotated = true;
+                // rotation that zeroes the (p, q) entry of M Mᵀ
+                let zeta = (beta - alpha) / (2.0 * gamma);
+                let tan = zeta.signum() / (zeta.abs() + (1.0 + zeta * zeta).sqrt());
+                let cos = 1.0 / (1.0 + tan * tan).sqrt();
+                let sin = cos * tan;
+                rotate_rows(&mut m, p, q, cos, sin);
+                // M = Rᵀ M', so U accumulates the transposed rotations on its
+                // columns.
+                rotate_cols(&mut u, p, q, cos, sin);
+            }
+        }
+        if !rotated {
+            break;
+        }
+    }
+    let sigma = m.row_iter().map(|r| r.norm()).collect();
+    (sigma, u)
+}
+
+/// `(col_p, col_q) ← (c·col_p − s·col_q, s·col_p + c·col_q)`.
+fn rotate_cols(m: &mut DMatrix<f64>, p: usize, q: usize, cos: f64, sin: f64) {
+    for r in 0..m.nrows() {
+        let (a, b) = (m[(r, p)], m[(r, q)]);
+        m[(r, p)] = cos * a - sin * b;
+        m[(r, q)] = sin * a + cos * b;
+    }
+}
+
+/// `(row_p, row_q) ← (c·row_p − s·row_q, s·row_p + c·row_q)`.
+fn rotate_rows(m: &mut DMatrix<f64>, p: usize, q: usize, cos: f64, sin: f64) {
+    for c in 0..m.ncols() {
+        let (a, b) = (m[(p, c)], m[(q, c)]);
+        m[(p, c)] = cos * a - sin * b;
+        m[(q, c)] = sin * a + cos * b;
     }
 }
 

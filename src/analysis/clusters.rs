@@ -139,6 +139,10 @@ impl Dendrogram {
 /// Hierarchical clustering of `n` observations from a symmetric `n × n`
 /// distance matrix (only the part above the diagonal is read).
 ///
+/// Equal distances may be merged in a different order than scipy's (an
+/// equally valid tree); without ties the steps equal scipy's `linkage`
+/// (checked by the reference tests and `tests/analysis_crosscheck.rs`).
+///
 /// Inputs are cleaned rather than trusted, because kodama requires finite,
 /// non-negative dissimilarities: negative entries become 0 and non-finite
 /// ones the largest finite entry (1 if there is none). A non-square matrix

@@ -61,10 +61,14 @@ fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
 }
 
 /// Spearman's ρ with average ranks for ties (= `scipy.stats.spearmanr`).
-/// `None` when the lengths differ, there are fewer than 2 values, or either
-/// side is constant (ρ is undefined; scipy returns NaN).
+/// `None` when the lengths differ, there are fewer than 2 values, either
+/// side is constant (ρ is undefined; scipy returns NaN), or a value is not
+/// finite.
 pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     if x.len() != y.len() || x.len() < 2 {
+        return None;
+    }
+    if x.iter().chain(y).any(|v| !v.is_finite()) {
         return None;
     }
     pearson(&average_ranks(x), &average_ranks(y))
@@ -128,6 +132,9 @@ pub struct StabilityReport {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub permutations: usize,
+    /// `Some(T!)` when `T! ≤ permutations`, so every relabeling was
+    /// enumerated and the p-values are exact; `None` for the random test.
+    pub exact_permutations: Option<usize>,
     /// `R × R` Spearman matrix (diagonal: a run with itself, 1 unless its
     /// triangle is constant).
     pub matrix: Vec<Vec<Option<f64>>>,
@@ -195,6 +202,10 @@ pub fn stability(
         min,
         max,
         permutations: p.permutations,
+        exact_permutations: aligned
+            .first()
+            .and_then(|s| factorial_up_to(s.n_tasks(), p.permutations))
+            .filter(|_| p.permutations > 0),
         matrix,
     })
 }
@@ -311,6 +322,7 @@ mod tests {
         assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
         assert_eq!(spearman(&[1.0, 2.0], &[1.0, 2.0, 3.0]), None);
         assert_eq!(spearman(&[1.0, 2.0], &[5.0, 7.0]), Some(1.0));
+        assert_eq!(spearman(&[1.0, f64::NAN, 3.0], &[1.0, 2.0, 3.0]), None);
     }
 
     #[test]

@@ -44,6 +44,15 @@ def main():
     E = np.round(rng.uniform(0, 1, (3, 6)), 4)
     E[2] = 0.3 * E[0] + 0.7 * E[1]  # a combination of the other two
     show("combination_row", E)
+    # Nearly identical tasks (gates barely moved from 0.5); nalgebra 0.35's
+    # SVD loses ~1e-5 here (nalgebra issue #1172), which capacity.rs avoids.
+    # Found by crosscheck.py.
+    near = [0.48841955178011554, 0.5036478505244751, 0.5008507509367612, 0.49447860259464466,
+            0.49591781674519037, 0.5014826361502017, 0.49083290503350196, 0.49506523928535573,
+            0.5042870179278989, 0.49489223871335697, 0.4901216066885169, 0.513269666266782,
+            0.5083965332018823, 0.48926344204410943, 0.4968309694518012, 0.4957968801662645,
+            0.5113753758450899, 0.48850297051220737, 0.48846088963809053, 0.5093314316076192]
+    show("near_identical", np.array(near).reshape(4, 5))
 
 
 if __name__ == "__main__":
