@@ -201,6 +201,27 @@ impl ImportanceMatrix {
     pub fn task_index(&self, name: &str) -> Option<usize> {
         self.tasks.iter().position(|t| t == name)
     }
+    /// How this matrix's layers differ from `other`'s (names, order, filter
+    /// counts), or `None` if they are the same. Runs of one architecture
+    /// must agree before their results are compared.
+    pub fn layer_difference(&self, other: &ImportanceMatrix) -> Option<String> {
+        if self.layers.len() != other.layers.len() {
+            return Some(format!(
+                "{} layers vs {}",
+                self.layers.len(),
+                other.layers.len()
+            ));
+        }
+        self.layers.iter().zip(&other.layers).find_map(|(a, b)| {
+            (a.name != b.name || a.len != b.len).then(|| {
+                format!(
+                    "layer '{}' ({} filters) vs '{}' ({} filters)",
+                    a.name, a.len, b.name, b.len
+                )
+            })
+        })
+    }
+
     /// The same matrix with rows in the order of `order` (task names).
     /// Used to align runs by task name. `None` if a name is missing.
     pub fn reorder_tasks(&self, order: &[String]) -> Option<ImportanceMatrix> {
@@ -277,6 +298,18 @@ mod tests {
             len: 2,
         }];
         assert!(ImportanceMatrix::new(names(2), spans, m).is_err());
+    }
+
+    #[test]
+    fn layer_difference_names_the_layer() {
+        let m = DMatrix::from_element(2, 3, 0.5);
+        let a = ImportanceMatrix::single_layer(names(2), "x", m.clone()).unwrap();
+        assert_eq!(a.layer_difference(&a), None);
+        let b = ImportanceMatrix::single_layer(names(2), "y", m).unwrap();
+        assert_eq!(
+            a.layer_difference(&b).unwrap(),
+            "layer 'x' (3 filters) vs 'y' (3 filters)"
+        );
     }
 
     #[test]

@@ -290,18 +290,32 @@ fn parameter_errors_exit_2_and_name_the_flag() {
 
 #[test]
 fn runs_with_different_tasks_are_refused() {
-    let a = fx("celeba40/run0.safetensors");
-    let b = fx("layouts/stacked_f16.safetensors");
-    bin()
-        .args(["stability", &a, &b])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("same tasks"));
-    bin()
-        .args(["cluster", &a, &b, "--k", "2"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("same tasks"));
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.safetensors");
+    let b = dir.path().join("b.safetensors");
+    let g = || f32s("l.gamma", &[3, 2], &[0.1, 0.9, 0.3, 0.5, 0.2, 0.7]);
+    write(
+        &a,
+        &[g()],
+        &[
+            ("mtl.layers", "[\"l\"]"),
+            ("mtl.tasks", "[\"x\",\"y\",\"z\"]"),
+        ],
+    );
+    write(
+        &b,
+        &[g()],
+        &[
+            ("mtl.layers", "[\"l\"]"),
+            ("mtl.tasks", "[\"x\",\"y\",\"w\"]"),
+        ],
+    );
+    for extra in [vec!["stability"], vec!["cluster", "--k", "2"]] {
+        bin().args(&extra).args([&a, &b]).assert().code(1).stderr(
+            predicate::str::contains("same tasks")
+                .and(predicate::str::contains("\"z\"").or(predicate::str::contains("z"))),
+        );
+    }
 }
 
 #[test]
@@ -369,4 +383,20 @@ fn every_analysis_agrees_across_layouts_and_dtypes() {
             );
         }
     }
+}
+
+#[test]
+fn runs_with_different_layers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.safetensors");
+    let b = dir.path().join("b.safetensors");
+    let rows = vec![vec![0.1f32, 0.9, 0.3], vec![0.5, 0.2, 0.7]];
+    write(&a, &module_list(&[("enc.bns", rows.clone())], false), &[]);
+    write(&b, &module_list(&[("dec.bns", rows)], false), &[]);
+    bin()
+        .arg("stability")
+        .args([&a, &b])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("same layers").and(predicate::str::contains("'enc.bns'")));
 }

@@ -1,1 +1,207 @@
-//! (to be written)
+//! Gate-value distributions (paper 000, §7.1 "Discriminative learning
+//! rates", Fig. 5, and App. D, Fig. 9): summary statistics and histograms of
+//! the importances `σ(γ_{t,i})`, per task and over all tasks.
+
+use crate::importance::ImportanceMatrix;
+
+/// Equal-width histogram with `numpy.histogram` semantics: `counts.len()`
+/// bins, `edges.len() = counts.len() + 1`, every bin half-open `[a, b)`
+/// except the last, which is closed `[a, b]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Histogram {
+    pub edges: Vec<f64>,
+    pub counts: Vec<usize>,
+}
+
+/// Summary of one set of gate values.
+///
+/// `std` is the population standard deviation (`ddof = 0`, numpy's default);
+/// quantiles use linear interpolation between order statistics (numpy's
+/// default `method="linear"`). `below_0_1` and `above_0_9` are the fractions
+/// of values strictly below 0.1 and strictly above 0.9 ("closed" and "open"
+/// gates in the paper's figures).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Distribution {
+    pub label: String,
+    pub n: usize,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub q05: f64,
+    pub q25: f64,
+    pub median: f64,
+    pub q75: f64,
+    pub q95: f64,
+    pub max: f64,
+    pub below_0_1: f64,
+    pub above_0_9: f64,
+    pub histogram: Histogram,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GateDistributionReport {
+    pub per_task: Vec<Distribution>,
+    /// All `T × F` values together, labelled `"all"`.
+    pub overall: Distribution,
+}
+
+/// Distributions per task and overall, with `bins` histogram bins
+/// (`bins = 0` is treated as 1).
+///
+/// Every histogram uses the same edges so tasks can be compared: `[0, 1]`
+/// when all values lie in `[0, 1]` (sigmoid gates), else `[min, max]` of
+/// all values; if `min = max`, numpy's `[min − 0.5, max + 0.5]`.
+pub fn gate_distribution(im: &ImportanceMatrix, bins: usize) -> GateDistributionReport {
+    let data = im.data();
+    let all: Vec<f64> = data.transpose().iter().copied().collect();
+    let edges = histogram_edges(&all, bins.max(1));
+    let per_task = im
+        .tasks()
+        .iter()
+        .enumerate()
+        .map(|(t, name)| {
+            let row: Vec<f64> = data.row(t).iter().copied().collect();
+            describe(name, &row, &edges)
+        })
+        .collect();
+    GateDistributionReport {
+        per_task,
+        overall: describe("all", &all, &edges),
+    }
+}
+
+fn histogram_edges(values: &[f64], bins: usize) -> Vec<f64> {
+    let (mut lo, mut hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if values.is_empty() || (lo >= 0.0 && hi <= 1.0) {
+        (lo, hi) = (0.0, 1.0);
+    } else if lo == hi {
+        (lo, hi) = (lo - 0.5, hi + 0.5);
+    }
+    // numpy: np.linspace(lo, hi, bins + 1)
+    let step = (hi - lo) / bins as f64;
+    (0..=bins)
+        .map(|k| if k == bins { hi } else { lo + k as f64 * step })
+        .collect()
+}
+
+/// numpy.histogram's bin search: a first guess from the bin width, then
+/// corrected against the actual edges so values on an edge go right, except
+/// at the last edge.
+fn histogram(values: &[f64], edges: &[f64]) -> Histogram {
+    let bins = edges.len().saturating_sub(1);
+    let mut counts = vec![0usize; bins];
+    if let (Some(&lo), Some(&hi)) = (edges.first(), edges.last()) {
+        let norm = bins as f64 / (hi - lo);
+        for &x in values {
+            if !(lo..=hi).contains(&x) {
+                continue;
+            }
+            let mut i = (((x - lo) * norm).floor() as usize).min(bins - 1);
+            if i > 0 && x < edges[i] {
+                i -= 1;
+            } else if i + 1 < bins && x >= edges[i + 1] {
+                i += 1;
+            }
+            counts[i] += 1;
+        }
+    }
+    Histogram {
+        edges: edges.to_vec(),
+        counts,
+    }
+}
+
+/// numpy's `quantile(x, q)` with `method="linear"` on sorted, non-empty `x`.
+fn quantile_sorted(x: &[f64], q: f64) -> f64 {
+    let Some(&last) = x.last() else {
+        return f64::NAN;
+    };
+    let h = (x.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let frac = h - lo as f64;
+    match (x.get(lo), x.get(lo + 1)) {
+        (Some(&a), Some(&b)) => {
+            // numpy's _lerp: symmetric form for accuracy near both ends.
+            if frac >= 0.5 {
+                b - (b - a) * (1.0 - frac)
+            } else {
+                a + (b - a) * frac
+            }
+        }
+        (Some(&a), None) => a,
+        _ => last,
+    }
+}
+
+fn describe(label: &str, values: &[f64], edges: &[f64]) -> Distribution {
+    let n = values.len();
+    let nf = n.max(1) as f64;
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mean = values.iter().sum::<f64>() / nf;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / nf;
+    let q = |p| quantile_sorted(&sorted, p);
+    Distribution {
+        label: label.to_string(),
+        n,
+        mean,
+        std: var.sqrt(),
+        min: sorted.first().copied().unwrap_or(f64::NAN),
+        q05: q(0.05),
+        q25: q(0.25),
+        median: q(0.5),
+        q75: q(0.75),
+        q95: q(0.95),
+        max: sorted.last().copied().unwrap_or(f64::NAN),
+        below_0_1: values.iter().filter(|&&v| v < 0.1).count() as f64 / nf,
+        above_0_9: values.iter().filter(|&&v| v > 0.9).count() as f64 / nf,
+        histogram: histogram(values, edges),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::DMatrix;
+
+    fn im(rows: usize, cols: usize, v: &[f64]) -> ImportanceMatrix {
+        let names = (0..rows).map(|i| format!("t{i}")).collect();
+        ImportanceMatrix::single_layer(names, "l", DMatrix::from_row_slice(rows, cols, v)).unwrap()
+    }
+
+    #[test]
+    fn edges_and_last_bin_closed() {
+        let r = gate_distribution(&im(1, 4, &[0.0, 0.5, 0.75, 1.0]), 4);
+        assert_eq!(r.overall.histogram.edges, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(r.overall.histogram.counts, vec![1, 0, 1, 2]);
+    }
+
+    #[test]
+    fn constant_values_outside_unit_range() {
+        let r = gate_distribution(&im(2, 2, &[3.0; 4]), 2);
+        assert_eq!(r.overall.histogram.edges, vec![2.5, 3.0, 3.5]);
+        assert_eq!(r.overall.histogram.counts, vec![0, 4]);
+        assert_eq!(r.overall.std, 0.0);
+        assert_eq!(r.overall.median, 3.0);
+    }
+
+    #[test]
+    fn shared_edges_and_zero_bins() {
+        let r = gate_distribution(&im(2, 2, &[-1.0, 0.0, 2.0, 3.0]), 0);
+        assert_eq!(r.per_task[0].histogram.edges, vec![-1.0, 3.0]);
+        assert_eq!(r.per_task[1].histogram.edges, r.per_task[0].histogram.edges);
+        assert_eq!(r.overall.histogram.counts, vec![4]);
+        assert_eq!(r.overall.below_0_1, 0.5);
+    }
+
+    #[test]
+    fn single_value_quantiles() {
+        let r = gate_distribution(&im(1, 1, &[0.3]), 10);
+        let d = &r.per_task[0];
+        assert_eq!((d.q05, d.q95, d.min, d.max, d.n), (0.3, 0.3, 0.3, 0.3, 1));
+    }
+}

@@ -347,6 +347,31 @@ fn layer_kept(p: &DiscoverParams, layer: &str) -> bool {
     p.layers.as_ref().is_none_or(|r| r.is_match(layer))
 }
 
+/// Every tensor of a stacked checkpoint that is not a used gate, with why.
+fn stacked_ignored(
+    ckpt: &Checkpoint,
+    layers: &[String],
+    used: &BTreeSet<String>,
+) -> Vec<IgnoredTensor> {
+    ckpt.tensor_names()
+        .into_iter()
+        .filter_map(|n| {
+            let meta = ckpt.tensor(n)?;
+            let reason = match StackedParam::parse(n) {
+                Some((l, StackedParam::Gamma)) if used.contains(l) => return None,
+                Some((l, param)) if used.contains(l) => stacked_reason(param),
+                Some((l, _)) if layers.iter().any(|x| x == l) => IgnoreReason::ExcludedByFilter,
+                _ => IgnoreReason::NotPerTaskNorm,
+            };
+            Some(IgnoredTensor {
+                name: n.to_string(),
+                shape: meta.shape.clone(),
+                reason,
+            })
+        })
+        .collect()
+}
+
 fn stacked_reason(param: StackedParam) -> IgnoreReason {
     match param {
         StackedParam::Gamma => IgnoreReason::LayerTensor,
@@ -511,26 +536,7 @@ fn discover_stacked_with_metadata(
         }
         None => names_from_file_or_default(ckpt, p, t)?,
     };
-    let ignored = ckpt
-        .tensor_names()
-        .into_iter()
-        .filter_map(|n| {
-            let meta = ckpt.tensor(n)?;
-            let reason = match StackedParam::parse(n) {
-                Some((l, StackedParam::Gamma)) if used.contains(l) => return None,
-                Some((l, _)) if layers.iter().any(|x| x == l) && !used.contains(l) => {
-                    IgnoreReason::ExcludedByFilter
-                }
-                Some((l, param)) if used.contains(l) => stacked_reason(param),
-                _ => IgnoreReason::NotPerTaskNorm,
-            };
-            Some(IgnoredTensor {
-                name: n.to_string(),
-                shape: meta.shape.clone(),
-                reason,
-            })
-        })
-        .collect();
+    let ignored = stacked_ignored(ckpt, &layers, &used);
     Ok(Gates {
         path: ckpt.path().to_path_buf(),
         layout: Layout::Stacked,
@@ -588,26 +594,7 @@ fn discover_stacked_without_metadata(
             raw,
         });
     }
-    let ignored = ckpt
-        .tensor_names()
-        .into_iter()
-        .filter_map(|n| {
-            let meta = ckpt.tensor(n)?;
-            let reason = match StackedParam::parse(n) {
-                Some((l, StackedParam::Gamma)) if used.contains(l) => return None,
-                Some((l, _)) if all_names.iter().any(|x| x == l) && !used.contains(l) => {
-                    IgnoreReason::ExcludedByFilter
-                }
-                Some((l, param)) if used.contains(l) => stacked_reason(param),
-                _ => IgnoreReason::NotPerTaskNorm,
-            };
-            Some(IgnoredTensor {
-                name: n.to_string(),
-                shape: meta.shape.clone(),
-                reason,
-            })
-        })
-        .collect();
+    let ignored = stacked_ignored(ckpt, &all_names, &used);
     Ok(Some(Gates {
         path: ckpt.path().to_path_buf(),
         layout: Layout::Stacked,

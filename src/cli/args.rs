@@ -102,3 +102,30 @@ impl LoadArgs {
         })
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinkageArg {
+    /// UPGMA: mean distance between members
+    Average,
+    /// farthest members
+    Complete,
+    /// nearest members
+    Single,
+    /// Ward's minimum variance (Lance–Williams update on the given distances)
+    Ward,
+    /// WPGMA
+    Weighted,
+}
+
+impl From<LinkageArg> for mtl_inspect::analysis::clusters::Linkage {
+    fn from(l: LinkageArg) -> Self {
+        use mtl_inspect::analysis::clusters::Linkage;
+        match l {
+            LinkageArg::Average => Linkage::Average,
+            LinkageArg::Complete => Linkage::Complete,
+            LinkageArg::Single => Linkage::Single,
+            LinkageArg::Ward => Linkage::Ward,
+            LinkageArg::Weighted => Linkage::Weighted,
+        }
+    }
+}

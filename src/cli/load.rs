@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use mtl_inspect::ImportanceMatrix;
+use mtl_inspect::analysis::AnalysisError;
+use mtl_inspect::analysis::similarity::{SimilarityMatrix, cosine_similarity};
 use mtl_inspect::checkpoint::Checkpoint;
 use mtl_inspect::checkpoint::discover::{DroppedFilters, Gates, discover_gates};
 use mtl_inspect::checkpoint::summary::CheckpointSummary;
@@ -14,7 +16,6 @@ use super::args::LoadSettings;
 pub struct Run {
     /// The path as the user gave it; names the run in every output.
     pub name: String,
-    pub path: PathBuf,
     pub checkpoint: Checkpoint,
     pub gates: Gates,
     pub importance: ImportanceMatrix,
@@ -37,7 +38,6 @@ pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
     let (importance, dropped) = gates.importance(&s.importance).map_err(Failure::input)?;
     Ok(Run {
         name: path.display().to_string(),
-        path: path.to_path_buf(),
         checkpoint,
         gates,
         importance,
@@ -45,6 +45,26 @@ pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
     })
 }
 
+/// Loads several runs of one architecture: their layers must agree (task
+/// sets are checked, and aligned by name, by the analyses).
 pub fn load_all(paths: &[PathBuf], s: &LoadSettings) -> Result<Vec<Run>, Failure> {
-    paths.iter().map(|p| load(p, s)).collect()
+    let runs: Vec<Run> = paths.iter().map(|p| load(p, s)).collect::<Result<_, _>>()?;
+    if let Some(first) = runs.first() {
+        for r in &runs[1..] {
+            if let Some(d) = first.importance.layer_difference(&r.importance) {
+                return Err(Failure::input(AnalysisError::LayerMismatch(format!(
+                    "{} and {} differ: {d}; compare runs of the same architecture, or select common layers with --layers",
+                    first.name, r.name
+                ))));
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Each run's task-similarity matrix, named by the run.
+pub fn similarities(runs: &[Run]) -> Vec<(String, SimilarityMatrix)> {
+    runs.iter()
+        .map(|r| (r.name.clone(), cosine_similarity(&r.importance)))
+        .collect()
 }

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use args::LoadArgs;
+use args::{LinkageArg, LoadArgs};
+use mtl_inspect::analysis::{
+    capacity, clusters, filter_groups, gate_stats, similarity, specialization, stability,
+};
 use mtl_inspect::checkpoint::discover::discover_gates;
 use mtl_inspect::checkpoint::summary::CheckpointSummary;
 
@@ -34,6 +37,14 @@ impl Failure {
         Failure {
             code: 1,
             error: e.into(),
+        }
+    }
+    /// Analysis errors: parameter problems are usage errors (change the
+    /// flag), the rest are input errors.
+    pub fn analysis(e: mtl_inspect::analysis::AnalysisError) -> Self {
+        match e {
+            mtl_inspect::analysis::AnalysisError::Param { .. } => Failure::usage(e),
+            _ => Failure::input(e),
         }
     }
 }
@@ -59,6 +70,93 @@ enum Command {
         #[command(flatten)]
         load: LoadArgs,
     },
+    /// Per-task capacity C_t = mean importance, split into shared and
+    /// independent parts by projection onto the other tasks (paper eq. 4–5;
+    /// C² = shared² + independent²).
+    Capacity {
+        ckpt: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Task × task cosine similarity of the tasks' importance vectors
+    /// (paper §5.2).
+    Similarity {
+        ckpt: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Filters specialized for one task, per layer: a filter is specialized
+    /// for t when I[t,i] / Σ_t I[t,i] > τ (paper §5.3, Fig. 4).
+    Specialization {
+        ckpt: PathBuf,
+        /// Share of a filter's total importance above which it is
+        /// specialized; 0 < τ < 1.
+        #[arg(long, default_value_t = 0.5)]
+        tau: f64,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Stability of task relationships across runs: Spearman rank
+    /// correlation between the upper triangles of every pair of runs'
+    /// similarity matrices, with Mantel permutation p-values (paper §5.2).
+    Stability {
+        /// Two or more checkpoints of the same tasks (runs are aligned by
+        /// task name).
+        #[arg(required = true, num_args = 2..)]
+        ckpts: Vec<PathBuf>,
+        /// Permutations for the one-sided Mantel p-value (0: none). With
+        /// T! ≤ N all permutations are enumerated exactly.
+        #[arg(long, default_value_t = 999)]
+        permutations: usize,
+        /// Seed of the permutation RNG.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Hierarchical task clusters on 1 − cosine similarity, cut into K; with
+    /// several runs, the co-occurrence matrix and representative clusters
+    /// (paper App. C, Table 5).
+    Cluster {
+        #[arg(required = true)]
+        ckpts: Vec<PathBuf>,
+        /// Number of clusters (1 ≤ K ≤ number of tasks).
+        #[arg(long)]
+        k: usize,
+        /// Linkage method (scipy's names). Default: average.
+        #[arg(long, value_enum, default_value_t = LinkageArg::Average)]
+        linkage: LinkageArg,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Groups of filters with similar task profiles (k-means on each
+    /// filter's importances normalized to sum 1): generic, task-specific and
+    /// dead filters and where they sit.
+    FilterGroups {
+        ckpt: PathBuf,
+        /// Number of groups.
+        #[arg(long)]
+        k: usize,
+        /// Seed of k-means initialisation.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Filters whose largest importance is below this are "dead" and left
+        /// out of the clustering.
+        #[arg(long, default_value_t = 0.1)]
+        dead_threshold: f64,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Distribution of gate values (importances) per task and overall:
+    /// quantiles and the shares below 0.1 and above 0.9 (paper Fig. 5/9).
+    Gates {
+        ckpt: PathBuf,
+        /// Histogram bins (JSON output).
+        #[arg(long, default_value_t = 20)]
+        bins: usize,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
 }
 
 pub fn run() -> Result<(), Failure> {
@@ -70,6 +168,77 @@ pub fn run() -> Result<(), Failure> {
             let gates = discover_gates(&checkpoint, &s.discover).map_err(Failure::input)?;
             let summary = CheckpointSummary::new(&checkpoint, &gates, s.importance.gate);
             output::inspect(&summary, s.format)
+        }
+        Command::Capacity { ckpt, load } => {
+            let s = load.check()?;
+            let run = load::load(&ckpt, &s)?;
+            let r = capacity::capacity(&run.importance);
+            output::capacity(&run, &s, &r)
+        }
+        Command::Similarity { ckpt, load } => {
+            let s = load.check()?;
+            let run = load::load(&ckpt, &s)?;
+            let r = similarity::cosine_similarity(&run.importance);
+            output::similarity(&run, &s, &r)
+        }
+        Command::Specialization { ckpt, tau, load } => {
+            let p = specialization::SpecializationParams::new(tau)
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--tau: {e}")))?;
+            let s = load.check()?;
+            let run = load::load(&ckpt, &s)?;
+            let r = specialization::specialization(&run.importance, &p);
+            output::specialization(&run, &s, &r)
+        }
+        Command::Stability {
+            ckpts,
+            permutations,
+            seed,
+            load,
+        } => {
+            let p = stability::StabilityParams::new(permutations, seed)
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--permutations: {e}")))?;
+            let s = load.check()?;
+            let runs = load::load_all(&ckpts, &s)?;
+            let sims = load::similarities(&runs);
+            let r = stability::stability(&sims, &p).map_err(Failure::analysis)?;
+            output::stability(&runs, &s, &r)
+        }
+        Command::Cluster {
+            ckpts,
+            k,
+            linkage,
+            load,
+        } => {
+            let p = clusters::ClusterParams::new(k, linkage.into())
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--k: {e}")))?;
+            let s = load.check()?;
+            let runs = load::load_all(&ckpts, &s)?;
+            let sims = load::similarities(&runs);
+            let r = clusters::cluster_runs(&sims, &p).map_err(Failure::analysis)?;
+            output::cluster(&runs, &s, &r)
+        }
+        Command::FilterGroups {
+            ckpt,
+            k,
+            seed,
+            dead_threshold,
+            load,
+        } => {
+            let p = filter_groups::FilterGroupParams::new(k, seed, dead_threshold)
+                .map_err(|e| Failure::usage(anyhow::anyhow!("{e}")))?;
+            let s = load.check()?;
+            let run = load::load(&ckpt, &s)?;
+            let r = filter_groups::filter_groups(&run.importance, &p).map_err(Failure::analysis)?;
+            output::filter_groups(&run, &s, &r)
+        }
+        Command::Gates { ckpt, bins, load } => {
+            if bins == 0 {
+                return Err(Failure::usage(anyhow::anyhow!("--bins must be at least 1")));
+            }
+            let s = load.check()?;
+            let run = load::load(&ckpt, &s)?;
+            let r = gate_stats::gate_distribution(&run.importance, bins);
+            output::gates(&run, &s, &r)
         }
     };
     write_stdout(&bytes)

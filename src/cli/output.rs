@@ -2,12 +2,24 @@
 //! carries: in tables a `#` line per checkpoint, in JSON a `checkpoint(s)`
 //! key beside the result's own keys. CSV stays pure data.
 
+use serde::Serialize;
+
+use mtl_inspect::analysis::capacity::CapacityReport;
+use mtl_inspect::analysis::clusters::ClusterReport;
+use mtl_inspect::analysis::filter_groups::FilterGroupReport;
+use mtl_inspect::analysis::gate_stats::GateDistributionReport;
+use mtl_inspect::analysis::similarity::SimilarityMatrix;
+use mtl_inspect::analysis::specialization::SpecializationReport;
+use mtl_inspect::analysis::stability::StabilityReport;
+use mtl_inspect::checkpoint::discover::DroppedFilters;
 use mtl_inspect::checkpoint::summary::CheckpointSummary;
+use mtl_inspect::report::table::Table;
 use mtl_inspect::report::tables;
 
-use super::args::Format;
+use super::args::{Format, LoadSettings};
+use super::load::Run;
 
-pub fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+pub fn json<T: Serialize>(v: &T) -> Vec<u8> {
     let mut s =
         serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
@@ -20,4 +32,200 @@ pub fn inspect(s: &CheckpointSummary, f: Format) -> Vec<u8> {
         Format::Csv => tables::inspect_layers(s).to_csv().into_bytes(),
         Format::Table => tables::inspect_text(s).into_bytes(),
     }
+}
+
+/// Where a result came from and how it was read.
+#[derive(Debug, Serialize)]
+struct Source {
+    file: String,
+    layout: String,
+    dtype: String,
+    gate: String,
+    gate_note: String,
+    tasks: usize,
+    layers: usize,
+    filters: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dropped_nonfinite: Vec<DroppedFilters>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+}
+
+fn source(run: &Run, s: &LoadSettings) -> Source {
+    let sum = run.summary(s);
+    Source {
+        file: run.name.clone(),
+        layout: format!("{:?}", sum.layout).to_lowercase(),
+        dtype: sum.dtype,
+        gate: sum.gate,
+        gate_note: sum.gate_note,
+        tasks: run.importance.n_tasks(),
+        layers: run.importance.layers().len(),
+        filters: run.importance.n_filters(),
+        dropped_nonfinite: run.dropped.clone(),
+        notes: sum.notes,
+    }
+}
+
+fn header_line(src: &Source) -> String {
+    let mut s = format!(
+        "# {}: {} tasks, {} layers, {} filters; {}\n",
+        src.file, src.tasks, src.layers, src.filters, src.gate_note
+    );
+    for d in &src.dropped_nonfinite {
+        s.push_str(&format!(
+            "# dropped {} filter(s) with non-finite gates in layer '{}': {:?}\n",
+            d.filters.len(),
+            d.layer,
+            d.filters
+        ));
+    }
+    for n in &src.notes {
+        s.push_str(&format!("# note: {n}\n"));
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct One<'a, T: Serialize> {
+    #[serde(flatten)]
+    result: &'a T,
+    checkpoint: Source,
+}
+
+#[derive(Serialize)]
+struct Many<'a, T: Serialize> {
+    #[serde(flatten)]
+    result: &'a T,
+    checkpoints: Vec<Source>,
+}
+
+fn one<T: Serialize>(
+    run: &Run,
+    s: &LoadSettings,
+    result: &T,
+    text: impl FnOnce() -> String,
+    csv: impl FnOnce() -> Table,
+) -> Vec<u8> {
+    match s.format {
+        Format::Json => json(&One {
+            result,
+            checkpoint: source(run, s),
+        }),
+        Format::Csv => csv().to_csv().into_bytes(),
+        Format::Table => format!("{}{}", header_line(&source(run, s)), text()).into_bytes(),
+    }
+}
+
+fn many<T: Serialize>(
+    runs: &[Run],
+    s: &LoadSettings,
+    result: &T,
+    text: impl FnOnce() -> String,
+    csv: impl FnOnce() -> Table,
+) -> Vec<u8> {
+    match s.format {
+        Format::Json => json(&Many {
+            result,
+            checkpoints: runs.iter().map(|r| source(r, s)).collect(),
+        }),
+        Format::Csv => csv().to_csv().into_bytes(),
+        Format::Table => {
+            let head: String = runs.iter().map(|r| header_line(&source(r, s))).collect();
+            format!("{head}{}", text()).into_bytes()
+        }
+    }
+}
+
+pub fn capacity(run: &Run, s: &LoadSettings, r: &CapacityReport) -> Vec<u8> {
+    one(
+        run,
+        s,
+        r,
+        || {
+            let mut t = tables::capacity(r);
+            t.title = Some(format!(
+                "capacity C_t = mean importance; shared/independent: projection onto the other tasks (eq. 4–5); rank of the importance matrix: {}",
+                r.rank
+            ));
+            t.to_text()
+        },
+        || tables::capacity(r),
+    )
+}
+
+pub fn similarity(run: &Run, s: &LoadSettings, r: &SimilarityMatrix) -> Vec<u8> {
+    one(
+        run,
+        s,
+        r,
+        || {
+            let mut t = tables::similarity(r);
+            t.title = Some("cosine similarity of task importance vectors".into());
+            let mut out = t.to_text();
+            if !r.zero_norm_tasks.is_empty() {
+                out.push_str(&format!(
+                    "tasks with all-zero importance (similarity 0 to all others): {}\n",
+                    r.zero_norm_tasks.join(", ")
+                ));
+            }
+            out
+        },
+        || tables::similarity(r),
+    )
+}
+
+pub fn specialization(run: &Run, s: &LoadSettings, r: &SpecializationReport) -> Vec<u8> {
+    one(
+        run,
+        s,
+        r,
+        || tables::specialization_text(r).to_text(),
+        || tables::specialization_wide(r),
+    )
+}
+
+pub fn stability(runs: &[Run], s: &LoadSettings, r: &StabilityReport) -> Vec<u8> {
+    many(
+        runs,
+        s,
+        r,
+        || tables::stability_text(r),
+        || tables::stability_pairs(r),
+    )
+}
+
+pub fn cluster(runs: &[Run], s: &LoadSettings, r: &ClusterReport) -> Vec<u8> {
+    many(
+        runs,
+        s,
+        r,
+        || tables::cluster_text(r),
+        || tables::cluster_long(r),
+    )
+}
+
+pub fn filter_groups(run: &Run, s: &LoadSettings, r: &FilterGroupReport) -> Vec<u8> {
+    one(
+        run,
+        s,
+        r,
+        || tables::filter_groups(r).to_text(),
+        || tables::filter_groups_wide(r),
+    )
+}
+
+pub fn gates(run: &Run, s: &LoadSettings, r: &GateDistributionReport) -> Vec<u8> {
+    one(
+        run,
+        s,
+        r,
+        || {
+            let mut t = tables::gates(r);
+            t.title =
+                Some("distribution of importances (σ(γ) for σBN) per task and overall".into());
+            t.to_text()
+        },
+        || tables::gates(r),
+    )
 }

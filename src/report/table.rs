@@ -179,7 +179,7 @@ mod tests {
         let text = t.to_text();
         assert_eq!(
             text,
-            "task       value\n---------  ------\na,b        0.5000\nlong name       –\n"
+            "task        value\n---------  ------\na,b        0.5000\nlong name       –\n"
         );
     }
 }

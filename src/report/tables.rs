@@ -1,6 +1,13 @@
 //! Typed results → [`Table`]s: which columns each result has. The JSON
 //! rendering is the results' own `Serialize` (see README, "JSON output").
 
+use crate::analysis::capacity::CapacityReport;
+use crate::analysis::clusters::ClusterReport;
+use crate::analysis::filter_groups::FilterGroupReport;
+use crate::analysis::gate_stats::GateDistributionReport;
+use crate::analysis::similarity::SimilarityMatrix;
+use crate::analysis::specialization::SpecializationReport;
+use crate::analysis::stability::StabilityReport;
 use crate::checkpoint::summary::CheckpointSummary;
 
 use super::table::{Cell, Table, tables_to_text};
@@ -64,4 +71,280 @@ pub fn inspect_text(s: &CheckpointSummary) -> String {
         ]);
     }
     format!("{head}\n{}", tables_to_text(&[inspect_layers(s), ignored]))
+}
+
+pub fn capacity(r: &CapacityReport) -> Table {
+    let mut t = Table::new(&["task", "capacity", "shared", "independent"]);
+    for c in &r.tasks {
+        t.push(vec![
+            c.task.clone().into(),
+            c.capacity.into(),
+            c.shared.into(),
+            c.independent.into(),
+        ]);
+    }
+    t
+}
+
+/// A square matrix with task names down the first column.
+pub fn matrix(corner: &str, labels: &[String], m: &[Vec<f64>]) -> Table {
+    let mut headers = vec![corner.to_string()];
+    headers.extend(labels.iter().cloned());
+    let mut t = Table {
+        title: None,
+        headers,
+        rows: Vec::new(),
+    };
+    for (l, row) in labels.iter().zip(m) {
+        let mut r: Vec<Cell> = vec![l.clone().into()];
+        r.extend(row.iter().map(|v| Cell::Num(*v)));
+        t.push(r);
+    }
+    t
+}
+
+pub fn similarity(r: &SimilarityMatrix) -> Table {
+    matrix("task", &r.tasks, &r.matrix)
+}
+
+/// One row per layer plus `total`; one count column per task (wide, for CSV).
+pub fn specialization_wide(r: &SpecializationReport) -> Table {
+    let tasks: Vec<String> = r
+        .total
+        .per_task
+        .iter()
+        .map(|(t, _)| t.to_string())
+        .collect();
+    let mut headers = vec!["layer", "filters", "specialized", "fraction"];
+    headers.extend(tasks.iter().map(String::as_str));
+    let mut t = Table::new(&headers);
+    for l in r.layers.iter().chain(std::iter::once(&r.total)) {
+        let mut row: Vec<Cell> = vec![
+            l.layer.clone().into(),
+            l.filters.into(),
+            l.specialized.into(),
+            l.fraction.into(),
+        ];
+        row.extend(l.per_task.iter().map(|(_, c)| Cell::Int(c)));
+        t.push(row);
+    }
+    t
+}
+
+/// One row per layer plus `total`, with the tasks owning most specialized
+/// filters named (readable with 40 tasks).
+pub fn specialization_text(r: &SpecializationReport) -> Table {
+    let mut t = Table::new(&[
+        "layer",
+        "filters",
+        "specialized",
+        "fraction",
+        "most specialized tasks",
+    ])
+    .titled(format!(
+        "filters whose share of the filter's total importance exceeds τ = {}",
+        r.tau
+    ));
+    for l in r.layers.iter().chain(std::iter::once(&r.total)) {
+        let mut counts: Vec<(&str, usize)> = l.per_task.iter().filter(|(_, c)| *c > 0).collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut top: Vec<String> = counts
+            .iter()
+            .take(4)
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect();
+        if counts.len() > 4 {
+            top.push(format!("+{} more", counts.len() - 4));
+        }
+        t.push(vec![
+            l.layer.clone().into(),
+            l.filters.into(),
+            l.specialized.into(),
+            l.fraction.into(),
+            top.join(", ").into(),
+        ]);
+    }
+    t
+}
+
+pub fn stability_pairs(r: &StabilityReport) -> Table {
+    let mut t = Table::new(&["run_a", "run_b", "spearman", "p_value"]);
+    for p in &r.pairs {
+        t.push(vec![
+            p.a.clone().into(),
+            p.b.clone().into(),
+            p.spearman.into(),
+            p.p_value.into(),
+        ]);
+    }
+    t
+}
+
+pub fn stability_text(r: &StabilityReport) -> String {
+    let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
+    let mut t = stability_pairs(r);
+    t.title = Some(format!(
+        "Spearman rank correlation between runs' task-similarity matrices (upper triangles); p-values: one-sided Mantel test, {} permutations",
+        r.permutations
+    ));
+    format!(
+        "{}\nmean {}  min {}  max {}  over {} pairs of {} runs\n",
+        t.to_text(),
+        fmt(r.mean),
+        fmt(r.min),
+        fmt(r.max),
+        r.pairs.len(),
+        r.runs.len()
+    )
+}
+
+/// Long table: one row per task with its representative cluster.
+pub fn cluster_long(r: &ClusterReport) -> Table {
+    let mut t = Table::new(&["task", "cluster"]);
+    for (i, c) in r.clusters.iter().enumerate() {
+        for task in c {
+            t.push(vec![task.clone().into(), (i + 1).into()]);
+        }
+    }
+    t
+}
+
+pub fn cluster_text(r: &ClusterReport) -> String {
+    let mut t = Table::new(&["#", "size", "within co-occurrence", "tasks"]).titled(format!(
+        "{} clusters, {} linkage on 1 − cosine similarity{}",
+        r.k,
+        r.linkage,
+        if r.runs.len() > 1 {
+            format!(
+                "; representative clusters of {} runs (linkage on 1 − co-occurrence)",
+                r.runs.len()
+            )
+        } else {
+            String::new()
+        }
+    ));
+    let idx = |name: &str| r.cooccurrence.tasks.iter().position(|t| t == name);
+    for (i, c) in r.clusters.iter().enumerate() {
+        // Mean co-occurrence of the cluster's pairs: how consistently runs agree.
+        let ids: Vec<usize> = c.iter().filter_map(|n| idx(n)).collect();
+        let mut sum = 0.0;
+        let mut n = 0usize;
+        for (a, &x) in ids.iter().enumerate() {
+            for &y in &ids[a + 1..] {
+                if let Some(v) = r.cooccurrence.matrix.get(x).and_then(|row| row.get(y)) {
+                    sum += v;
+                    n += 1;
+                }
+            }
+        }
+        let within = if n > 0 {
+            Cell::Num(sum / n as f64)
+        } else {
+            Cell::Missing
+        };
+        t.push(vec![
+            (i + 1).into(),
+            c.len().into(),
+            within,
+            c.join(", ").into(),
+        ]);
+    }
+    t.to_text()
+}
+
+pub fn filter_groups(r: &FilterGroupReport) -> Table {
+    let mut t = Table::new(&["group", "size", "kind", "dominant tasks (centroid share)", "% of the group per layer, by depth"]).titled(format!(
+        "{} k-means groups of filters by normalized task profile; {} dead filters (max importance below threshold) left out",
+        r.k, r.dead
+    ));
+    for g in &r.groups {
+        let mut dom: Vec<String> = g
+            .dominant_tasks
+            .iter()
+            .take(3)
+            .map(|(n, s)| format!("{n} {s:.2}"))
+            .collect();
+        if g.dominant_tasks.len() > 3 {
+            dom.push(format!("+{} more", g.dominant_tasks.len() - 3));
+        }
+        // Where the group sits, by depth: the share of its filters per layer.
+        let layers: Vec<String> = g
+            .per_layer
+            .iter()
+            .map(|(_, c)| format!("{:.0}", 100.0 * *c as f64 / g.size.max(1) as f64))
+            .collect();
+        t.push(vec![
+            g.id.into(),
+            g.size.into(),
+            format!("{:?}", g.kind).to_lowercase().into(),
+            dom.join(", ").into(),
+            layers.join(" ").into(),
+        ]);
+    }
+    t
+}
+
+pub fn gates(r: &GateDistributionReport) -> Table {
+    let mut t = Table::new(&[
+        "task",
+        "n",
+        "mean",
+        "std",
+        "min",
+        "q05",
+        "q25",
+        "median",
+        "q75",
+        "q95",
+        "max",
+        "below_0.1",
+        "above_0.9",
+    ]);
+    for d in r.per_task.iter().chain(std::iter::once(&r.overall)) {
+        t.push(vec![
+            d.label.clone().into(),
+            d.n.into(),
+            d.mean.into(),
+            d.std.into(),
+            d.min.into(),
+            d.q05.into(),
+            d.q25.into(),
+            d.median.into(),
+            d.q75.into(),
+            d.q95.into(),
+            d.max.into(),
+            d.below_0_1.into(),
+            d.above_0_9.into(),
+        ]);
+    }
+    t
+}
+
+/// One row per group; dominant tasks `task:share` joined by `;`, then one
+/// filter-count column per layer.
+pub fn filter_groups_wide(r: &FilterGroupReport) -> Table {
+    let layer_names: Vec<&str> = r
+        .groups
+        .first()
+        .map(|g| g.per_layer.iter().map(|(l, _)| l.as_str()).collect())
+        .unwrap_or_default();
+    let mut headers = vec!["group", "size", "kind", "dominant_tasks"];
+    headers.extend(layer_names.iter());
+    let mut t = Table::new(&headers);
+    for g in &r.groups {
+        let dom: Vec<String> = g
+            .dominant_tasks
+            .iter()
+            .map(|(n, s)| format!("{n}:{s}"))
+            .collect();
+        let mut row: Vec<Cell> = vec![
+            g.id.into(),
+            g.size.into(),
+            format!("{:?}", g.kind).to_lowercase().into(),
+            dom.join(";").into(),
+        ];
+        row.extend(g.per_layer.iter().map(|(_, c)| Cell::Int(*c)));
+        t.push(row);
+    }
+    t
 }
