@@ -177,9 +177,9 @@ fn line_figure() -> LineFigure {
     }
 }
 
-fn histogram(r: &mut Rng, spread: f64, bins: usize, n: usize) -> (Vec<f64>, Vec<u64>) {
+fn histogram(r: &mut Rng, spread: f64, bins: usize, n: usize) -> (Vec<f64>, Vec<usize>) {
     let edges: Vec<f64> = (0..=bins).map(|i| i as f64 / bins as f64).collect();
-    let mut counts = vec![0u64; bins];
+    let mut counts = vec![0usize; bins];
     for _ in 0..n {
         let g = spread * r.normal();
         let s = 1.0 / (1.0 + (-g).exp());

@@ -34,11 +34,13 @@ pub enum Block {
         caption: String,
         collapsed: Option<String>,
     },
-    /// A table shown in the page and written as `file` (CSV).
+    /// A table shown in the page and written as `file` (CSV). Long tables
+    /// are `collapsed` into a closed `<details>` under their caption.
     Table {
         file: String,
         table: Table,
         caption: String,
+        collapsed: bool,
     },
     Note(String),
 }
@@ -142,13 +144,20 @@ fn block(o: &mut String, b: &Block) {
             file,
             table,
             caption,
+            collapsed,
         } => {
-            o.push_str(&format!(
-                "<p class=\"tablecap\">{} <a href=\"{}\">CSV</a></p>\n",
-                escape(caption),
-                escape(file)
-            ));
-            table_html(o, table);
+            let cap = format!("{} <a href=\"{}\">CSV</a>", escape(caption), escape(file));
+            if *collapsed {
+                o.push_str(&format!(
+                    "<details class=\"table\"><summary>{cap} ({} rows)</summary>\n",
+                    table.rows.len()
+                ));
+                table_html(o, table);
+                o.push_str("</details>\n");
+            } else {
+                o.push_str(&format!("<p class=\"tablecap\">{cap}</p>\n"));
+                table_html(o, table);
+            }
         }
         Block::Note(t) => o.push_str(&format!("<p class=\"note\">{}</p>\n", escape(t))),
     }

@@ -8,9 +8,11 @@
 //! the text/CSV tables of the other commands.
 
 pub mod bars;
+pub mod build;
 pub mod export;
 pub mod heatmap;
 pub mod html;
+pub mod inputs;
 pub mod lines;
 pub mod provenance;
 pub mod stacked;
@@ -21,6 +23,7 @@ pub mod tables;
 pub mod violins;
 
 pub use bars::{BarFigure, BarSeries};
+pub use build::{ReportFile, ReportInputs, RunResults, build_report};
 pub use heatmap::{HeatmapFigure, MergeStep};
 pub use html::{Block, Page, Section};
 pub use lines::{LineFigure, LineSeries};

@@ -12,7 +12,7 @@ pub struct ViolinRow {
     pub label: String,
     /// Histogram bin edges (`counts.len() + 1` of them) and counts.
     pub edges: Vec<f64>,
-    pub counts: Vec<u64>,
+    pub counts: Vec<usize>,
     pub q05: f64,
     pub q25: f64,
     pub median: f64,
@@ -34,7 +34,7 @@ pub struct ViolinFigure {
 pub struct HistogramSeries {
     pub name: String,
     pub edges: Vec<f64>,
-    pub counts: Vec<u64>,
+    pub counts: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]

@@ -82,3 +82,90 @@ pub fn artifact_dir(sub: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).expect("create artifact dir");
     d
 }
+
+use mtl_inspect::ImportanceMatrix;
+use mtl_inspect::checkpoint::Checkpoint;
+use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, ImportanceParams, discover_gates};
+use mtl_inspect::report::ReportFile;
+use mtl_inspect::report::build::{ReportInputs, build_report};
+use mtl_inspect::report::inputs::{ReportParams, RunSource, collect};
+use mtl_inspect::report::provenance::ToolInfo;
+
+/// A checkpoint loaded the way the CLI loads it.
+pub struct Loaded {
+    pub name: String,
+    pub path: std::path::PathBuf,
+    pub gates: Gates,
+    pub importance: ImportanceMatrix,
+}
+
+pub fn load(rel: &str) -> Loaded {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel);
+    let c = Checkpoint::open(&path).expect("open fixture");
+    let gates = discover_gates(&c, &DiscoverParams::default()).expect("discover");
+    let (importance, _) = gates
+        .importance(&ImportanceParams::default())
+        .expect("importance");
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Loaded {
+        name,
+        path,
+        gates,
+        importance,
+    }
+}
+
+/// The first `runs` CelebA-shaped fixture runs (40 tasks, 2880 filters).
+pub fn celeba_runs(runs: usize) -> Vec<Loaded> {
+    (0..runs)
+        .map(|r| load(&format!("celeba40/run{r}.safetensors")))
+        .collect()
+}
+
+/// Report inputs with the paper's parameters; `filter_groups` off skips
+/// the slowest analysis (k-means over every filter) in tests that do not
+/// look at it.
+pub fn inputs(runs: &[Loaded], k: usize, filter_groups: bool) -> ReportInputs {
+    let sources: Vec<RunSource> = runs
+        .iter()
+        .map(|l| RunSource {
+            name: &l.name,
+            path: &l.path,
+            gates: &l.gates,
+            importance: &l.importance,
+            gate_override: None,
+        })
+        .collect();
+    let mut params = ReportParams::paper("CelebA-shaped fixtures", k).expect("params");
+    if !filter_groups {
+        params.filter_groups = None;
+    }
+    let tool = ToolInfo::this_tool(vec![
+        "mtl-inspect".into(),
+        "report".into(),
+        "fixtures/celeba40/run0.safetensors".into(),
+        "fixtures/celeba40/run1.safetensors".into(),
+        "--out".into(),
+        "reports/celeba40".into(),
+    ]);
+    collect(&sources, &params, tool).expect("collect")
+}
+
+pub fn report(runs: &[Loaded], k: usize, filter_groups: bool) -> Vec<ReportFile> {
+    build_report(&inputs(runs, k, filter_groups)).expect("build report")
+}
+
+/// Writes `files` under `dir` (fresh), returning `dir/index.html`.
+pub fn write_report(dir: &std::path::Path, files: &[ReportFile]) -> std::path::PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("create report dir");
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).expect("write report file");
+    }
+    dir.join("index.html")
+}

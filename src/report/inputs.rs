@@ -1,0 +1,151 @@
+//! From loaded runs to [`ReportInputs`]: runs every analysis the report
+//! shows with the report's parameters and records each checkpoint's
+//! provenance. Orchestration only; the math is in [`crate::analysis`].
+
+use std::path::Path;
+
+use super::ReportError;
+use super::build::{ReportInputs, RunResults};
+use super::provenance::{Provenance, ToolInfo, sha256_file};
+use crate::analysis::capacity::capacity;
+use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
+use crate::analysis::filter_groups::{FilterGroupParams, filter_groups};
+use crate::analysis::gate_stats::gate_distribution;
+use crate::analysis::similarity::cosine_similarity;
+use crate::analysis::specialization::{SpecializationParams, specialization};
+use crate::analysis::stability::{StabilityParams, stability};
+use crate::checkpoint::discover::Gates;
+use crate::importance::{GateKind, ImportanceMatrix};
+
+/// One loaded checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSource<'a> {
+    /// Display name of the run (e.g. the file stem).
+    pub name: &'a str,
+    pub path: &'a Path,
+    pub gates: &'a Gates,
+    pub importance: &'a ImportanceMatrix,
+    /// The `--gate` override the importances were made with, if any.
+    pub gate_override: Option<GateKind>,
+}
+
+/// The report's parameters, already checked by the analysis constructors.
+#[derive(Debug, Clone)]
+pub struct ReportParams {
+    pub title: String,
+    /// Task clusters (Table 5).
+    pub clusters: ClusterParams,
+    pub specialization: SpecializationParams,
+    /// Filter groups; `None` leaves the section out.
+    pub filter_groups: Option<FilterGroupParams>,
+    /// Filter groups for every run rather than the first only (k-means on
+    /// every filter is the slowest analysis; one run is usually enough).
+    pub filter_groups_all_runs: bool,
+    /// Mantel permutations for the stability p-values (0 skips them).
+    pub stability: StabilityParams,
+    /// Histogram bins of the gate distributions.
+    pub bins: usize,
+}
+
+impl ReportParams {
+    /// The paper's settings: k clusters with average linkage, τ = 0.5,
+    /// 8 filter groups (seed 0) of the first run, no permutation test, 40
+    /// bins.
+    pub fn paper(title: &str, k: usize) -> Result<ReportParams, ReportError> {
+        Ok(ReportParams {
+            title: title.to_string(),
+            clusters: ClusterParams::new(k, Linkage::Average)?,
+            specialization: SpecializationParams::default(),
+            filter_groups: Some(FilterGroupParams::new(
+                8,
+                0,
+                crate::analysis::filter_groups::DEFAULT_DEAD_THRESHOLD,
+            )?),
+            filter_groups_all_runs: false,
+            stability: StabilityParams::new(0, 0)?,
+            bins: 40,
+        })
+    }
+}
+
+/// Provenance of one run: hashes the file (streamed).
+pub fn provenance(src: &RunSource<'_>) -> Result<Provenance, ReportError> {
+    let (sha256, size_bytes) = sha256_file(src.path)?;
+    Ok(Provenance {
+        run: src.name.to_string(),
+        file_name: src
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| src.path.display().to_string()),
+        size_bytes,
+        sha256,
+        layout: src.gates.layout.to_string(),
+        tasks: src.importance.tasks().to_vec(),
+        layers: src
+            .importance
+            .layers()
+            .iter()
+            .map(|l| l.name.clone())
+            .collect(),
+        filters: src.importance.n_filters(),
+        gate: src.gates.gate_summary(src.gate_override).to_string(),
+    })
+}
+
+/// Runs the analyses of every figure. Filter groups that cannot be made
+/// (k larger than the live filters) leave that run's figure out rather
+/// than failing the report; every other analysis error is returned.
+pub fn collect(
+    runs: &[RunSource<'_>],
+    p: &ReportParams,
+    tool: ToolInfo,
+) -> Result<ReportInputs, ReportError> {
+    if runs.is_empty() {
+        return Err(ReportError::Inputs(
+            "a report needs at least one checkpoint".into(),
+        ));
+    }
+    let mut results = Vec::with_capacity(runs.len());
+    let mut sims = Vec::with_capacity(runs.len());
+    for (r, src) in runs.iter().enumerate() {
+        let im = src.importance;
+        let similarity = cosine_similarity(im);
+        sims.push((src.name.to_string(), similarity.clone()));
+        let mut notes = Vec::new();
+        let wanted = p
+            .filter_groups
+            .as_ref()
+            .filter(|_| r == 0 || p.filter_groups_all_runs);
+        let fg = match wanted.map(|fp| filter_groups(im, fp)) {
+            Some(Ok(r)) => Some(r),
+            Some(Err(e)) => {
+                notes.push(format!("filter groups of {} are not shown: {e}", src.name));
+                None
+            }
+            None => None,
+        };
+        results.push(RunResults {
+            provenance: provenance(src)?,
+            capacity: capacity(im),
+            similarity,
+            specialization: specialization(im, &p.specialization),
+            gates: gate_distribution(im, p.bins),
+            filter_groups: fg,
+            notes,
+        });
+    }
+    let clusters = cluster_runs(&sims, &p.clusters)?;
+    let stability = if runs.len() > 1 {
+        Some(stability(&sims, &p.stability)?)
+    } else {
+        None
+    };
+    Ok(ReportInputs {
+        title: p.title.clone(),
+        runs: results,
+        clusters,
+        stability,
+        tool,
+    })
+}

@@ -1,0 +1,168 @@
+//! Opens the seven-run report in headless Chromium, as a reader would: the
+//! page loads from file:// with no console message at all (it has no
+//! scripts, so any message is a blocked fetch or a parse problem), every
+//! figure is in the parsed DOM with drawn content, and a screenshot is kept
+//! under target/report-artifacts/browser/ for a person to look at.
+//!
+//! Needs Debian's `chromium` (`.ci/run` installs it). Without it the test
+//! fails under CI (`CI` set) and is skipped with a message elsewhere.
+//! `MTL_CHROMIUM=/path/to/chrome` picks another binary.
+
+mod report_data;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use report_data::{artifact_dir, celeba_runs, report, write_report};
+
+fn chromium() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("MTL_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ]
+    .iter()
+    .flat_map(|b| std::env::split_paths(&path).map(move |d| d.join(b)))
+    .find(|p| p.is_file())
+}
+
+/// Runs headless Chromium with `args` on `url`; returns (stdout, stderr).
+fn run_chromium(bin: &Path, args: &[String], url: &str) -> (String, String) {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(args)
+    .arg(url)
+    .stdin(Stdio::null())
+    // Files, not pipes: the DOM dump is megabytes and would fill a pipe
+    // nobody reads until Chromium exits.
+    .stdout(std::fs::File::create(profile.path().join("stdout")).expect("stdout file"))
+    .stderr(std::fs::File::create(profile.path().join("stderr")).expect("stderr file"));
+    let mut child = cmd.spawn().expect("start chromium");
+    let start = Instant::now();
+    // Chromium can hang headless on a broken machine; never hang the suite.
+    loop {
+        if child.try_wait().expect("wait chromium").is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let read = |f: &str| {
+        String::from_utf8_lossy(&std::fs::read(profile.path().join(f)).unwrap_or_default())
+            .into_owned()
+    };
+    (read("stdout"), read("stderr"))
+}
+
+#[test]
+fn report_opens_in_chromium_without_errors_and_shows_every_figure() {
+    let Some(bin) = chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium is not installed; .ci/run must install Debian's chromium package");
+        }
+        eprintln!("SKIPPED: chromium not found (apt-get install chromium, or set MTL_CHROMIUM)");
+        return;
+    };
+    let files = report(&celeba_runs(7), 10, true);
+    let dir = artifact_dir("browser").join("report");
+    let index = write_report(&dir, &files);
+    let url = format!(
+        "file://{}",
+        index.canonicalize().expect("absolute path").display()
+    );
+
+    let (dom, log) = run_chromium(&bin, &["--dump-dom".into()], &url);
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Content Security Policy"))
+        .collect();
+    assert!(
+        console.is_empty(),
+        "console messages while loading the report:\n{}",
+        console.join("\n")
+    );
+    assert!(
+        dom.contains("<h1>CelebA-shaped fixtures</h1>"),
+        "the page did not parse: {}",
+        &dom[..dom.len().min(400)]
+    );
+
+    // Every figure file is a <figure> in the parsed DOM holding an <svg>
+    // with a size and drawn shapes and text.
+    let svgs: Vec<&str> = files
+        .iter()
+        .filter_map(|(n, _)| n.strip_suffix(".svg"))
+        .collect();
+    assert!(svgs.len() >= 20, "only {} figures", svgs.len());
+    for stem in &svgs {
+        let at = dom
+            .find(&format!("id=\"fig-{stem}\""))
+            .unwrap_or_else(|| panic!("figure {stem} is not in the DOM"));
+        let fig = &dom[at..at + dom[at..].find("</figure>").expect("figure closes")];
+        let svg_at = fig
+            .find("<svg")
+            .unwrap_or_else(|| panic!("figure {stem} has no svg"));
+        let head = &fig[svg_at..svg_at + fig[svg_at..].find('>').unwrap_or(0)];
+        assert!(
+            !head.contains("width=\"0\"") && head.contains("viewBox=\"0 0 "),
+            "{stem}: svg without a size: {head}"
+        );
+        let shapes: usize = ["<rect", "<polyline", "<polygon", "<circle", "<path"]
+            .iter()
+            .map(|s| fig.matches(s).count())
+            .sum();
+        assert!(
+            shapes > 5 && fig.matches("<text").count() > 3,
+            "{stem}: svg is empty"
+        );
+        assert!(fig.contains("<figcaption>"), "{stem}: no caption");
+    }
+
+    // Screenshots for a person: the top of the page at a laptop width, and
+    // the whole page.
+    for (name, size) in [
+        ("index-top.png", "1280,2000"),
+        ("index-full.png", "1280,16000"),
+    ] {
+        let png = artifact_dir("browser").join(name);
+        let _ = std::fs::remove_file(&png);
+        let (_, log) = run_chromium(
+            &bin,
+            &[
+                format!("--screenshot={}", png.display()),
+                format!("--window-size={size}"),
+            ],
+            &url,
+        );
+        let bytes = std::fs::read(&png)
+            .unwrap_or_else(|e| panic!("no screenshot {}: {e}\n{log}", png.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 50_000,
+            "screenshot {name} looks empty ({} bytes)",
+            bytes.len()
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! The whole report on the committed CelebA-shaped fixtures: every file is
+//! there, the page is self-contained and small, figures carry captions and
+//! tooltips, and the bytes do not change from one build to the next.
+
+mod report_data;
+
+use mtl_inspect::report::build_report;
+use report_data::{artifact_dir, celeba_runs, inputs, load, report, write_report};
+
+fn html(files: &[(String, Vec<u8>)]) -> String {
+    let (_, b) = files
+        .iter()
+        .find(|(n, _)| n == "index.html")
+        .expect("index.html");
+    String::from_utf8(b.clone()).expect("utf-8 page")
+}
+
+#[test]
+fn seven_runs_give_every_figure_and_table_in_one_small_page() {
+    let runs = celeba_runs(7);
+    let files = report(&runs, 10, false);
+    write_report(&artifact_dir("report-celeba40"), &files);
+    let page = html(&files);
+    assert!(page.len() < 5_000_000, "index.html is {} bytes", page.len());
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "capacity.svg",
+        "capacity.csv",
+        "similarity-run0.svg",
+        "similarity-run6.svg",
+        "similarity-run3.csv",
+        "cooccurrence.svg",
+        "cooccurrence.csv",
+        "clusters.csv",
+        "stability.svg",
+        "stability.csv",
+        "specialization.svg",
+        "specialization.csv",
+        "gates-overall.svg",
+        "gates-run0.svg",
+        "gates-run6.svg",
+        "gates.csv",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    // Every SVG file is inline in the page with a caption.
+    for (n, bytes) in &files {
+        if let Some(stem) = n.strip_suffix(".svg") {
+            let at = page
+                .find(&format!("id=\"fig-{stem}\""))
+                .unwrap_or_else(|| panic!("{n} not in the page"));
+            let fig = &page[at..at + page[at..].find("</figure>").expect("figure closes")];
+            assert!(
+                fig.contains(std::str::from_utf8(bytes).unwrap().trim()),
+                "{n} inline differs from the file"
+            );
+            let cap = &fig[fig.find("<figcaption>").expect("caption")..];
+            assert!(cap.len() > 60, "{n} has no real caption");
+        }
+    }
+    // Self-contained: no scripts, nothing fetched.
+    assert!(!page.contains("<script"));
+    assert!(!page.contains("src="));
+    assert!(!page.contains("@import") && !page.contains("url("));
+    assert!(page.contains("default-src 'none'"));
+    // Heatmap cells carry tooltips with both task names and the value.
+    let sim = std::str::from_utf8(
+        &files
+            .iter()
+            .find(|(n, _)| n == "similarity-run0.svg")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(sim.matches("<title>").count(), 40 * 40);
+    assert!(sim.contains("<title>Smiling × Mouth_Slightly_Open: cosine similarity 0."));
+    // Provenance: every file with its hash, and the command line.
+    for r in &runs {
+        let (sha, size) = mtl_inspect::report::provenance::sha256_file(&r.path).unwrap();
+        assert!(
+            page.contains(&sha) && page.contains(&format!(">{size}<")),
+            "provenance of {} missing",
+            r.name
+        );
+    }
+    assert!(page.contains("mtl-inspect report fixtures/celeba40/run0.safetensors fixtures/celeba40/run1.safetensors --out reports/celeba40"));
+    assert!(page.contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn same_inputs_same_bytes() {
+    let runs = celeba_runs(3);
+    let inp = inputs(&runs, 10, false);
+    let a = build_report(&inp).unwrap();
+    let b = build_report(&inp).unwrap();
+    assert_eq!(a.len(), b.len());
+    for ((na, ba), (nb, bb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(ba == bb, "{na} differs between two builds");
+    }
+    // And from freshly computed inputs (analyses are seeded too).
+    let c = report(&runs, 10, false);
+    assert!(a == c, "a report computed twice differs");
+}
+
+#[test]
+fn one_run_leaves_out_the_across_run_figures() {
+    let files = report(&celeba_runs(1), 10, false);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"capacity.svg") && names.contains(&"clusters.csv"));
+    assert!(!names.contains(&"stability.svg") && !names.contains(&"cooccurrence.svg"));
+    let page = html(&files);
+    assert!(page.contains("1 run ·"));
+    assert!(!page.contains("whiskers span"));
+}
+
+#[test]
+fn a_three_task_checkpoint_reports_too() {
+    let run = load("layouts/stacked_f16.safetensors");
+    let n = run.importance.n_tasks();
+    let files = report(&[run], n.min(2), true);
+    write_report(&artifact_dir("report-small"), &files);
+    let page = html(&files);
+    assert!(page.contains("Capacity"));
+    // Filter groups are drawn, or the page says why not.
+    assert!(
+        page.contains("fig-filter-groups-stacked_f16")
+            || page.contains("filter groups of stacked_f16 are not shown")
+    );
+}
