@@ -510,13 +510,7 @@ fn similarity_figure(
         }
         _ => ((0..tasks.len()).collect(), None),
     };
-    let lo = sim
-        .matrix
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::min);
+    let lo = floor_tenth(sim.matrix.iter().flatten().copied());
     Ok(HeatmapFigure {
         name: format!("similarity-{slug}"),
         title: format!("Task similarity — {}", run.provenance.run),
@@ -524,9 +518,17 @@ fn similarity_figure(
         values,
         order,
         dendrogram,
-        range: (lo.max(-1.0), 1.0),
+        range: (lo, 1.0),
         value_name: "cosine similarity".into(),
     })
+}
+
+/// The colour scale's lower end: the smallest value rounded down to a
+/// tenth, in `[-1, 0.9]`, so near-identical tasks still differ in colour
+/// and the colour bar says where the scale starts.
+fn floor_tenth(values: impl Iterator<Item = f64>) -> f64 {
+    let min = values.filter(|v| v.is_finite()).fold(1.0f64, f64::min);
+    ((min * 10.0).floor() / 10.0).clamp(-1.0, 0.9)
 }
 
 fn matrix_table(labels: &[String], m: &[Vec<f64>]) -> Table {
@@ -579,14 +581,7 @@ fn clusters_table(c: &ClusterReport) -> Table {
 }
 
 fn stability_figure(st: &StabilityReport) -> Result<HeatmapFigure, ReportError> {
-    let lo = st
-        .matrix
-        .iter()
-        .flatten()
-        .flatten()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::min);
+    let lo = floor_tenth(st.matrix.iter().flatten().flatten().copied());
     Ok(HeatmapFigure {
         name: "stability".into(),
         title: "Stability: Spearman correlation between runs".into(),
@@ -594,7 +589,7 @@ fn stability_figure(st: &StabilityReport) -> Result<HeatmapFigure, ReportError> 
         values: st.matrix.clone(),
         order: (0..st.runs.len()).collect(),
         dendrogram: None,
-        range: (lo.max(-1.0), 1.0),
+        range: (lo, 1.0),
         value_name: "Spearman ρ".into(),
     })
 }
