@@ -400,3 +400,81 @@ fn runs_with_different_layers_are_refused() {
         .code(1)
         .stderr(predicate::str::contains("same layers").and(predicate::str::contains("'enc.bns'")));
 }
+
+#[test]
+fn report_writes_a_page_and_fails_early_on_a_bad_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rep");
+    let copy = dir.path().join("again.safetensors");
+    std::fs::copy(fixture("layouts/stacked_f16.safetensors"), &copy).unwrap();
+    bin()
+        .args(["report", &fx("layouts/stacked_f16.safetensors")])
+        .arg(&copy)
+        .args(["--k", "2", "--permutations", "0", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("index.html"));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("stacked_f16.safetensors"));
+    // --out is a file: refused before any checkpoint is read (the checkpoint
+    // does not even exist).
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    bin()
+        .args(["report", "missing.safetensors", "--out"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is a file"));
+    bin()
+        .args([
+            "report",
+            &fx("layouts/stacked_f16.safetensors"),
+            "--k",
+            "9",
+            "--out",
+        ])
+        .arg(dir.path().join("rep2"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("9"));
+}
+
+#[test]
+fn export_writes_the_tidy_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tidy.csv");
+    bin()
+        .args([
+            "export",
+            &fx("layouts/stacked_f16.safetensors"),
+            &fx("layouts/tsbn_module_list_f64.safetensors"),
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("run,layer,filter,task,gate,importance"));
+    // 2 runs × 18 filters × 5 tasks.
+    assert_eq!(lines.count(), 2 * 18 * 5);
+    bin()
+        .args([
+            "export",
+            &fx("layouts/stacked_f16.safetensors"),
+            "--out",
+            "x.txt",
+        ])
+        .assert()
+        .code(2);
+    // A failed export leaves no empty file behind.
+    let bad = dir.path().join("bad.csv");
+    bin()
+        .args(["export", "missing.safetensors", "--out"])
+        .arg(&bad)
+        .assert()
+        .code(1);
+    assert!(!bad.exists());
+}

@@ -43,9 +43,9 @@ impl From<GateArg> for GateKind {
     }
 }
 
-/// How checkpoints are read; shared by every analysis command.
+/// How checkpoints are read; shared by every command.
 #[derive(Debug, Clone, Args)]
-pub struct LoadArgs {
+pub struct ReadArgs {
     /// Task names, one per line, or a CelebA list_attr_celeba.txt (names on its
     /// second line). Used when the checkpoint's metadata names no tasks.
     #[arg(long, value_name = "FILE")]
@@ -64,6 +64,13 @@ pub struct LoadArgs {
     /// Drop filters whose gate is NaN or ±Inf (reported) instead of failing.
     #[arg(long)]
     pub allow_nonfinite: bool,
+}
+
+/// Reading options plus the output format of the analysis commands.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -80,6 +87,12 @@ pub struct LoadSettings {
 
 impl LoadArgs {
     pub fn check(&self) -> Result<LoadSettings, Failure> {
+        self.read.check(self.format)
+    }
+}
+
+impl ReadArgs {
+    pub fn check(&self, format: Format) -> Result<LoadSettings, Failure> {
         let layers = match &self.layers {
             None => None,
             Some(r) => Some(Regex::new(r).map_err(|e| {
@@ -98,7 +111,7 @@ impl LoadArgs {
                 gate: self.gate.map(GateKind::from),
                 allow_nonfinite: self.allow_nonfinite,
             },
-            format: self.format,
+            format,
         })
     }
 }

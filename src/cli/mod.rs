@@ -3,15 +3,17 @@
 //! the bytes back to be written to stdout.
 
 mod args;
+mod files;
 mod load;
 mod output;
+mod report;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use args::{LinkageArg, LoadArgs};
+use args::{LinkageArg, LoadArgs, ReadArgs};
 use mtl_inspect::analysis::{
     capacity, clusters, filter_groups, gate_stats, similarity, specialization, stability,
 };
@@ -157,6 +159,48 @@ enum Command {
         #[command(flatten)]
         load: LoadArgs,
     },
+    /// Write the paper's figures (SVG) and one self-contained HTML page for
+    /// one or several runs, with every table behind a figure as CSV.
+    Report {
+        #[arg(required = true)]
+        ckpts: Vec<PathBuf>,
+        /// Directory for index.html, *.svg and *.csv (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Task clusters to cut. Default: ⌈T/4⌉ (10 for CelebA's 40
+        /// attributes, as in the paper's Table 5).
+        #[arg(long)]
+        k: Option<usize>,
+        /// Linkage method of the task clusters.
+        #[arg(long, value_enum, default_value_t = LinkageArg::Average)]
+        linkage: LinkageArg,
+        /// Specialization threshold, 0 < τ < 1.
+        #[arg(long, default_value_t = 0.5)]
+        tau: f64,
+        /// Filter groups (k-means) drawn for the first run; 0 leaves them out.
+        #[arg(long, default_value_t = 8)]
+        groups: usize,
+        /// Mantel permutations for the stability p-values (0: none).
+        #[arg(long, default_value_t = 999)]
+        permutations: usize,
+        /// Page title. Default: "mtl-inspect report: <first checkpoint>".
+        #[arg(long)]
+        title: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Write the tidy long table (run, layer, filter, task, gate,
+    /// importance) for pandas/polars: .csv, or .parquet with the `parquet`
+    /// cargo feature.
+    Export {
+        #[arg(required = true)]
+        ckpts: Vec<PathBuf>,
+        /// Output file; the extension (.csv or .parquet) picks the format.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
 }
 
 pub fn run() -> Result<(), Failure> {
@@ -240,6 +284,28 @@ pub fn run() -> Result<(), Failure> {
             let r = gate_stats::gate_distribution(&run.importance, bins);
             output::gates(&run, &s, &r)
         }
+        Command::Report {
+            ckpts,
+            out,
+            k,
+            linkage,
+            tau,
+            groups,
+            permutations,
+            title,
+            read,
+        } => {
+            let params = report::ReportArgs {
+                k,
+                linkage,
+                tau,
+                groups,
+                permutations,
+                title,
+            };
+            return report::report(&ckpts, &out, &params, &read);
+        }
+        Command::Export { ckpts, out, read } => return report::export(&ckpts, &out, &read),
     };
     write_stdout(&bytes)
 }

@@ -1,0 +1,173 @@
+//! `report` and `export`: load runs, hand them to `report::inputs` /
+//! `report::export`, and write the bytes with `files`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+
+use mtl_inspect::analysis::AnalysisError;
+use mtl_inspect::analysis::clusters::ClusterParams;
+use mtl_inspect::analysis::filter_groups::{DEFAULT_DEAD_THRESHOLD, FilterGroupParams};
+use mtl_inspect::analysis::specialization::SpecializationParams;
+use mtl_inspect::analysis::stability::StabilityParams;
+use mtl_inspect::report::ReportError;
+use mtl_inspect::report::build::build_report;
+use mtl_inspect::report::export::{self, ExportFormat, ExportRun};
+use mtl_inspect::report::inputs::{self, ReportParams, RunSource};
+use mtl_inspect::report::provenance::ToolInfo;
+
+use super::Failure;
+use super::args::{Format, LinkageArg, ReadArgs};
+use super::files::{OutFile, ReportDir};
+use super::load::{self, Run};
+
+pub struct ReportArgs {
+    pub k: Option<usize>,
+    pub linkage: LinkageArg,
+    pub tau: f64,
+    pub groups: usize,
+    pub permutations: usize,
+    pub title: Option<String>,
+}
+
+fn report_failure(e: ReportError) -> Failure {
+    match e {
+        ReportError::Analysis(a @ AnalysisError::Param { .. }) => Failure::usage(a),
+        other => Failure::input(other),
+    }
+}
+
+/// Short, unique names for runs: file stems when they differ, else the
+/// paths as given.
+fn run_names(runs: &[Run], paths: &[PathBuf]) -> Vec<String> {
+    let stems: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.file_stem().map_or_else(
+                || p.display().to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let unique: BTreeSet<&String> = stems.iter().collect();
+    if unique.len() == stems.len() {
+        stems
+    } else {
+        runs.iter().map(|r| r.name.clone()).collect()
+    }
+}
+
+pub fn report(
+    ckpts: &[PathBuf],
+    out: &Path,
+    a: &ReportArgs,
+    read: &ReadArgs,
+) -> Result<(), Failure> {
+    let specialization =
+        SpecializationParams::new(a.tau).map_err(|e| Failure::usage(anyhow!("--tau: {e}")))?;
+    let stability = StabilityParams::new(a.permutations, 0)
+        .map_err(|e| Failure::usage(anyhow!("--permutations: {e}")))?;
+    let filter_groups = match a.groups {
+        0 => None,
+        g => Some(
+            FilterGroupParams::new(g, 0, DEFAULT_DEAD_THRESHOLD)
+                .map_err(|e| Failure::usage(anyhow!("--groups: {e}")))?,
+        ),
+    };
+    if a.k == Some(0) {
+        return Err(Failure::usage(anyhow!("--k must be at least 1")));
+    }
+    let s = read.check(Format::Table)?;
+    let dir = ReportDir::prepare(out)?;
+
+    eprintln!("reading {} checkpoint(s)…", ckpts.len());
+    let runs = load::load_all(ckpts, &s)?;
+    let t = runs.first().map_or(1, |r| r.importance.n_tasks());
+    let k = a.k.unwrap_or_else(|| t.div_ceil(4).max(1));
+    let clusters =
+        ClusterParams::new(k, a.linkage.into()).map_err(|e| Failure::usage(anyhow!("--k: {e}")))?;
+    let names = run_names(&runs, ckpts);
+    let sources: Vec<RunSource> = runs
+        .iter()
+        .zip(ckpts)
+        .zip(&names)
+        .map(|((r, path), name)| RunSource {
+            name,
+            path,
+            gates: &r.gates,
+            importance: &r.importance,
+            gate_override: s.importance.gate,
+        })
+        .collect();
+    let title = a.title.clone().unwrap_or_else(|| {
+        let first = names.first().cloned().unwrap_or_default();
+        match names.len() {
+            1 => format!("mtl-inspect report: {first}"),
+            n => format!("mtl-inspect report: {first} and {} more run(s)", n - 1),
+        }
+    });
+    let params = ReportParams {
+        title,
+        clusters,
+        specialization,
+        filter_groups,
+        filter_groups_all_runs: false,
+        stability,
+        bins: 40,
+    };
+    eprintln!("computing the analyses and rendering the figures…");
+    let tool = ToolInfo::this_tool(std::env::args().collect());
+    let inputs = inputs::collect(&sources, &params, tool).map_err(report_failure)?;
+    let files = build_report(&inputs).map_err(report_failure)?;
+    let bytes = dir.write_all(&files)?;
+    eprintln!(
+        "wrote {} files ({:.1} MB) to {}; open {}",
+        files.len(),
+        bytes as f64 / 1e6,
+        dir.path().display(),
+        dir.path().join("index.html").display()
+    );
+    Ok(())
+}
+
+pub fn export(ckpts: &[PathBuf], out: &Path, read: &ReadArgs) -> Result<(), Failure> {
+    let format = ExportFormat::from_path(out).map_err(|e| Failure::usage(anyhow!("--out: {e}")))?;
+    if !format.available() {
+        return Err(Failure::usage(anyhow!(
+            "--out {}: this build cannot write Parquet; rebuild with `cargo build --release --features parquet`, or export to a .csv file",
+            out.display()
+        )));
+    }
+    let s = read.check(Format::Table)?;
+    let file = OutFile::create(out)?;
+    let result = (|| {
+        let runs: Vec<Run> = ckpts
+            .iter()
+            .map(|p| load::load(p, &s))
+            .collect::<Result<_, _>>()?;
+        let names = run_names(&runs, ckpts);
+        let er: Vec<ExportRun> = runs
+            .iter()
+            .zip(&names)
+            .map(|(r, name)| ExportRun {
+                run: name,
+                gates: &r.gates,
+                importance: &r.importance,
+                dropped: &r.dropped,
+            })
+            .collect();
+        export::export(&er, format).map_err(report_failure)
+    })();
+    match result {
+        Ok(bytes) => {
+            file.write(&bytes)?;
+            eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+            Ok(())
+        }
+        Err(e) => {
+            file.discard();
+            Err(e)
+        }
+    }
+}
