@@ -38,10 +38,8 @@ fn similarity(seed: u64) -> Vec<Vec<f64>> {
 fn dendrogram(sim: &[Vec<f64>]) -> (Vec<MergeStep>, Vec<usize>) {
     let n = sim.len();
     let mut condensed = Vec::new();
-    for i in 0..n {
-        for j in i + 1..n {
-            condensed.push(1.0 - sim[i][j]);
-        }
+    for (i, row) in sim.iter().enumerate() {
+        condensed.extend(row[i + 1..].iter().map(|s| 1.0 - s));
     }
     let d = kodama::linkage(&mut condensed, n, kodama::Method::Average);
     let steps: Vec<MergeStep> = d
