@@ -8,7 +8,6 @@
 //! Prints the median and minimum render time and the size of index.html.
 
 #[path = "../tests/report_data/mod.rs"]
-#[allow(dead_code)]
 mod report_data;
 
 use std::time::Instant;

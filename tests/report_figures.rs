@@ -38,10 +38,8 @@ fn similarity(seed: u64) -> Vec<Vec<f64>> {
 fn dendrogram(sim: &[Vec<f64>]) -> (Vec<MergeStep>, Vec<usize>) {
     let n = sim.len();
     let mut condensed = Vec::new();
-    for i in 0..n {
-        for j in i + 1..n {
-            condensed.push(1.0 - sim[i][j]);
-        }
+    for (i, row) in sim.iter().enumerate() {
+        condensed.extend(row[i + 1..].iter().map(|s| 1.0 - s));
     }
     let d = kodama::linkage(&mut condensed, n, kodama::Method::Average);
     let steps: Vec<MergeStep> = d
@@ -376,4 +374,83 @@ fn inconsistent_inputs_are_errors_not_panics() {
     let mut s = stacked_figure();
     s.categories.clear();
     assert!(stacked::render(&s).is_err());
+}
+
+/// Small figures compared byte for byte with committed SVGs, so a change
+/// in the drawing code shows up as a reviewable diff. Regenerate with
+/// `UPDATE_SNAPSHOTS=1 cargo test --test report_figures`.
+#[test]
+fn small_figures_match_their_snapshots() {
+    let tasks: Vec<String> = ["Smiling", "Mouth_Slightly_Open", "High_Cheekbones"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let heat = HeatmapFigure {
+        name: "snapshot-heatmap".into(),
+        title: "Task similarity".into(),
+        labels: tasks.clone(),
+        values: vec![
+            vec![Some(1.0), Some(0.9), Some(0.4)],
+            vec![Some(0.9), Some(1.0), Some(0.5)],
+            vec![Some(0.4), Some(0.5), Some(1.0)],
+        ],
+        order: vec![2, 0, 1],
+        dendrogram: Some(vec![
+            MergeStep {
+                a: 0,
+                b: 1,
+                distance: 0.1,
+            },
+            MergeStep {
+                a: 2,
+                b: 3,
+                distance: 0.55,
+            },
+        ]),
+        range: (0.0, 1.0),
+        value_name: "cosine similarity".into(),
+    };
+    let bars = BarFigure {
+        name: "snapshot-bars".into(),
+        title: "Capacity per task".into(),
+        categories: tasks,
+        series: vec![
+            BarSeries {
+                name: "shared".into(),
+                values: vec![0.4, 0.35, 0.3],
+                range: Some(vec![(0.38, 0.42), (0.3, 0.37), (0.29, 0.33)]),
+            },
+            BarSeries {
+                name: "independent".into(),
+                values: vec![0.1, 0.2, 0.05],
+                range: Some(vec![(0.09, 0.12), (0.18, 0.21), (0.04, 0.06)]),
+            },
+        ],
+        marker: Some(("capacity C".into(), vec![0.412, 0.403, 0.304])),
+        value_label: "capacity".into(),
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("snapshots");
+    for (name, svg) in [
+        ("heatmap.svg", heatmap::render(&heat).unwrap()),
+        ("bars.svg", bars::render(&bars).unwrap()),
+    ] {
+        let path = dir.join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &svg).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run with UPDATE_SNAPSHOTS=1 to create it",
+                path.display()
+            )
+        });
+        assert!(
+            svg == want,
+            "{name} differs from {}; review the diff and rerun with UPDATE_SNAPSHOTS=1 if intended",
+            path.display()
+        );
+    }
 }

@@ -110,20 +110,21 @@ pub fn render(f: &BarFigure) -> Result<String, ReportError> {
                         style::categorical(s),
                     )?;
                 }
-                if let Some((l, h)) = series.range.as_ref().map(|r| r[c]) {
-                    if l.is_finite() && h.is_finite() {
-                        let y = top + bar / 2;
-                        svg::line(a, vec![(xs.px(l), y), (xs.px(h), y)], style::INK, 1)?;
-                        svg::line(a, vec![(xs.px(l), y - 3), (xs.px(l), y + 3)], style::INK, 1)?;
-                        svg::line(a, vec![(xs.px(h), y - 3), (xs.px(h), y + 3)], style::INK, 1)?;
-                    }
+                if let Some((l, h)) = series.range.as_ref().map(|r| r[c])
+                    && l.is_finite()
+                    && h.is_finite()
+                {
+                    let y = top + bar / 2;
+                    svg::line(a, vec![(xs.px(l), y), (xs.px(h), y)], style::INK, 1)?;
+                    svg::line(a, vec![(xs.px(l), y - 3), (xs.px(l), y + 3)], style::INK, 1)?;
+                    svg::line(a, vec![(xs.px(h), y - 3), (xs.px(h), y + 3)], style::INK, 1)?;
                 }
             }
-            if let Some((_, v)) = &f.marker {
-                if v[c].is_finite() {
-                    let x = xs.px(v[c]);
-                    svg::line(a, vec![(x, by + 2), (x, by + band - 2)], style::INK, 2)?;
-                }
+            if let Some((_, v)) = &f.marker
+                && v[c].is_finite()
+            {
+                let x = xs.px(v[c]);
+                svg::line(a, vec![(x, by + 2), (x, by + band - 2)], style::INK, 2)?;
             }
         }
         svg::line(

@@ -199,6 +199,16 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         ),
         None,
     ));
+    if inp
+        .runs
+        .iter()
+        .all(|r| r.specialization.total.specialized == 0)
+    {
+        sec.blocks.push(Block::Note(format!(
+            "No filter is specialized at τ = {tau} in any run: with {} tasks one task would need more than {tau} of a filter's total importance. A lower --tau shows where specialization starts.",
+            inp.runs[0].provenance.tasks.len()
+        )));
+    }
     sec.blocks.push(b.table(
         "specialization.csv",
         specialization_table(inp, &slugs),

@@ -79,7 +79,7 @@ pub fn render(f: &StackedBarFigure) -> Result<String, ReportError> {
                 percent: false,
             },
         )?;
-        for c in 0..n {
+        for (c, label) in labels.iter().enumerate() {
             let bx = x0 + step * c as i32;
             let mut acc = 0.0;
             for (i, s) in f.segments.iter().enumerate() {
@@ -96,7 +96,7 @@ pub fn render(f: &StackedBarFigure) -> Result<String, ReportError> {
             }
             svg::text(
                 a,
-                &labels[c],
+                label,
                 (bx + step / 2, y1 + 6),
                 &TextSpec::new(style::SMALL, Anchor::Right).vertical(),
             )?;
