@@ -1,7 +1,6 @@
 //! `report` and `export`: load runs, hand them to `report::inputs` /
 //! `report::export`, and write the bytes with `files`.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
@@ -38,24 +37,11 @@ fn report_failure(e: ReportError) -> Failure {
     }
 }
 
-/// Short, unique names for runs: file stems when they differ, else the
-/// paths as given.
-fn run_names(runs: &[Run], paths: &[PathBuf]) -> Vec<String> {
-    let stems: Vec<String> = paths
-        .iter()
-        .map(|p| {
-            p.file_stem().map_or_else(
-                || p.display().to_string(),
-                |s| s.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
-    let unique: BTreeSet<&String> = stems.iter().collect();
-    if unique.len() == stems.len() {
-        stems
-    } else {
-        runs.iter().map(|r| r.name.clone()).collect()
-    }
+/// Short, unique names for runs (file stems, with parent folders where
+/// stems collide).
+fn run_names(paths: &[PathBuf]) -> Vec<String> {
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    inputs::display_names(&refs)
 }
 
 pub fn report(
@@ -87,7 +73,7 @@ pub fn report(
     let k = a.k.unwrap_or_else(|| t.div_ceil(4).max(1));
     let clusters =
         ClusterParams::new(k, a.linkage.into()).map_err(|e| Failure::usage(anyhow!("--k: {e}")))?;
-    let names = run_names(&runs, ckpts);
+    let names = run_names(ckpts);
     let sources: Vec<RunSource> = runs
         .iter()
         .zip(ckpts)
@@ -146,7 +132,7 @@ pub fn export(ckpts: &[PathBuf], out: &Path, read: &ReadArgs) -> Result<(), Fail
             .iter()
             .map(|p| load::load(p, &s))
             .collect::<Result<_, _>>()?;
-        let names = run_names(&runs, ckpts);
+        let names = run_names(ckpts);
         let er: Vec<ExportRun> = runs
             .iter()
             .zip(&names)
