@@ -272,3 +272,200 @@ fn shared_bn_keeps_one_path() {
         "bn",
     );
 }
+
+/// The fused CPU kernel against the composite tensor-op layer (then ReLU),
+/// forward and gradients, for every norm kind, shared and task-major
+/// inputs, training and evaluation.
+#[test]
+fn fused_kernel_equals_composite_ops() {
+    use mtl_train::layers::{NormKind, TaskNorm};
+    for kind in NormKind::ALL {
+        for rows in [T * N, N] {
+            for train in [true, false] {
+                for relu in [true, false] {
+                    if kind == NormKind::SharedBn && rows != N {
+                        continue;
+                    }
+                    let store = ParamStore::new(DType::F64, Device::Cpu);
+                    let layer = TaskNorm::new(
+                        kind,
+                        &store.builder(0).pp("norm"),
+                        T,
+                        C,
+                        NormParams::default(),
+                    )
+                    .unwrap();
+                    // Non-trivial parameters and running statistics.
+                    for (i, (_, v)) in store.sorted(ParamGroupKind::Gates).into_iter().enumerate() {
+                        let n = v.elem_count();
+                        let vals: Vec<f64> = (0..n)
+                            .map(|j| 0.4 * ((j + 3 * i) as f64).sin() + 0.3)
+                            .collect();
+                        v.set(&Tensor::from_vec(vals, v.shape(), &Device::Cpu).unwrap())
+                            .unwrap();
+                    }
+                    for (i, (_, v)) in store
+                        .sorted(ParamGroupKind::Buffers)
+                        .into_iter()
+                        .enumerate()
+                    {
+                        let n = v.elem_count();
+                        let vals: Vec<f64> =
+                            (0..n).map(|j| 0.2 * ((j + i) as f64).cos() + 0.8).collect();
+                        v.set(&Tensor::from_vec(vals, v.shape(), &Device::Cpu).unwrap())
+                            .unwrap();
+                    }
+                    let tasks = if kind == NormKind::SharedBn { 1 } else { T };
+                    let layout = TaskLayout { tasks: T, n: N };
+                    let x = Var::from_tensor(&inputs(rows, DType::F64)).unwrap();
+                    let composite = layer.forward(x.as_tensor(), layout, train).unwrap();
+                    let composite = if relu {
+                        composite.relu().unwrap()
+                    } else {
+                        composite
+                    };
+                    let fused = match &layer {
+                        TaskNorm::TsSigmaBn(l) => {
+                            l.forward_fused(x.as_tensor(), layout, train, relu)
+                        }
+                        TaskNorm::Tsbn(l) => l.forward_fused(x.as_tensor(), layout, train, relu),
+                        TaskNorm::SharedBn(l) => l.forward_fused(x.as_tensor(), train, relu),
+                    }
+                    .unwrap();
+                    let what = format!("{kind} rows {rows} train {train} relu {relu}");
+                    assert_close(&to_vec(&fused), &to_vec(&composite), 1e-10, &what);
+                    let g = upstream(DType::F64).narrow(0, 0, tasks * N).unwrap();
+                    let gc = (composite * &g)
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .backward()
+                        .unwrap();
+                    let gf = (fused * &g).unwrap().sum_all().unwrap().backward().unwrap();
+                    let mut targets = vec![x.as_tensor().clone()];
+                    targets.extend(
+                        store
+                            .sorted(ParamGroupKind::Gates)
+                            .into_iter()
+                            .map(|(_, v)| v.as_tensor().clone()),
+                    );
+                    for t in &targets {
+                        assert_close(
+                            &to_vec(gf.get(t).unwrap()),
+                            &to_vec(gc.get(t).unwrap()),
+                            1e-9,
+                            &format!("{what} grad"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_kernel_matches_numpy_and_running_statistics() {
+    use reference::*;
+    for (rows, y, dx, dg, rm, rv) in [
+        (
+            T * N,
+            &BATCHED_Y[..],
+            &BATCHED_DX[..],
+            &BATCHED_DGAMMA[..],
+            &BATCHED_RUNNING_MEAN[..],
+            &BATCHED_RUNNING_VAR[..],
+        ),
+        (
+            N,
+            &SHARED_Y[..],
+            &SHARED_DX[..],
+            &SHARED_DGAMMA[..],
+            &SHARED_RUNNING_MEAN[..],
+            &SHARED_RUNNING_VAR[..],
+        ),
+    ] {
+        let (_store, layer) = sigma_bn(DType::F64);
+        let layout = TaskLayout { tasks: T, n: N };
+        let x = Var::from_tensor(&inputs(rows, DType::F64)).unwrap();
+        let out = layer
+            .forward_fused(x.as_tensor(), layout, true, false)
+            .unwrap();
+        assert_close(&to_vec(&out), y, 1e-8, "y");
+        let grads = (out * upstream(DType::F64))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert_close(&to_vec(grads.get(x.as_tensor()).unwrap()), dx, 1e-8, "dx");
+        assert_close(
+            &to_vec(grads.get(&layer.gamma).unwrap()),
+            dg,
+            1e-8,
+            "dgamma",
+        );
+        assert_close(
+            &to_vec(layer.running_mean.as_tensor()),
+            rm,
+            1e-8,
+            "running_mean",
+        );
+        assert_close(
+            &to_vec(layer.running_var.as_tensor()),
+            rv,
+            1e-8,
+            "running_var",
+        );
+    }
+}
+
+/// im2col + matmul convolution equals candle's `conv2d`, forward and
+/// gradients, with stride 1 and 2 (even sizes: candle's own conv2d backward
+/// mis-sizes the input gradient for odd inputs at stride 2).
+#[test]
+fn im2col_conv_equals_candle_conv2d() {
+    let dev = Device::Cpu;
+    let xv: Vec<f64> = (0..2 * 3 * 8 * 6)
+        .map(|i| ((i as f64) * 0.31).sin())
+        .collect();
+    let wv: Vec<f64> = (0..4 * 3 * 3 * 3)
+        .map(|i| ((i as f64) * 0.17).cos())
+        .collect();
+    for stride in [1, 2] {
+        let x =
+            Var::from_tensor(&Tensor::from_vec(xv.clone(), (2, 3, 8, 6), &dev).unwrap()).unwrap();
+        let w =
+            Var::from_tensor(&Tensor::from_vec(wv.clone(), (4, 3, 3, 3), &dev).unwrap()).unwrap();
+        let ours =
+            mtl_train::layers::conv::conv2d(x.as_tensor(), w.as_tensor(), stride, 1).unwrap();
+        let theirs = x
+            .as_tensor()
+            .conv2d(w.as_tensor(), 1, stride, 1, 1)
+            .unwrap();
+        assert_eq!(ours.dims(), theirs.dims());
+        assert_close(&to_vec(&ours), &to_vec(&theirs), 1e-10, "conv");
+        let g = Tensor::from_vec(
+            (0..theirs.elem_count())
+                .map(|i| (i as f64 * 0.05).sin())
+                .collect::<Vec<_>>(),
+            theirs.shape(),
+            &dev,
+        )
+        .unwrap();
+        let go = (ours * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gt = (theirs * &g)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for t in [x.as_tensor(), w.as_tensor()] {
+            assert_close(
+                &to_vec(go.get(t).unwrap()),
+                &to_vec(gt.get(t).unwrap()),
+                1e-9,
+                "conv grad",
+            );
+        }
+    }
+}

@@ -2,6 +2,8 @@
 //! TSσBN (paper eq. 3), TSBN (task-specific affine BN) and shared BN (HPS).
 //! One file each; [`stats`] holds the normalisation they share.
 
+pub mod conv;
+pub mod fused;
 pub mod shared_bn;
 pub mod stats;
 pub mod ts_sigma_bn;
@@ -83,6 +85,19 @@ impl TaskNorm {
             TaskNorm::TsSigmaBn(l) => l.forward(x, layout, train),
             TaskNorm::Tsbn(l) => l.forward(x, layout, train),
             TaskNorm::SharedBn(l) => l.forward(x, train),
+        }
+    }
+
+    /// The layer followed by ReLU: the fused kernel on the CPU, candle's
+    /// tensor ops elsewhere.
+    pub fn forward_relu(&self, x: &Tensor, layout: TaskLayout, train: bool) -> Result<Tensor> {
+        if !x.device().is_cpu() {
+            return self.forward(x, layout, train)?.relu();
+        }
+        match self {
+            TaskNorm::TsSigmaBn(l) => l.forward_fused(x, layout, train, true),
+            TaskNorm::Tsbn(l) => l.forward_fused(x, layout, train, true),
+            TaskNorm::SharedBn(l) => l.forward_fused(x, train, true),
         }
     }
 }

@@ -5,7 +5,9 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use super::stats::{NormParams, as_blocks, batch_moments, from_blocks, normalise, update_running};
+use super::stats::{
+    NormParams, TaskLayout, as_blocks, batch_moments, from_blocks, normalise, update_running,
+};
 use crate::vars::Vars;
 
 pub struct SharedBn {
@@ -54,5 +56,27 @@ impl SharedBn {
             .broadcast_mul(&self.weight.reshape((1, 1, c, 1))?)?
             .broadcast_add(&self.bias.reshape((1, 1, c, 1))?)?;
         from_blocks(&y, x.dims())
+    }
+
+    /// The fused CPU kernel (one task block), with the following ReLU when
+    /// `relu`.
+    pub fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let c = self.weight.dim(0)?;
+        let layout = TaskLayout {
+            tasks: 1,
+            n: x.dim(0)?,
+        };
+        super::fused::forward(
+            x,
+            &self.weight.reshape((1, c))?,
+            &self.bias.reshape((1, c))?,
+            super::fused::Scale::Identity,
+            layout,
+            train,
+            relu,
+            self.params,
+            &self.running_mean,
+            &self.running_var,
+        )
     }
 }

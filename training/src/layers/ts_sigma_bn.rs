@@ -68,6 +68,30 @@ impl TsSigmaBn {
         from_blocks(&y, x.dims())
     }
 
+    /// The fused CPU kernel ([`super::fused`]), with the following ReLU
+    /// when `relu`; equal to [`forward`](Self::forward) (then ReLU).
+    pub fn forward_fused(
+        &self,
+        x: &Tensor,
+        layout: TaskLayout,
+        train: bool,
+        relu: bool,
+    ) -> Result<Tensor> {
+        let beta = self.gamma.zeros_like()?;
+        super::fused::forward(
+            x,
+            &self.gamma,
+            &beta,
+            super::fused::Scale::Sigmoid,
+            layout,
+            train,
+            relu,
+            self.params,
+            &self.running_mean,
+            &self.running_var,
+        )
+    }
+
     /// The same layer as `T` separate single-task σBN calls, one task at a
     /// time: the reference the batched [`forward`](Self::forward) is tested
     /// against. Training-mode statistics, running estimates untouched.

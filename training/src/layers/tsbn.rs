@@ -62,4 +62,26 @@ impl Tsbn {
             .broadcast_add(&self.beta.reshape((t, 1, c, 1))?)?;
         from_blocks(&y, x.dims())
     }
+
+    /// The fused CPU kernel, with the following ReLU when `relu`.
+    pub fn forward_fused(
+        &self,
+        x: &Tensor,
+        layout: TaskLayout,
+        train: bool,
+        relu: bool,
+    ) -> Result<Tensor> {
+        super::fused::forward(
+            x,
+            &self.gamma,
+            &self.beta,
+            super::fused::Scale::Identity,
+            layout,
+            train,
+            relu,
+            self.params,
+            &self.running_mean,
+            &self.running_var,
+        )
+    }
 }

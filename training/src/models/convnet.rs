@@ -130,8 +130,8 @@ impl MultiTaskNet {
         };
         let mut x = images.clone();
         for block in &self.convs {
-            x = x.conv2d(&block.weight, 1, block.stage.stride, 1, 1)?;
-            x = block.norm.forward(&x, layout, train)?.relu()?;
+            x = crate::layers::conv::conv2d(&x, &block.weight, block.stage.stride, 1)?;
+            x = block.norm.forward_relu(&x, layout, train)?;
             if block.stage.pool {
                 x = x.max_pool2d(2)?;
             }
@@ -139,7 +139,7 @@ impl MultiTaskNet {
         x = x.mean(D::Minus1)?.mean(D::Minus1)?;
         for block in &self.fcs {
             x = x.matmul(&block.weight.t()?)?;
-            x = block.norm.forward(&x, layout, train)?.relu()?;
+            x = block.norm.forward_relu(&x, layout, train)?;
         }
         self.heads(&x, layout)
     }
