@@ -61,7 +61,7 @@ class CelebaCnn(nn.Module):
         self.convs, self.norms = nn.ModuleList(convs), nn.ModuleList(norms)
         self.fcs = nn.ModuleList([nn.Linear(512, 512, bias=False) for _ in range(2)])
         self.fc_norms = nn.ModuleList([TsSigmaBn(tasks, 512) for _ in range(2)])
-        self.head_w = nn.Parameter(torch.randn(tasks, 512) / 512 ** 0.5)
+        self.head_w = nn.Parameter(torch.zeros(tasks, 512))  # zero-init heads, as mtl-train
         self.head_b = nn.Parameter(torch.zeros(tasks))
 
     def forward(self, x):

@@ -88,7 +88,7 @@ pub struct ShapesArgs {
     pub groups: usize,
     #[arg(long, default_value_t = 32)]
     pub image_size: usize,
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 2048)]
     pub train_size: usize,
     #[arg(long, default_value_t = 1024)]
     pub val_size: usize,
@@ -114,14 +114,16 @@ pub struct TrainArgs {
     /// Learning-rate multiplier of the norm-layer parameters.
     #[arg(long, default_value_t = 100.0)]
     pub alpha: f64,
-    /// Epochs (default: 4 for shapes, 15 for CelebA).
+    /// Epochs (default: 3 for shapes, 15 for CelebA).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Batch size (default: 32 for shapes, 256 for CelebA).
     #[arg(long)]
     pub batch_size: Option<usize>,
-    #[arg(long, default_value_t = 3e-4)]
-    pub lr: f64,
+    /// Adam/SGD learning rate (default: 1e-3 for shapes, 3e-4 for CelebA as
+    /// in the paper's App. F.1).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// adam or sgd (with --momentum).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
@@ -226,6 +228,7 @@ impl TrainArgs {
         default_model: ModelKind,
         default_epochs: usize,
         default_batch: usize,
+        default_lr: f64,
     ) -> Result<TrainSettings, UsageError> {
         let model = match &self.model {
             None => default_model,
@@ -284,7 +287,7 @@ impl TrainArgs {
                 alpha: positive("--alpha", self.alpha)?,
                 epochs,
                 batch_size,
-                lr: positive("--lr", self.lr)?,
+                lr: positive("--lr", self.lr.unwrap_or(default_lr))?,
                 optimizer,
                 weight_decay: self.weight_decay,
                 norm_params: NormParams::default(),
@@ -315,7 +318,7 @@ impl RawCommand {
                 params.validate().map_err(|e| UsageError(e.to_string()))?;
                 Ok(Command::Shapes {
                     data: params,
-                    train: train.check(ModelKind::ShapesCnn, 4, 32)?,
+                    train: train.check(ModelKind::ShapesCnn, 3, 32, 1e-3)?,
                 })
             }
             RawCommand::Celeba { data, limit, train } => {
@@ -331,7 +334,7 @@ impl RawCommand {
                 Ok(Command::Celeba {
                     dir: data,
                     limit,
-                    train: train.check(ModelKind::CelebaCnn, 15, 256)?,
+                    train: train.check(ModelKind::CelebaCnn, 15, 256, 3e-4)?,
                 })
             }
             RawCommand::Bench {

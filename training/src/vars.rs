@@ -150,7 +150,7 @@ impl Vars<'_> {
 
     /// A trainable weight drawn from U(−bound, bound) with the seeded
     /// generator (PyTorch's default for conv and linear layers uses
-    /// bound = 1/√fan_in).
+    /// bound = 1/√fan_in); `bound = 0` gives zeros.
     pub fn weight<S: Into<Shape>>(&self, name: &str, shape: S, bound: f64) -> Result<Tensor> {
         let shape: Shape = shape.into();
         let t = self
@@ -159,13 +159,33 @@ impl Vars<'_> {
         let values: Vec<f32> = {
             let mut rng = self.rng.borrow_mut();
             (0..shape.elem_count())
-                .map(|_| rng.gen_range(-bound..bound) as f32)
+                .map(|_| {
+                    if bound > 0.0 {
+                        rng.gen_range(-bound..bound) as f32
+                    } else {
+                        0.0
+                    }
+                })
                 .collect()
         };
         let init = Tensor::from_vec(values, shape, self.device())?.to_dtype(self.dtype())?;
         self.store
             .var(ParamGroupKind::Weights, &self.path(name))?
             .set(&init)?;
+        Ok(t)
+    }
+
+    /// Replaces the trainable weight `name` (made by [`weight`](Self::weight))
+    /// with a new variable holding `value`, which may have another shape.
+    pub fn replace_weight(&self, name: &str, value: &Tensor) -> Result<Tensor> {
+        let path = self.path(name);
+        let var = Var::from_tensor(&value.detach())?;
+        let t = var.as_tensor().clone();
+        let mut data = match self.store.weights.data().lock() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        data.insert(path, var);
         Ok(t)
     }
 

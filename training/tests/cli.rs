@@ -71,12 +71,7 @@ fn shapes_tssbn_checkpoint_reads_back() {
         let layers: Vec<String> = serde_json::from_str(&meta["mtl.layers"]).unwrap();
         assert_eq!(
             layers,
-            [
-                "features.0.norm",
-                "features.1.norm",
-                "features.2.norm",
-                "classifier.0.norm"
-            ]
+["features.0.norm", "features.1.norm", "features.2.norm"]
         );
         assert_eq!(meta["mtl.format_version"], "1");
         assert_eq!(meta["mtl.gate"], "sigmoid");
@@ -87,7 +82,7 @@ fn shapes_tssbn_checkpoint_reads_back() {
         assert_eq!(meta["mtl.epoch"], "1");
         let metrics: serde_json::Value = serde_json::from_str(&meta["mtl.metrics"]).unwrap();
         assert!(metrics["left_large"]["f1"].is_number());
-        for (layer, c) in layers.iter().zip([16, 32, 32, 32]) {
+        for (layer, c) in layers.iter().zip([24, 16, 16]) {
             for p in ["gamma", "running_mean", "running_var"] {
                 let (shape, v) = tensor(&bytes, &format!("{layer}.{p}"));
                 assert_eq!(shape, vec![4, c], "{layer}.{p}");
@@ -124,12 +119,12 @@ fn tsbn_writes_beta_and_hps_has_no_task_specific_layers() {
     }
     let (bytes, meta) = read(&dir.path().join("shapes_tsbn_seed0.safetensors"));
     assert_eq!(meta["mtl.gate"], "abs");
-    assert_eq!(tensor(&bytes, "features.0.norm.beta").0, vec![4, 16]);
+    assert_eq!(tensor(&bytes, "features.0.norm.beta").0, vec![4, 24]);
     let (bytes, meta) = read(&dir.path().join("shapes_bn_seed0.safetensors"));
     assert_eq!(meta["mtl.norm"], "bn");
     assert_eq!(meta["mtl.layers"], "[]");
     assert!(!meta.contains_key("mtl.gate"));
-    assert_eq!(tensor(&bytes, "features.0.norm.weight").0, vec![16]);
+    assert_eq!(tensor(&bytes, "features.0.norm.weight").0, vec![24]);
     let st = SafeTensors::deserialize(&bytes).unwrap();
     assert!(st.names().iter().all(|n| !n.ends_with(".gamma")));
 }

@@ -8,6 +8,12 @@
 //! parts differ in appearance, not only in position). Task names are
 //! `<group>_<property>`, e.g. `topleft_striped`.
 //!
+//! Within a group the properties are correlated, as CelebA's attributes of
+//! one face part are (beard, mustache, goatee): each object has a latent
+//! type z ~ Bernoulli(½) and each of its properties equals z with
+//! probability [`GROUP_COUPLING`] (else 1 − z), independently. Properties of
+//! different objects are independent. Every label is still a fair coin.
+//!
 //! `noisy_copy = ξ` appends a copy of the first task whose labels are
 //! flipped with probability ξ/2 (ξ = 1: independent of the original), the
 //! binary counterpart of paper App. E's noisy depth task (eq. 6).
@@ -18,6 +24,10 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::{Dataset, Split};
+
+/// Probability that a property of an object equals the object's latent
+/// type; pairwise label correlation within a group is (2p − 1)².
+pub const GROUP_COUPLING: f64 = 0.85;
 
 /// Object properties, in the order tasks use them.
 pub const PROPERTIES: [&str; 6] = ["large", "round", "striped", "hollow", "bright", "tall"];
@@ -53,7 +63,7 @@ impl Default for ShapesParams {
             tasks: 16,
             groups: 4,
             image_size: 32,
-            train: 4096,
+            train: 2048,
             val: 1024,
             test: 1024,
             seed: 0,
@@ -248,8 +258,9 @@ fn gen_split<R: Rng>(params: &ShapesParams, len: usize, rng: &mut R) -> Split {
         }
         for g in 0..params.groups {
             let mut props = [false; PROPERTIES.len()];
+            let latent = rng.gen_bool(0.5);
             for (p, prop) in props.iter_mut().enumerate().take(per) {
-                *prop = rng.gen_bool(0.5);
+                *prop = latent == rng.gen_bool(GROUP_COUPLING);
                 labels[i * t_out + g * per + p] = f32::from(u8::from(*prop));
             }
             let [large, round, striped, hollow, bright, tall] = props;

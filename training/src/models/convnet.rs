@@ -50,6 +50,12 @@ pub struct MultiTaskNet {
     norm_layers: Vec<String>,
 }
 
+/// Re-creates the `[1, F]` weight `row` as `[T, F]` with every row equal to
+/// it, under the same name.
+fn tied_rows(vars: &Vars, name: &str, row: &Tensor, tasks: usize) -> Result<Tensor> {
+    vars.replace_weight(name, &row.repeat((tasks, 1))?)
+}
+
 impl MultiTaskNet {
     /// Builds the network under `vars` (weights drawn from its seeded
     /// generator in construction order). Tensor paths:
@@ -101,10 +107,16 @@ impl MultiTaskNet {
             });
             c_in = out;
         }
+        // All heads start from the same random row: independent random heads
+        // would make each task prefer an arbitrary subset of the last
+        // layer's (interchangeable) filters, and its gates would follow that
+        // accident of initialisation. From a common start only the labels
+        // tell tasks apart, so tasks whose labels agree end up gating alike.
         let heads = vars.pp("heads");
         let bound = (c_in as f64).sqrt().recip();
-        let head_weight = heads.weight("weight", (tasks, c_in), bound)?;
-        let head_bias = heads.weight("bias", tasks, bound)?;
+        let head_weight = heads.weight("weight", (1, c_in), bound)?;
+        let head_weight = tied_rows(&heads, "weight", &head_weight, tasks)?;
+        let head_bias = heads.weight("bias", tasks, 0.0)?;
         Ok(MultiTaskNet {
             norm,
             tasks,
