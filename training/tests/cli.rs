@@ -71,7 +71,7 @@ fn shapes_tssbn_checkpoint_reads_back() {
         let layers: Vec<String> = serde_json::from_str(&meta["mtl.layers"]).unwrap();
         assert_eq!(
             layers,
-["features.0.norm", "features.1.norm", "features.2.norm"]
+            ["features.0.norm", "features.1.norm", "features.2.norm"]
         );
         assert_eq!(meta["mtl.format_version"], "1");
         assert_eq!(meta["mtl.gate"], "sigmoid");

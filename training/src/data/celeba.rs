@@ -94,8 +94,11 @@ fn read(path: &Path) -> Result<String, CelebaError> {
     })
 }
 
-/// Attribute names and rows `(file, labels in {0,1})`.
-pub fn parse_attributes(path: &Path) -> Result<(Vec<String>, Vec<(String, Vec<u8>)>), CelebaError> {
+/// Rows of the attribute file: `(image file, labels in {0, 1})`.
+pub type AttributeRows = Vec<(String, Vec<u8>)>;
+
+/// Attribute names and rows.
+pub fn parse_attributes(path: &Path) -> Result<(Vec<String>, AttributeRows), CelebaError> {
     let text = read(path)?;
     let bad = |line: usize, reason: String| CelebaError::BadRow {
         path: path.to_path_buf(),

@@ -146,7 +146,7 @@ impl ShapesParams {
         if self.groups == 0 || self.groups > 9 {
             return Err(ShapesError::Groups(self.groups));
         }
-        if self.tasks == 0 || self.tasks % self.groups != 0 {
+        if self.tasks == 0 || !self.tasks.is_multiple_of(self.groups) {
             return Err(ShapesError::NotMultiple {
                 tasks: self.tasks,
                 groups: self.groups,
