@@ -24,11 +24,14 @@ pub struct BenchParams {
     pub image_size: usize,
     pub warmup: usize,
     pub steps: usize,
+    /// candle's own conv2d and tensor-op norms instead of the fused kernels.
+    pub unfused: bool,
 }
 
 /// Seconds of each timed step (forward, backward, Adam update).
 pub fn time_steps(p: &BenchParams, device: &Device) -> Result<Vec<f64>> {
-    let model = build_model(p.model, p.norm, p.tasks, 0, NormParams::default(), device)?;
+    let mut model = build_model(p.model, p.norm, p.tasks, 0, NormParams::default(), device)?;
+    model.net.fused = !p.unfused;
     let groups = vec![
         ParamGroup {
             name: "weights",

@@ -59,6 +59,9 @@ pub enum RawCommand {
         warmup: usize,
         #[arg(long, default_value_t = 5)]
         steps: usize,
+        /// Use candle's conv2d and tensor-op norms (no fused kernels).
+        #[arg(long)]
+        unfused: bool,
     },
     /// Evaluate a checkpoint written by mtl-train on its dataset.
     Eval {
@@ -345,6 +348,7 @@ impl RawCommand {
                 image_size,
                 warmup,
                 steps,
+                unfused,
             } => {
                 let model = ModelKind::parse(&model).ok_or_else(|| {
                     UsageError(format!(
@@ -368,6 +372,7 @@ impl RawCommand {
                     image_size: image_size.unwrap_or(model.spec().image_size),
                     warmup,
                     steps,
+                    unfused,
                 }))
             }
             RawCommand::Eval {

@@ -64,7 +64,8 @@ fn run(command: Command) -> Result<()> {
         Command::Bench(p) => {
             let times = mtl_train::bench::time_steps(&p, &device()?)?;
             println!(
-                "candle {} {} T={} batch {} image {}: median step {:.1} ms over {} steps ({:.0} img/s)",
+                "candle{} {} {} T={} batch {} image {}: median step {:.1} ms over {} steps ({:.0} img/s)",
+                if p.unfused { " (unfused)" } else { "" },
                 p.model,
                 p.norm,
                 p.tasks,

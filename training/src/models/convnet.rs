@@ -42,6 +42,9 @@ struct FcBlock {
 
 pub struct MultiTaskNet {
     pub norm: NormKind,
+    /// Use the fused norm kernel and im2col convolution on the CPU (default);
+    /// `false` runs candle's own ops, for speed comparisons.
+    pub fused: bool,
     pub tasks: usize,
     convs: Vec<ConvBlock>,
     fcs: Vec<FcBlock>,
@@ -119,6 +122,7 @@ impl MultiTaskNet {
         let head_bias = heads.weight("bias", tasks, 0.0)?;
         Ok(MultiTaskNet {
             norm,
+            fused: true,
             tasks,
             convs,
             fcs,
@@ -142,8 +146,13 @@ impl MultiTaskNet {
         };
         let mut x = images.clone();
         for block in &self.convs {
-            x = crate::layers::conv::conv2d(&x, &block.weight, block.stage.stride, 1)?;
-            x = block.norm.forward_relu(&x, layout, train)?;
+            if self.fused {
+                x = crate::layers::conv::conv2d(&x, &block.weight, block.stage.stride, 1)?;
+                x = block.norm.forward_relu(&x, layout, train)?;
+            } else {
+                x = x.conv2d(&block.weight, 1, block.stage.stride, 1, 1)?;
+                x = block.norm.forward(&x, layout, train)?.relu()?;
+            }
             if block.stage.pool {
                 x = x.max_pool2d(2)?;
             }
@@ -151,7 +160,11 @@ impl MultiTaskNet {
         x = x.mean(D::Minus1)?.mean(D::Minus1)?;
         for block in &self.fcs {
             x = x.matmul(&block.weight.t()?)?;
-            x = block.norm.forward_relu(&x, layout, train)?;
+            x = if self.fused {
+                block.norm.forward_relu(&x, layout, train)?
+            } else {
+                block.norm.forward(&x, layout, train)?.relu()?
+            };
         }
         self.heads(&x, layout)
     }
