@@ -1,0 +1,426 @@
+//! Command-line arguments and their validation into checked settings, once,
+//! before any work (raw clap args → [`Command`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::data::shapes::ShapesParams;
+use crate::layers::{NormKind, NormParams};
+use crate::models::ModelKind;
+use crate::optim::OptimizerKind;
+use crate::train::TrainParams;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mtl-train",
+    version,
+    about = "Train TSσBN / TSBN / shared-BN multi-task CNNs and write mtl-inspect checkpoints"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: RawCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RawCommand {
+    /// Train on the synthetic `shapes` dataset (generated in memory).
+    Shapes {
+        #[command(flatten)]
+        data: ShapesArgs,
+        #[command(flatten)]
+        train: TrainArgs,
+    },
+    /// Train on CelebA read from --data.
+    Celeba {
+        /// CelebA folder (official `Anno/ Eval/ Img/` layout or flat).
+        #[arg(long)]
+        data: PathBuf,
+        /// Use at most this many images of each split.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        train: TrainArgs,
+    },
+    /// Time training steps on random data (forward, backward, Adam).
+    Bench {
+        #[arg(long, default_value = "celeba-cnn")]
+        model: String,
+        #[arg(long, default_value = "tssbn")]
+        norm: String,
+        #[arg(long, default_value_t = 40)]
+        tasks: usize,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        /// Input size (default: 64 for celeba-cnn, 32 for shapes-cnn).
+        #[arg(long)]
+        image_size: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Use candle's conv2d and tensor-op norms (no fused kernels).
+        #[arg(long)]
+        unfused: bool,
+    },
+    /// Evaluate a checkpoint written by mtl-train on its dataset.
+    Eval {
+        checkpoint: PathBuf,
+        /// CelebA folder (needed for CelebA checkpoints; shapes is regenerated
+        /// from the checkpoint's metadata).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Which split: val or test.
+        #[arg(long, default_value = "test")]
+        split: String,
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        /// For CelebA: at most this many images per split.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ShapesArgs {
+    /// Number of binary tasks (a multiple of --groups).
+    #[arg(long, default_value_t = 16)]
+    pub tasks: usize,
+    /// Number of task groups (objects), 1–9.
+    #[arg(long, default_value_t = 4)]
+    pub groups: usize,
+    #[arg(long, default_value_t = 32)]
+    pub image_size: usize,
+    #[arg(long, default_value_t = 2048)]
+    pub train_size: usize,
+    #[arg(long, default_value_t = 1024)]
+    pub val_size: usize,
+    #[arg(long, default_value_t = 1024)]
+    pub test_size: usize,
+    /// Seed of the generated data (the same for every training seed).
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// Append a copy of the first task with labels flipped with
+    /// probability XI/2 (paper App. E).
+    #[arg(long, value_name = "XI")]
+    pub noisy_copy: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// shapes-cnn or celeba-cnn (default: the dataset's own model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// tssbn (TSσBN), tsbn (task-specific affine BN) or bn (shared BN, HPS).
+    #[arg(long, default_value = "tssbn")]
+    pub norm: String,
+    /// Learning-rate multiplier of the norm-layer parameters.
+    #[arg(long, default_value_t = 100.0)]
+    pub alpha: f64,
+    /// Epochs (default: 3 for shapes, 15 for CelebA).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size (default: 32 for shapes, 256 for CelebA).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam/SGD learning rate (default: 1e-3 for shapes, 3e-4 for CelebA as
+    /// in the paper's App. F.1).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// adam or sgd (with --momentum).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// L2 weight decay of convolutions, linear layers and heads (never of the
+    /// norm layers).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Seeds to train: a range `0..5` or a list `0,3,7`.
+    #[arg(long, default_value = "0")]
+    pub seeds: String,
+    /// Output folder for checkpoints and metrics CSVs.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue each seed from its checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Do not write the `.optim.safetensors` sidecar (such runs cannot be
+    /// resumed).
+    #[arg(long)]
+    pub no_optimizer_state: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A usage error: the message says what is wrong and what to pass instead.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Validated training settings common to both datasets.
+#[derive(Debug, Clone)]
+pub struct TrainSettings {
+    pub params: TrainParams,
+    pub seeds: Vec<u64>,
+    pub out: PathBuf,
+    pub resume: bool,
+    pub quiet: bool,
+}
+
+/// A validated command.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Bench(crate::bench::BenchParams),
+    Shapes {
+        data: ShapesParams,
+        train: TrainSettings,
+    },
+    Celeba {
+        dir: PathBuf,
+        limit: Option<usize>,
+        train: TrainSettings,
+    },
+    Eval {
+        checkpoint: PathBuf,
+        data: Option<PathBuf>,
+        test_split: bool,
+        batch_size: usize,
+        limit: Option<usize>,
+    },
+}
+
+/// Parses `0..5` (half-open) or `0,3,7`.
+pub fn parse_seeds(s: &str) -> Result<Vec<u64>, UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "--seeds '{s}' is neither a range like 0..5 nor a list like 0,3,7"
+        ))
+    };
+    let seeds: Vec<u64> = if let Some((a, b)) = s.split_once("..") {
+        let a: u64 = a.trim().parse().map_err(|_| bad())?;
+        let b: u64 = b.trim().parse().map_err(|_| bad())?;
+        (a..b).collect()
+    } else {
+        s.split(',')
+            .map(|x| x.trim().parse::<u64>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?
+    };
+    if seeds.is_empty() {
+        return Err(UsageError(format!(
+            "--seeds '{s}' selects no seed; a range a..b is half-open, e.g. 0..5"
+        )));
+    }
+    Ok(seeds)
+}
+
+fn positive(name: &str, v: f64) -> Result<f64, UsageError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(UsageError(format!(
+            "{name} must be a positive number, got {v}"
+        )))
+    }
+}
+
+impl TrainArgs {
+    fn check(
+        self,
+        default_model: ModelKind,
+        default_epochs: usize,
+        default_batch: usize,
+        default_lr: f64,
+    ) -> Result<TrainSettings, UsageError> {
+        let model = match &self.model {
+            None => default_model,
+            Some(m) => ModelKind::parse(m).ok_or_else(|| {
+                UsageError(format!(
+                    "unknown --model '{m}'; choose one of: {}",
+                    ModelKind::ALL.map(|k| k.name()).join(", ")
+                ))
+            })?,
+        };
+        let norm = NormKind::parse(&self.norm).ok_or_else(|| {
+            UsageError(format!(
+                "unknown --norm '{}'; choose tssbn (TSσBN), tsbn (task-specific affine BN) or bn (shared BN)",
+                self.norm
+            ))
+        })?;
+        let optimizer = match self.optimizer.as_str() {
+            "adam" => OptimizerKind::adam(),
+            "sgd" => {
+                if !(0.0..1.0).contains(&self.momentum) {
+                    return Err(UsageError(format!(
+                        "--momentum must lie in [0, 1), got {}",
+                        self.momentum
+                    )));
+                }
+                OptimizerKind::Sgd {
+                    momentum: self.momentum,
+                }
+            }
+            other => {
+                return Err(UsageError(format!(
+                    "unknown --optimizer '{other}'; choose adam or sgd"
+                )));
+            }
+        };
+        let epochs = self.epochs.unwrap_or(default_epochs);
+        if epochs == 0 {
+            return Err(UsageError("--epochs must be at least 1".into()));
+        }
+        let batch_size = self.batch_size.unwrap_or(default_batch);
+        if batch_size < 2 {
+            return Err(UsageError(format!(
+                "--batch-size must be at least 2 (batch statistics need two samples), got {batch_size}"
+            )));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(UsageError(format!(
+                "--weight-decay must be ≥ 0, got {}",
+                self.weight_decay
+            )));
+        }
+        Ok(TrainSettings {
+            params: TrainParams {
+                model,
+                norm,
+                alpha: positive("--alpha", self.alpha)?,
+                epochs,
+                batch_size,
+                lr: positive("--lr", self.lr.unwrap_or(default_lr))?,
+                optimizer,
+                weight_decay: self.weight_decay,
+                norm_params: NormParams::default(),
+                save_optimizer_state: !self.no_optimizer_state,
+            },
+            seeds: parse_seeds(&self.seeds)?,
+            out: self.out,
+            resume: self.resume,
+            quiet: self.quiet,
+        })
+    }
+}
+
+impl RawCommand {
+    pub fn check(self) -> Result<Command, UsageError> {
+        match self {
+            RawCommand::Shapes { data, train } => {
+                let params = ShapesParams {
+                    tasks: data.tasks,
+                    groups: data.groups,
+                    image_size: data.image_size,
+                    train: data.train_size,
+                    val: data.val_size,
+                    test: data.test_size,
+                    seed: data.data_seed,
+                    noisy_copy: data.noisy_copy,
+                };
+                params.validate().map_err(|e| UsageError(e.to_string()))?;
+                Ok(Command::Shapes {
+                    data: params,
+                    train: train.check(ModelKind::ShapesCnn, 3, 32, 1e-3)?,
+                })
+            }
+            RawCommand::Celeba { data, limit, train } => {
+                if !data.is_dir() {
+                    return Err(UsageError(format!(
+                        "--data {} is not a folder; point it at the CelebA folder holding Anno/ or list_attr_celeba.txt",
+                        data.display()
+                    )));
+                }
+                if limit == Some(0) {
+                    return Err(UsageError("--limit must be at least 1".into()));
+                }
+                Ok(Command::Celeba {
+                    dir: data,
+                    limit,
+                    train: train.check(ModelKind::CelebaCnn, 15, 256, 3e-4)?,
+                })
+            }
+            RawCommand::Bench {
+                model,
+                norm,
+                tasks,
+                batch_size,
+                image_size,
+                warmup,
+                steps,
+                unfused,
+            } => {
+                let model = ModelKind::parse(&model).ok_or_else(|| {
+                    UsageError(format!(
+                        "unknown --model '{model}'; choose one of: {}",
+                        ModelKind::ALL.map(|k| k.name()).join(", ")
+                    ))
+                })?;
+                let norm = NormKind::parse(&norm).ok_or_else(|| {
+                    UsageError(format!("unknown --norm '{norm}'; choose tssbn, tsbn or bn"))
+                })?;
+                if tasks == 0 || batch_size < 2 || steps == 0 {
+                    return Err(UsageError(
+                        "--tasks ≥ 1, --batch-size ≥ 2 and --steps ≥ 1 are required".into(),
+                    ));
+                }
+                Ok(Command::Bench(crate::bench::BenchParams {
+                    model,
+                    norm,
+                    tasks,
+                    batch_size,
+                    image_size: image_size.unwrap_or(model.spec().image_size),
+                    warmup,
+                    steps,
+                    unfused,
+                }))
+            }
+            RawCommand::Eval {
+                checkpoint,
+                data,
+                split,
+                batch_size,
+                limit,
+            } => {
+                if !checkpoint.is_file() {
+                    return Err(UsageError(format!(
+                        "checkpoint {} does not exist",
+                        checkpoint.display()
+                    )));
+                }
+                let test_split = match split.as_str() {
+                    "test" => true,
+                    "val" => false,
+                    other => {
+                        return Err(UsageError(format!(
+                            "unknown --split '{other}'; choose val or test"
+                        )));
+                    }
+                };
+                if batch_size == 0 {
+                    return Err(UsageError("--batch-size must be at least 1".into()));
+                }
+                Ok(Command::Eval {
+                    checkpoint,
+                    data,
+                    test_split,
+                    batch_size,
+                    limit,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_parse() {
+        assert_eq!(parse_seeds("0..5").unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(parse_seeds("3, 7").unwrap(), vec![3, 7]);
+        assert!(parse_seeds("5..5").is_err());
+        assert!(parse_seeds("a..b").is_err());
+    }
+}

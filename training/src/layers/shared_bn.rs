@@ -1,0 +1,82 @@
+//! Shared batch norm (paper eq. 1) for hard parameter sharing (HPS): one
+//! affine BN per layer for all tasks, so activations stay shared (`N`
+//! rows) through the whole trunk. Its parameters are ordinary weights named
+//! as PyTorch names them (`weight`, `bias`), not task-specific gates.
+
+use candle_core::{Result, Tensor, Var};
+
+use super::stats::{
+    NormParams, TaskLayout, as_blocks, batch_moments, from_blocks, normalise, update_running,
+};
+use crate::vars::Vars;
+
+pub struct SharedBn {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub running_mean: Var,
+    pub running_var: Var,
+    pub params: NormParams,
+}
+
+impl SharedBn {
+    pub fn new(vars: &Vars, channels: usize, params: NormParams) -> Result<Self> {
+        Ok(SharedBn {
+            weight: vars.gate("weight", channels, 1.0)?,
+            bias: vars.gate("bias", channels, 0.0)?,
+            running_mean: vars.buffer("running_mean", channels, 0.0)?,
+            running_var: vars.buffer("running_var", channels, 1.0)?,
+            params,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let c = self.weight.dim(0)?;
+        let n = x.dim(0)?;
+        let xb = as_blocks(x, 1, n)?;
+        let (mean, var) = if train {
+            let (mean, var) = batch_moments(&xb)?;
+            let count = xb.dim(1)? * xb.dim(3)?;
+            update_running(
+                &self.running_mean,
+                &self.running_var,
+                &mean,
+                &var,
+                count,
+                self.params.momentum,
+            )?;
+            (mean, var)
+        } else {
+            (
+                self.running_mean.as_tensor().reshape((1, 1, c, 1))?,
+                self.running_var.as_tensor().reshape((1, 1, c, 1))?,
+            )
+        };
+        let x_hat = normalise(&xb, &mean, &var, self.params.eps)?;
+        let y = x_hat
+            .broadcast_mul(&self.weight.reshape((1, 1, c, 1))?)?
+            .broadcast_add(&self.bias.reshape((1, 1, c, 1))?)?;
+        from_blocks(&y, x.dims())
+    }
+
+    /// The fused CPU kernel (one task block), with the following ReLU when
+    /// `relu`.
+    pub fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let c = self.weight.dim(0)?;
+        let layout = TaskLayout {
+            tasks: 1,
+            n: x.dim(0)?,
+        };
+        super::fused::forward(
+            x,
+            &self.weight.reshape((1, c))?,
+            &self.bias.reshape((1, c))?,
+            super::fused::Scale::Identity,
+            layout,
+            train,
+            relu,
+            self.params,
+            &self.running_mean,
+            &self.running_var,
+        )
+    }
+}

@@ -1,0 +1,20 @@
+//! mtl-train: trains multi-task CNNs whose only task-specific parts are
+//! norm layers — TSσBN (Suteu & Serban, paper 000, eq. 3), TSBN, or a
+//! shared BN baseline — with candle, and writes the stacked checkpoints
+//! mtl-inspect reads.
+//!
+//! ```text
+//! data::{shapes, celeba} ─▶ Dataset ─▶ train::train_seed(models::MultiTaskNet(layers::*), optim)
+//!   ─▶ checkpoint::save (mtl_inspect::checkpoint::stacked) + metrics CSV
+//! ```
+
+pub mod bench;
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod layers;
+pub mod metrics;
+pub mod models;
+pub mod optim;
+pub mod train;
+pub mod vars;

@@ -1,0 +1,239 @@
+//! `mtl-train`: parse and check arguments, load the data, train each seed
+//! (progress on stderr), or evaluate a checkpoint. Exit codes: 0 ok,
+//! 1 input or training error, 2 usage error.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use candle_core::Device;
+use clap::Parser;
+
+use mtl_train::checkpoint::LoadedCheckpoint;
+use mtl_train::cli::{Cli, Command, TrainSettings, UsageError};
+use mtl_train::data::shapes::{self, ShapesParams};
+use mtl_train::data::{Dataset, celeba};
+use mtl_train::layers::{NormKind, NormParams};
+use mtl_train::metrics::mean_scores;
+use mtl_train::models::ModelKind;
+use mtl_train::train::{Progress, RunPaths, build_model, evaluate, train_seed};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = match cli.command.check() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(u) = e.downcast_ref::<UsageError>() {
+                eprintln!("error: {u}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn device() -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        return Device::new_cuda(0).context("opening CUDA device 0");
+    }
+    #[allow(unreachable_code)]
+    Ok(Device::Cpu)
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Shapes { data, train } => {
+            let dataset = shapes::generate(&data).map_err(|e| UsageError(e.to_string()))?;
+            train_all(&dataset, &train)
+        }
+        Command::Celeba { dir, limit, train } => {
+            eprintln!("loading CelebA from {} …", dir.display());
+            let dataset = celeba::load(&dir, limit)?;
+            train_all(&dataset, &train)
+        }
+        Command::Bench(p) => {
+            let times = mtl_train::bench::time_steps(&p, &device()?)?;
+            println!(
+                "candle{} {} {} T={} batch {} image {}: median step {:.1} ms over {} steps ({:.0} img/s)",
+                if p.unfused { " (unfused)" } else { "" },
+                p.model,
+                p.norm,
+                p.tasks,
+                p.batch_size,
+                p.image_size,
+                1000.0 * mtl_train::bench::median(&times),
+                times.len(),
+                p.batch_size as f64 / mtl_train::bench::median(&times).max(1e-9)
+            );
+            Ok(())
+        }
+        Command::Eval {
+            checkpoint,
+            data,
+            test_split,
+            batch_size,
+            limit,
+        } => eval(&checkpoint, data.as_deref(), test_split, batch_size, limit),
+    }
+}
+
+fn train_all(dataset: &Dataset, s: &TrainSettings) -> Result<()> {
+    std::fs::create_dir_all(&s.out)
+        .with_context(|| format!("creating output folder {}", s.out.display()))?;
+    let device = device()?;
+    let tty = std::io::stderr().is_terminal();
+    for &seed in &s.seeds {
+        let paths = RunPaths::new(&s.out, &dataset.name, s.params.norm, seed);
+        let resume = (s.resume && paths.checkpoint.exists()).then_some(paths.checkpoint.as_path());
+        if let Some(r) = resume {
+            eprintln!("seed {seed}: resuming from {}", r.display());
+        }
+        let mut on_progress = |p: Progress| match p {
+            Progress::Step {
+                epoch,
+                epochs,
+                step,
+                steps,
+                loss,
+                images_per_sec,
+            } if tty && !s.quiet => {
+                let width = 30;
+                let done = step * width / steps.max(1);
+                eprint!(
+                    "\rseed {seed} epoch {epoch}/{epochs} [{}{}] {step}/{steps} loss {loss:.4} {images_per_sec:.0} img/s   ",
+                    "#".repeat(done),
+                    "-".repeat(width - done)
+                );
+                let _ = std::io::stderr().flush();
+            }
+            Progress::Step { .. } => {}
+            Progress::Epoch(r) if !s.quiet => {
+                if tty {
+                    eprintln!();
+                }
+                eprintln!(
+                    "seed {seed} epoch {}: train loss {:.4}, val loss {:.4}, val mean F1 {:.4}, acc {:.4}, {:.0} img/s, {:.1}s",
+                    r.epoch,
+                    r.train_loss,
+                    r.val_loss,
+                    r.val_f1,
+                    r.val_accuracy,
+                    r.images_per_sec,
+                    r.seconds
+                );
+            }
+            Progress::Epoch(_) => {}
+        };
+        let summary = train_seed(
+            dataset,
+            &s.params,
+            seed,
+            &paths,
+            resume,
+            &device,
+            &mut on_progress,
+        )
+        .with_context(|| format!("training seed {seed}"))?;
+        let test = mean_scores(&summary.test);
+        println!(
+            "{}\tseed {seed}\ttest mean F1 {:.4}\taccuracy {:.4}\t{:.1}s",
+            summary.checkpoint.display(),
+            test.f1,
+            test.accuracy,
+            summary.seconds
+        );
+    }
+    Ok(())
+}
+
+fn eval(
+    path: &Path,
+    data: Option<&Path>,
+    test_split: bool,
+    batch_size: usize,
+    limit: Option<usize>,
+) -> Result<()> {
+    let device = device()?;
+    let ckpt = LoadedCheckpoint::open(path, &device)?;
+    let model_name = ckpt.require("model")?;
+    let model = ModelKind::parse(model_name)
+        .ok_or_else(|| anyhow!("{}: unknown model '{model_name}'", path.display()))?;
+    let norm_name = ckpt.require("norm")?;
+    let norm = NormKind::parse(norm_name)
+        .ok_or_else(|| anyhow!("{}: unknown norm '{norm_name}'", path.display()))?;
+    let dataset = match ckpt.require("dataset")? {
+        "shapes" => {
+            let num = |k: &str| -> Result<u64> {
+                let key = format!("dataset_{k}");
+                ckpt.require(&key)?
+                    .parse()
+                    .with_context(|| format!("mtl.{key} of {} is not a number", path.display()))
+            };
+            let noisy_copy = match ckpt.meta("dataset_noisy_copy") {
+                Some(v) => Some(v.parse().with_context(|| {
+                    format!(
+                        "mtl.dataset_noisy_copy of {} is not a number",
+                        path.display()
+                    )
+                })?),
+                None => None,
+            };
+            let p = ShapesParams {
+                tasks: num("tasks")? as usize,
+                groups: num("groups")? as usize,
+                image_size: num("image_size")? as usize,
+                train: num("train")? as usize,
+                val: num("val")? as usize,
+                test: num("test")? as usize,
+                seed: num("seed")?,
+                noisy_copy,
+            };
+            shapes::generate(&p)?
+        }
+        "celeba" => {
+            let dir = data.ok_or_else(|| {
+                UsageError(format!(
+                    "{} is a CelebA checkpoint; pass --data DIR with the CelebA folder",
+                    path.display()
+                ))
+            })?;
+            celeba::load(dir, limit)?
+        }
+        other => bail!("{}: unknown dataset '{other}'", path.display()),
+    };
+    let tasks = ckpt.tasks()?;
+    if tasks != dataset.tasks {
+        bail!(
+            "{} was trained on tasks {:?}…, the data has {:?}…",
+            path.display(),
+            tasks.iter().take(3).collect::<Vec<_>>(),
+            dataset.tasks.iter().take(3).collect::<Vec<_>>()
+        );
+    }
+    let m = build_model(model, norm, tasks.len(), 0, NormParams::default(), &device)?;
+    ckpt.load_into(&m.store)?;
+    let split = if test_split {
+        &dataset.test
+    } else {
+        &dataset.val
+    };
+    let (loss, scores) = evaluate(&m, &dataset, split, batch_size)?;
+    println!("task\tf1\taccuracy");
+    for (t, s) in tasks.iter().zip(&scores) {
+        println!("{t}\t{:.4}\t{:.4}", s.f1, s.accuracy);
+    }
+    let mean = mean_scores(&scores);
+    println!("mean\t{:.4}\t{:.4}", mean.f1, mean.accuracy);
+    eprintln!("loss {loss:.4} on {} samples", split.len);
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The convolutional multi-task network (paper §4, Fig. 1): shared 3×3
+//! convolutions without bias, each followed by a norm layer and ReLU,
+//! global average pooling, shared linear layers without bias + norm + ReLU,
+//! and a linear head per task. With a task-specific norm the activations
+//! fork into `T` task paths at the first norm layer and every later shared
+//! convolution runs once over all tasks' activations (tasks folded into the
+//! batch dimension); with shared BN they stay one path.
+
+use candle_core::{D, Module, Result, Tensor};
+
+use crate::layers::{NormKind, NormParams, TaskLayout, TaskNorm};
+use crate::vars::Vars;
+
+/// One convolution stage.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvStage {
+    pub out: usize,
+    pub stride: usize,
+    /// 2×2 max pooling after the ReLU.
+    pub pool: bool,
+}
+
+/// The architecture of a [`MultiTaskNet`].
+#[derive(Debug, Clone)]
+pub struct ConvNetSpec {
+    pub in_channels: usize,
+    pub image_size: usize,
+    pub convs: Vec<ConvStage>,
+    pub fc: Vec<usize>,
+}
+
+struct ConvBlock {
+    weight: Tensor,
+    norm: TaskNorm,
+    stage: ConvStage,
+}
+
+struct FcBlock {
+    weight: Tensor,
+    norm: TaskNorm,
+}
+
+pub struct MultiTaskNet {
+    pub norm: NormKind,
+    /// Use the fused norm kernel and im2col convolution on the CPU (default);
+    /// `false` runs candle's own ops, for speed comparisons.
+    pub fused: bool,
+    pub tasks: usize,
+    convs: Vec<ConvBlock>,
+    fcs: Vec<FcBlock>,
+    head_weight: Tensor,
+    head_bias: Tensor,
+    norm_layers: Vec<String>,
+}
+
+/// Re-creates the `[1, F]` weight `row` as `[T, F]` with every row equal to
+/// it, under the same name.
+fn tied_rows(vars: &Vars, name: &str, row: &Tensor, tasks: usize) -> Result<Tensor> {
+    vars.replace_weight(name, &row.repeat((tasks, 1))?)
+}
+
+impl MultiTaskNet {
+    /// Builds the network under `vars` (weights drawn from its seeded
+    /// generator in construction order). Tensor paths:
+    /// `features.<i>.conv.weight`, `features.<i>.norm.*`,
+    /// `classifier.<j>.linear.weight`, `classifier.<j>.norm.*`,
+    /// `heads.weight` `[T, F]`, `heads.bias` `[T]`.
+    pub fn new(
+        spec: &ConvNetSpec,
+        norm: NormKind,
+        tasks: usize,
+        params: NormParams,
+        vars: &Vars,
+    ) -> Result<Self> {
+        let mut norm_layers = Vec::new();
+        let mut convs = Vec::with_capacity(spec.convs.len());
+        let mut c_in = spec.in_channels;
+        let features = vars.pp("features");
+        for (i, stage) in spec.convs.iter().enumerate() {
+            let block = features.pp(i);
+            let fan_in = (c_in * 9) as f64;
+            let weight = block.pp("conv").weight(
+                "weight",
+                (stage.out, c_in, 3, 3),
+                fan_in.sqrt().recip(),
+            )?;
+            let nv = block.pp("norm");
+            norm_layers.push(nv.prefix());
+            let norm = TaskNorm::new(norm, &nv, tasks, stage.out, params)?;
+            convs.push(ConvBlock {
+                weight,
+                norm,
+                stage: *stage,
+            });
+            c_in = stage.out;
+        }
+        let mut fcs = Vec::with_capacity(spec.fc.len());
+        let classifier = vars.pp("classifier");
+        for (j, &out) in spec.fc.iter().enumerate() {
+            let block = classifier.pp(j);
+            let weight =
+                block
+                    .pp("linear")
+                    .weight("weight", (out, c_in), (c_in as f64).sqrt().recip())?;
+            let nv = block.pp("norm");
+            norm_layers.push(nv.prefix());
+            fcs.push(FcBlock {
+                weight,
+                norm: TaskNorm::new(norm, &nv, tasks, out, params)?,
+            });
+            c_in = out;
+        }
+        // All heads start from the same random row: independent random heads
+        // would make each task prefer an arbitrary subset of the last
+        // layer's (interchangeable) filters, and its gates would follow that
+        // accident of initialisation. From a common start only the labels
+        // tell tasks apart, so tasks whose labels agree end up gating alike.
+        let heads = vars.pp("heads");
+        let bound = (c_in as f64).sqrt().recip();
+        let head_weight = heads.weight("weight", (1, c_in), bound)?;
+        let head_weight = tied_rows(&heads, "weight", &head_weight, tasks)?;
+        let head_bias = heads.weight("bias", tasks, 0.0)?;
+        Ok(MultiTaskNet {
+            norm,
+            fused: true,
+            tasks,
+            convs,
+            fcs,
+            head_weight,
+            head_bias,
+            norm_layers,
+        })
+    }
+
+    /// Names of the norm layers in depth order (the checkpoint's
+    /// `mtl.layers`).
+    pub fn norm_layers(&self) -> &[String] {
+        &self.norm_layers
+    }
+
+    /// Logits `[N, T]` for images `[N, C, H, W]`.
+    pub fn forward(&self, images: &Tensor, train: bool) -> Result<Tensor> {
+        let layout = TaskLayout {
+            tasks: self.tasks,
+            n: images.dim(0)?,
+        };
+        let mut x = images.clone();
+        for block in &self.convs {
+            if self.fused {
+                x = crate::layers::conv::conv2d(&x, &block.weight, block.stage.stride, 1)?;
+                x = block.norm.forward_relu(&x, layout, train)?;
+            } else {
+                x = x.conv2d(&block.weight, 1, block.stage.stride, 1, 1)?;
+                x = block.norm.forward(&x, layout, train)?.relu()?;
+            }
+            if block.stage.pool {
+                x = x.max_pool2d(2)?;
+            }
+        }
+        x = x.mean(D::Minus1)?.mean(D::Minus1)?;
+        for block in &self.fcs {
+            x = x.matmul(&block.weight.t()?)?;
+            x = if self.fused {
+                block.norm.forward_relu(&x, layout, train)?
+            } else {
+                block.norm.forward(&x, layout, train)?.relu()?
+            };
+        }
+        self.heads(&x, layout)
+    }
+
+    fn heads(&self, x: &Tensor, layout: TaskLayout) -> Result<Tensor> {
+        let f = x.dim(1)?;
+        let logits = if layout.blocks(x)? == 1 {
+            // Shared features: every head reads the same vector.
+            candle_nn::Linear::new(self.head_weight.clone(), None).forward(x)?
+        } else {
+            // Task t's head reads task t's features: [T, N, F] × [T, F, 1].
+            let xt = x.reshape((layout.tasks, layout.n, f))?;
+            let w = self.head_weight.reshape((layout.tasks, f, 1))?;
+            xt.matmul(&w)?
+                .reshape((layout.tasks, layout.n))?
+                .t()?
+                .contiguous()?
+        };
+        logits.broadcast_add(&self.head_bias.reshape((1, layout.tasks))?)
+    }
+}
