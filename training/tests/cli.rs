@@ -7,6 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use assert_cmd::Command;
+use mtl_inspect::GateKind;
+use mtl_inspect::checkpoint::Checkpoint;
+use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams, Layout, discover_gates};
 use predicates::str::contains;
 use safetensors::SafeTensors;
 
@@ -100,6 +103,23 @@ fn shapes_tssbn_checkpoint_reads_back() {
         assert_eq!(csv.lines().count(), 2);
         assert!(csv.starts_with("epoch,train_loss"));
     }
+    // mtl-inspect reads what mtl-train wrote: same tasks, layers and gates.
+    let ckpt = Checkpoint::open(dir.path().join("shapes_tssbn_seed0.safetensors")).unwrap();
+    let gates = discover_gates(&ckpt, &DiscoverParams::default()).unwrap();
+    assert_eq!(gates.layout, Layout::Stacked);
+    assert_eq!(
+        gates.tasks,
+        ["left_large", "left_round", "right_large", "right_round"]
+    );
+    let names: Vec<&str> = gates.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["features.0.norm", "features.1.norm", "features.2.norm"]
+    );
+    assert!(gates.layers.iter().all(|l| l.gate == GateKind::Sigmoid));
+    let (im, dropped) = gates.importance(&ImportanceParams::default()).unwrap();
+    assert!(dropped.is_empty());
+    assert_eq!((im.n_tasks(), im.n_filters()), (4, 24 + 16 + 16));
     // Different seeds, different models.
     let (a, _) = read(&dir.path().join("shapes_tssbn_seed0.safetensors"));
     let (b, _) = read(&dir.path().join("shapes_tssbn_seed1.safetensors"));
@@ -127,6 +147,15 @@ fn tsbn_writes_beta_and_hps_has_no_task_specific_layers() {
     assert_eq!(tensor(&bytes, "features.0.norm.weight").0, vec![24]);
     let st = SafeTensors::deserialize(&bytes).unwrap();
     assert!(st.names().iter().all(|n| !n.ends_with(".gamma")));
+    // mtl-inspect: TSBN gates read as |γ|; HPS has nothing task-specific.
+    let tsbn = Checkpoint::open(dir.path().join("shapes_tsbn_seed0.safetensors")).unwrap();
+    let g = discover_gates(&tsbn, &DiscoverParams::default()).unwrap();
+    assert!(g.layers.iter().all(|l| l.gate == GateKind::Abs));
+    let hps = Checkpoint::open(dir.path().join("shapes_bn_seed0.safetensors")).unwrap();
+    let err = discover_gates(&hps, &DiscoverParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no task-specific norm layers"), "{err}");
 }
 
 #[test]
