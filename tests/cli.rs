@@ -478,3 +478,38 @@ fn export_writes_the_tidy_csv() {
         .code(1);
     assert!(!bad.exists());
 }
+
+// The shapes fixtures were trained by mtl-train (fixtures/README.md): the
+// representative clusters of the five TSσBN seeds must be the dataset's
+// four object groups (the task-name prefix), the scientific self-test of
+// training/scripts/selftest.py.
+#[test]
+fn shapes_fixtures_cluster_into_their_object_groups() {
+    let runs: Vec<String> = (0..5)
+        .map(|i| fx(&format!("shapes/shapes_tssbn_seed{i}.safetensors")))
+        .collect();
+    let mut args = vec!["cluster"];
+    args.extend(runs.iter().map(String::as_str));
+    args.extend(["--k", "4"]);
+    let v = json_of(&args);
+    let clusters: Vec<Vec<String>> = serde_json::from_value(v["clusters"].clone()).unwrap();
+    assert_eq!(clusters.len(), 4);
+    for c in &clusters {
+        let group = c[0].split('_').next().unwrap();
+        assert_eq!(c.len(), 4, "{c:?}");
+        assert!(
+            c.iter().all(|t| t.starts_with(&format!("{group}_"))),
+            "{c:?}"
+        );
+    }
+    bin()
+        .args(["inspect", &fx("shapes/shapes_bn_seed0.safetensors")])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("hard-parameter-sharing"));
+    bin()
+        .args(["inspect", &fx("shapes/shapes_tsbn_seed0.safetensors")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("importance = |weight|"));
+}
