@@ -155,7 +155,7 @@ fn parquet_without_the_feature_says_how_to_get_it() {
 #[cfg(feature = "parquet")]
 #[test]
 fn parquet_reads_back_as_the_same_table() {
-    use polars::prelude::*;
+    use polars::prelude::{ParquetReader, SerReader};
     let (g, im, d) = load(&fixture("celeba40/run0.safetensors"), false);
     let runs = [ExportRun {
         run: "run0",

@@ -221,7 +221,7 @@ fn quote(s: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(feature = "parquet")]
 fn to_parquet(t: &TidyTable) -> Result<Vec<u8>, ReportError> {
-    use polars::prelude::*;
+    use polars::prelude::{Column, DataFrame, ParquetWriter, PolarsError};
     let err = |e: PolarsError| ReportError::Export {
         format: "parquet".into(),
         reason: e.to_string(),
