@@ -99,7 +99,7 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         let fig = similarity_figure(inp, r, &slugs[r])?;
         let file = format!("{}.svg", fig.name);
         let caption = format!(
-            "Cosine similarity of the tasks' importance vectors in {} (1 = the same filters used equally); rows and columns follow the {} -linkage dendrogram on 1 − similarity, so bright blocks on the diagonal are task groups — hover a cell for its pair and value.",
+            "Cosine similarity of the tasks' importance vectors in {} (1 = the same filters used equally); rows and columns follow the {}-linkage dendrogram on 1 − similarity, so bright blocks on the diagonal are task groups — hover a cell for its pair and value.",
             run.provenance.run,
             linkage_name(inp)
         );
