@@ -14,6 +14,7 @@ use super::lines::{self, LineFigure, LineSeries};
 use super::provenance::{Provenance, ToolInfo};
 use super::stacked::{self, StackedBarFigure, StackedSegment};
 use super::table::{Cell, Table};
+use super::tables;
 use super::violins::{self, HistogramFigure, HistogramSeries, ViolinFigure, ViolinRow};
 use super::{ReportError, style};
 use crate::analysis::capacity::CapacityReport;
@@ -743,22 +744,9 @@ fn violin_figure(run: &RunResults, slug: &str) -> Result<ViolinFigure, ReportErr
 }
 
 fn gates_table(inp: &ReportInputs, slugs: &[String]) -> Table {
-    let mut t = Table::new(&[
-        "run",
-        "task",
-        "n",
-        "mean",
-        "std",
-        "min",
-        "q05",
-        "q25",
-        "median",
-        "q75",
-        "q95",
-        "max",
-        "below_0_1",
-        "above_0_9",
-    ]);
+    let mut headers = vec!["run", "task"];
+    headers.extend(tables::DISTRIBUTION_COLUMNS);
+    let mut t = Table::new(&headers);
     for (r, run) in inp.runs.iter().enumerate() {
         for d in run
             .gates
@@ -766,22 +754,9 @@ fn gates_table(inp: &ReportInputs, slugs: &[String]) -> Table {
             .iter()
             .chain(std::iter::once(&run.gates.overall))
         {
-            t.push(vec![
-                slugs[r].clone().into(),
-                d.label.clone().into(),
-                d.n.into(),
-                d.mean.into(),
-                d.std.into(),
-                d.min.into(),
-                d.q05.into(),
-                d.q25.into(),
-                d.median.into(),
-                d.q75.into(),
-                d.q95.into(),
-                d.max.into(),
-                d.below_0_1.into(),
-                d.above_0_9.into(),
-            ]);
+            let mut row: Vec<Cell> = vec![slugs[r].clone().into(), d.label.clone().into()];
+            row.extend(tables::distribution_cells(d));
+            t.push(row);
         }
     }
     t

@@ -4,7 +4,7 @@
 use crate::analysis::capacity::CapacityReport;
 use crate::analysis::clusters::ClusterReport;
 use crate::analysis::filter_groups::FilterGroupReport;
-use crate::analysis::gate_stats::GateDistributionReport;
+use crate::analysis::gate_stats::{Distribution, GateDistributionReport};
 use crate::analysis::similarity::SimilarityMatrix;
 use crate::analysis::specialization::SpecializationReport;
 use crate::analysis::stability::StabilityReport;
@@ -284,38 +284,49 @@ pub fn filter_groups(r: &FilterGroupReport) -> Table {
     t
 }
 
+/// Columns of one gate distribution, after its label column(s).
+pub const DISTRIBUTION_COLUMNS: [&str; 12] = [
+    "n",
+    "mean",
+    "std",
+    "min",
+    "q05",
+    "q25",
+    "median",
+    "q75",
+    "q95",
+    "max",
+    "below_0_1",
+    "above_0_9",
+];
+
+/// The cells of [`DISTRIBUTION_COLUMNS`] for one distribution.
+pub fn distribution_cells(d: &Distribution) -> Vec<Cell> {
+    vec![
+        d.n.into(),
+        d.mean.into(),
+        d.std.into(),
+        d.min.into(),
+        d.q05.into(),
+        d.q25.into(),
+        d.median.into(),
+        d.q75.into(),
+        d.q95.into(),
+        d.max.into(),
+        d.below_0_1.into(),
+        d.above_0_9.into(),
+    ]
+}
+
+/// Per-task and overall gate distributions, one row each.
 pub fn gates(r: &GateDistributionReport) -> Table {
-    let mut t = Table::new(&[
-        "task",
-        "n",
-        "mean",
-        "std",
-        "min",
-        "q05",
-        "q25",
-        "median",
-        "q75",
-        "q95",
-        "max",
-        "below_0.1",
-        "above_0.9",
-    ]);
+    let mut headers = vec!["task"];
+    headers.extend(DISTRIBUTION_COLUMNS);
+    let mut t = Table::new(&headers);
     for d in r.per_task.iter().chain(std::iter::once(&r.overall)) {
-        t.push(vec![
-            d.label.clone().into(),
-            d.n.into(),
-            d.mean.into(),
-            d.std.into(),
-            d.min.into(),
-            d.q05.into(),
-            d.q25.into(),
-            d.median.into(),
-            d.q75.into(),
-            d.q95.into(),
-            d.max.into(),
-            d.below_0_1.into(),
-            d.above_0_9.into(),
-        ]);
+        let mut row: Vec<Cell> = vec![d.label.clone().into()];
+        row.extend(distribution_cells(d));
+        t.push(row);
     }
     t
 }
