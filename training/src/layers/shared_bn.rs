@@ -5,9 +5,7 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use super::stats::{
-    NormParams, TaskLayout, as_blocks, batch_moments, from_blocks, normalise, update_running,
-};
+use super::stats::{NormParams, TaskLayout, as_blocks, from_blocks, moments, normalise};
 use crate::vars::Vars;
 
 pub struct SharedBn {
@@ -33,24 +31,13 @@ impl SharedBn {
         let c = self.weight.dim(0)?;
         let n = x.dim(0)?;
         let xb = as_blocks(x, 1, n)?;
-        let (mean, var) = if train {
-            let (mean, var) = batch_moments(&xb)?;
-            let count = xb.dim(1)? * xb.dim(3)?;
-            update_running(
-                &self.running_mean,
-                &self.running_var,
-                &mean,
-                &var,
-                count,
-                self.params.momentum,
-            )?;
-            (mean, var)
-        } else {
-            (
-                self.running_mean.as_tensor().reshape((1, 1, c, 1))?,
-                self.running_var.as_tensor().reshape((1, 1, c, 1))?,
-            )
-        };
+        let (mean, var) = moments(
+            &xb,
+            &self.running_mean,
+            &self.running_var,
+            train,
+            self.params.momentum,
+        )?;
         let x_hat = normalise(&xb, &mean, &var, self.params.eps)?;
         let y = x_hat
             .broadcast_mul(&self.weight.reshape((1, 1, c, 1))?)?

@@ -72,6 +72,32 @@ pub fn batch_moments(xb: &Tensor) -> Result<(Tensor, Tensor)> {
     Ok((mean, var))
 }
 
+/// The moments a norm layer normalises with: in training the batch
+/// moments of `xb` (and the running statistics are updated), in evaluation
+/// the running statistics (`[B, C]` or `[C]`) reshaped to `[B, 1, C, 1]`.
+pub fn moments(
+    xb: &Tensor,
+    running_mean: &Var,
+    running_var: &Var,
+    train: bool,
+    momentum: f64,
+) -> Result<(Tensor, Tensor)> {
+    if train {
+        let (mean, var) = batch_moments(xb)?;
+        let count = xb.dim(1)? * xb.dim(3)?;
+        update_running(running_mean, running_var, &mean, &var, count, momentum)?;
+        Ok((mean, var))
+    } else {
+        // `[T, C]` per-task or `[C]` shared statistics.
+        let c = xb.dim(2)?;
+        let b = running_mean.as_tensor().elem_count() / c.max(1);
+        Ok((
+            running_mean.as_tensor().reshape((b, 1, c, 1))?,
+            running_var.as_tensor().reshape((b, 1, c, 1))?,
+        ))
+    }
+}
+
 /// x̂ = (x − μ) / √(σ² + ε) for `[B, N, C, S]` and moments `[B|T, 1, C, 1]`.
 pub fn normalise(xb: &Tensor, mean: &Tensor, var: &Tensor, eps: f64) -> Result<Tensor> {
     let inv_std = (var + eps)?.sqrt()?.recip()?;

@@ -6,7 +6,7 @@
 use candle_core::{Result, Tensor, Var};
 
 use super::stats::{
-    NormParams, TaskLayout, as_blocks, batch_moments, from_blocks, normalise, update_running,
+    NormParams, TaskLayout, as_blocks, batch_moments, from_blocks, moments, normalise,
 };
 use crate::vars::Vars;
 use mtl_inspect::checkpoint::stacked::StackedParam;
@@ -44,25 +44,13 @@ impl TsSigmaBn {
     pub fn forward(&self, x: &Tensor, layout: TaskLayout, train: bool) -> Result<Tensor> {
         let blocks = layout.blocks(x)?;
         let xb = as_blocks(x, blocks, layout.n)?;
-        let (mean, var) = if train {
-            let (mean, var) = batch_moments(&xb)?;
-            let count = xb.dim(1)? * xb.dim(3)?;
-            update_running(
-                &self.running_mean,
-                &self.running_var,
-                &mean,
-                &var,
-                count,
-                self.params.momentum,
-            )?;
-            (mean, var)
-        } else {
-            let (t, c) = self.gamma.dims2()?;
-            (
-                self.running_mean.as_tensor().reshape((t, 1, c, 1))?,
-                self.running_var.as_tensor().reshape((t, 1, c, 1))?,
-            )
-        };
+        let (mean, var) = moments(
+            &xb,
+            &self.running_mean,
+            &self.running_var,
+            train,
+            self.params.momentum,
+        )?;
         let x_hat = normalise(&xb, &mean, &var, self.params.eps)?;
         let y = x_hat.broadcast_mul(&self.gate()?)?;
         from_blocks(&y, x.dims())
