@@ -87,12 +87,6 @@ pub fn parse_per_task(name: &str) -> Option<PerTaskName<'_>> {
     Some(PerTaskName { layer, key, param })
 }
 
-/// Builds the name of one parameter of one per-task module. The inverse of
-/// [`parse_per_task`]; used by tests and fixture writers.
-pub fn per_task_name(layer: &str, key: TaskKey<'_>, param: NormParam) -> String {
-    format!("{layer}.{}.{}", key.to_string_key(), param.as_str())
-}
-
 /// Natural order: digit runs compare as numbers, so `conv.2` < `conv.10`.
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
@@ -165,7 +159,5 @@ mod tests {
             parse_per_task("a.01.weight").unwrap().key,
             TaskKey::Name("01")
         );
-        let n = per_task_name("x.y", TaskKey::Index(3), NormParam::Bias);
-        assert_eq!(parse_per_task(&n).unwrap().key, TaskKey::Index(3));
     }
 }

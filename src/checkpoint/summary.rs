@@ -103,11 +103,6 @@ fn formula(g: GateKind) -> &'static str {
 }
 
 impl CheckpointSummary {
-    /// The layout in words, with its name pattern.
-    pub fn layout_text(&self) -> String {
-        self.layout.to_string()
-    }
-
     /// Where the task names came from, in words.
     pub fn task_source_text(&self) -> String {
         match &self.task_source {

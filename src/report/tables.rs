@@ -35,7 +35,7 @@ pub fn inspect_text(s: &CheckpointSummary) -> String {
         format!("{} ({} bytes, {} tensors)", s.file, s.bytes, s.tensors),
         &mut head,
     );
-    line("layout", s.layout_text(), &mut head);
+    line("layout", s.layout.to_string(), &mut head);
     line("dtype", s.dtype.clone(), &mut head);
     line("gate", format!("{} — {}", s.gate, s.gate_note), &mut head);
     line(
