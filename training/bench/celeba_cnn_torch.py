@@ -8,7 +8,7 @@ Same network as `mtl-train bench --model celeba-cnn`: 3×3 convs without bias
 norm is TSσBN (paper eq. 3) with tasks folded into the batch dimension,
 Adam lr 3e-4 with α = 100 on the gates, BCE on random 0/1 labels.
 
-Usage: python3 training/bench/celeba_cnn_torch.py --batch-size 64 --steps 10 --threads 2
+Usage: python3 training/bench/celeba_cnn_torch.py --batch-size 64 --steps 10 --threads 2 [--tasks 40] [--warmup 1]
 Prints the median training-step time in ms.
 """
 import argparse
@@ -82,6 +82,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--tasks", type=int, default=40)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed steps first (as mtl-train bench)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--alpha", type=float, default=100.0)
     args = ap.parse_args()
@@ -94,13 +95,13 @@ def main():
     x = torch.rand(args.batch_size, 3, 64, 64)
     y = torch.randint(0, 2, (args.batch_size, args.tasks)).float()
     times = []
-    for step in range(args.steps + 2):
+    for step in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = F.binary_cross_entropy_with_logits(model(x), y)
         loss.backward()
         opt.step()
-        if step >= 2:
+        if step >= args.warmup:
             times.append(time.perf_counter() - t0)
     print(f"pytorch {torch.__version__} celeba-cnn tssbn T={args.tasks} batch {args.batch_size} "
           f"threads {args.threads}: median step {1000 * statistics.median(times):.1f} ms")

@@ -19,6 +19,12 @@ use mtl_train::metrics::mean_scores;
 use mtl_train::models::ModelKind;
 use mtl_train::train::{Progress, RunPaths, build_model, evaluate, train_seed};
 
+// candle allocates every activation and gradient afresh; with glibc's
+// allocator the large ones are mmap'd and unmapped each step, and page
+// faults plus zeroing took more than half of a shapes-cnn step.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = match cli.command.check() {
