@@ -3,8 +3,10 @@
 # (`mtl-train bench`) and its PyTorch twin, one after the other on the same
 # CPU, with each side's peak memory. Run by hand (needs `pip install torch`).
 #
-#   training/bench/compare_celeba.sh            # T = 4 and 8 tasks
-#   TASKS="4" STEPS=3 training/bench/compare_celeba.sh
+#   training/bench/compare_celeba.sh            # T = 4 tasks, 2 timed steps
+#   TASKS="4 8" STEPS=3 training/bench/compare_celeba.sh   # needs > 24 GiB
+#
+# Needs /usr/bin/time (Debian package `time`) for the peak memory.
 #
 # With the tasks folded into the batch, memory grows with T × batch
 # (PyTorch: 3.6 GB at T = 4, batch 64; candle: 14 GB), so the paper's T = 40
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/../.."
 cargo build --release -q -p mtl-train
 threads=${THREADS:-2}
 steps=${STEPS:-2}
-for tasks in ${TASKS:-4 8}; do
+for tasks in ${TASKS:-4}; do
   /usr/bin/time -f "  peak memory %M KiB" ./target/release/mtl-train bench --model celeba-cnn \
     --tasks "$tasks" --batch-size 64 --warmup 1 --steps "$steps"
   /usr/bin/time -f "  peak memory %M KiB" python3 training/bench/celeba_cnn_torch.py \

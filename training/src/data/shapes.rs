@@ -367,16 +367,21 @@ mod tests {
         assert_ne!(a.train.images, c.train.images);
     }
 
+    /// Label column `k` of `split` as numbers.
+    fn column(split: &Split, tasks: usize, k: usize) -> Vec<f64> {
+        (0..split.len)
+            .map(|i| f64::from(split.labels[i * tasks + k]))
+            .collect()
+    }
+
+    fn mean(x: &[f64]) -> f64 {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
+
     /// Pearson correlation of two 0/1 label columns of `split`.
     fn label_corr(split: &Split, tasks: usize, a: usize, b: usize) -> f64 {
-        let n = split.len as f64;
-        let col = |k: usize| -> Vec<f64> {
-            (0..split.len)
-                .map(|i| f64::from(split.labels[i * tasks + k]))
-                .collect()
-        };
-        let (x, y) = (col(a), col(b));
-        let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+        let (x, y) = (column(split, tasks, a), column(split, tasks, b));
+        let (mx, my) = (mean(&x), mean(&y));
         let cov = x
             .iter()
             .zip(&y)
@@ -420,11 +425,8 @@ mod tests {
         }
         // Every label is a fair coin.
         for k in 0..p.tasks {
-            let mean = (0..d.train.len)
-                .map(|i| f64::from(d.train.labels[i * p.tasks + k]))
-                .sum::<f64>()
-                / d.train.len as f64;
-            assert!((mean - 0.5).abs() < 0.03, "{}: mean {mean}", d.tasks[k]);
+            let m = mean(&column(&d.train, p.tasks, k));
+            assert!((m - 0.5).abs() < 0.03, "{}: mean {m}", d.tasks[k]);
         }
     }
 

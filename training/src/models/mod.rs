@@ -50,8 +50,9 @@ impl ModelKind {
                 ],
                 fc: vec![512, 512],
             },
-            // Sized so one seed of the shapes demo trains in about two
-            // minutes on a 2-core CPU with 16 tasks batched: a strided first
+            // Sized so one seed of the shapes demo trains in under two
+            // minutes on a 2-core CPU with 16 tasks batched (84–96 s
+            // measured, training/README.md): a strided first
             // convolution, two narrow ones, GAP straight into the heads.
             ModelKind::ShapesCnn => ConvNetSpec {
                 in_channels: 3,
