@@ -44,12 +44,16 @@ fn not_safetensors_and_empty() {
     )
     .unwrap();
     let e = err_text(Checkpoint::open(&p));
-    assert!(e.contains("model.pt") && e.contains("not a"), "{e}");
+    // The zip magic makes it a (broken) torch.save archive, not safetensors.
+    assert!(
+        e.contains("model.pt") && e.contains("zip") && !e.contains("header claims"),
+        "{e}"
+    );
     let empty = dir.path().join("empty.safetensors");
     std::fs::write(&empty, b"").unwrap();
     let e = err_text(Checkpoint::open(&empty));
     assert!(
-        e.contains("empty.safetensors") && e.contains("not a safetensors file"),
+        e.contains("empty.safetensors") && e.contains("empty (0 bytes)"),
         "{e}"
     );
     let json = dir.path().join("json.safetensors");
@@ -110,6 +114,7 @@ fn layers_regex_matching_nothing_lists_candidates() {
     let p = dir.path().join("m.safetensors");
     write(&p, &module_list(&two_task_layers(), false), &[]);
     let params = DiscoverParams {
+        layer_order: None,
         layers: Some(Regex::new("decoder").unwrap()),
         tasks: None,
     };
@@ -140,6 +145,7 @@ fn inconsistent_task_counts() {
     );
     // --layers is the way out.
     let params = DiscoverParams {
+        layer_order: None,
         layers: Some(Regex::new("^b").unwrap()),
         tasks: None,
     };
@@ -181,7 +187,10 @@ fn nonfinite_gates_error_or_are_dropped() {
     write(
         &inf_only,
         &module_list(
-            &[("x.bns", vec![vec![f32::INFINITY, 0.0], vec![0.0, 0.0]])],
+            &[
+                ("x.bns", vec![vec![f32::INFINITY, 0.0], vec![0.0, 0.0]]),
+                ("y.bns", vec![vec![0.0], vec![0.0]]),
+            ],
             false,
         ),
         &[],
@@ -207,6 +216,7 @@ fn tasks_file_with_wrong_count() {
     let e = err_text(gates(
         &p,
         &DiscoverParams {
+            layer_order: None,
             layers: None,
             tasks: Some(tasks),
         },
@@ -230,6 +240,8 @@ fn tasks_file_must_match_module_dict_keys() {
     let t = vec![
         f32s("n.seg.weight", &[1], &[0.0]),
         f32s("n.depth.weight", &[1], &[0.0]),
+        f32s("m.seg.weight", &[1], &[0.0]),
+        f32s("m.depth.weight", &[1], &[0.0]),
     ];
     write(&p, &t, &[]);
     let tasks = TaskNames {
@@ -240,6 +252,7 @@ fn tasks_file_must_match_module_dict_keys() {
     let e = err_text(gates(
         &p,
         &DiscoverParams {
+            layer_order: None,
             layers: None,
             tasks: Some(tasks),
         },

@@ -42,6 +42,7 @@ fn assert_matrix(im: &mtl_inspect::ImportanceMatrix, expected: &[Vec<f64>], tol:
 
 fn tasks_param() -> DiscoverParams {
     DiscoverParams {
+        layer_order: None,
         layers: None,
         tasks: Some(TaskNames {
             path: "tasks.txt".into(),
@@ -60,7 +61,7 @@ fn module_list_f32_matches_numpy() {
     assert_eq!(g.tasks, ["task_0", "task_1", "task_2", "task_3", "task_4"]);
     let names: Vec<&str> = g.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["encoder.0.bns", "encoder.1.bns", "encoder.2.bns"]);
-    assert!(g.layers.iter().all(|l| l.gate == GateKind::Sigmoid));
+    assert!(g.layers.iter().all(|l| l.gate() == Some(GateKind::Sigmoid)));
     let im = g.importance(&ImportanceParams::default()).unwrap().0;
     assert_matrix(&im, &ref_matrix("importance"), 1e-12);
     // Why each other tensor was left out.
@@ -118,32 +119,37 @@ fn stacked_f16_matches_numpy_and_reads_metadata() {
 }
 
 #[test]
-fn affine_tsbn_f64_reads_abs_weight_and_gate_override_wins() {
+fn bias_beside_logits_reads_sigmoid_and_gate_override_wins() {
+    // This fixture has a bias beside every weight, but its weights are the
+    // σBN logits of the other layouts (half negative): bias presence alone
+    // is no evidence of an affine scale, so the values decide σBN.
     let p = fixture("layouts/tsbn_module_list_f64.safetensors");
     let g = gates(&p, &DiscoverParams::default()).unwrap();
-    assert!(g.layers.iter().all(|l| l.gate == GateKind::Abs));
+    assert!(g.layers.iter().all(|l| l.gate() == Some(GateKind::Sigmoid)));
+    assert!(g.layers[0].evidence.reason.contains("negative"));
     let reason = g
         .ignored
         .iter()
         .find(|i| i.name == "encoder.2.bns.4.bias")
         .map(|i| i.reason.clone());
     assert_eq!(reason, Some(IgnoreReason::Shift));
-    let im = g.importance(&ImportanceParams::default()).unwrap().0;
-    assert_matrix(&im, &ref_matrix("importance_abs"), 1e-12);
-    let sig = g
+    let sig = g.importance(&ImportanceParams::default()).unwrap().0;
+    assert_matrix(&sig, &ref_matrix("importance"), 1e-12);
+    let abs = g
         .importance(&ImportanceParams {
-            gate: Some(GateKind::Sigmoid),
+            gate: Some(GateKind::Abs),
             allow_nonfinite: false,
         })
         .unwrap()
         .0;
-    assert_matrix(&sig, &ref_matrix("importance"), 1e-12);
+    assert_matrix(&abs, &ref_matrix("importance_abs"), 1e-12);
 }
 
 #[test]
 fn layers_regex_restricts_layers() {
     let p = fixture("layouts/module_list_f32.safetensors");
     let params = DiscoverParams {
+        layer_order: None,
         layers: Some(Regex::new(r"encoder\.[12]\.").unwrap()),
         tasks: None,
     };
@@ -236,7 +242,7 @@ fn module_dict_task_set_is_the_majority_key_set() {
             .iter()
             .find(|i| i.name == "blk.norm1.weight")
             .map(|i| &i.reason),
-        Some(IgnoreReason::OtherKeys(_))
+        Some(IgnoreReason::ModuleRoles(_))
     ));
 }
 
@@ -255,12 +261,25 @@ fn stacked_without_metadata_is_read_with_default_names() {
     assert_eq!(g.tasks, ["task_0", "task_1"]);
     let names: Vec<&str> = g.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["net.2", "net.10"]);
-    assert_eq!(g.layers[0].gate, GateKind::Abs);
-    assert_eq!(g.layers[1].gate, GateKind::Sigmoid);
-    let im = g.importance(&ImportanceParams::default()).unwrap().0;
+    // net.2 has a beta, but its gammas (5, 6) are neither logits with
+    // negatives nor clustered near 1: undecided. net.10 (no beta) is σBN.
+    assert_eq!(g.layers[0].gate(), None);
+    assert_eq!(g.layers[1].gate(), Some(GateKind::Sigmoid));
+    let e = g
+        .importance(&ImportanceParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("net.2") && e.contains("--gate sigmoid"), "{e}");
+    let im = g
+        .importance(&ImportanceParams {
+            gate: Some(GateKind::Abs),
+            allow_nonfinite: false,
+        })
+        .unwrap()
+        .0;
     // Row-major [T, C]: task 1 of net.10 holds 2.0, 3.0.
     assert_eq!(im.data()[(1, 0)], 6.0);
-    assert!((im.data()[(1, 2)] - 1.0 / (1.0 + (-3.0f64).exp())).abs() < 1e-15);
+    assert_eq!(im.data()[(1, 2)], 3.0);
 }
 
 #[test]

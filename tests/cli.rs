@@ -44,13 +44,12 @@ fn inspect_table_json_csv() {
         .args(["inspect", &fx("layouts/tsbn_module_list_f64.safetensors")])
         .assert()
         .success()
+        // A bias beside logits that are half negative: σBN, from evidence.
         .stdout(predicate::str::contains(
-            "affine TSBN detected (bias present): importance = |weight|",
+            "has a bias, but 50% of the weights are negative",
         ))
         .stdout(predicate::str::contains("encoder.2.bns"))
-        .stdout(predicate::str::contains(
-            "shift (bias) of an affine per-task norm",
-        ));
+        .stdout(predicate::str::contains("shift (bias) of a per-task norm"));
     let out = bin()
         .args([
             "inspect",
@@ -78,7 +77,7 @@ fn inspect_table_json_csv() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with(
-            "layer,filters,dtype,gate\nencoder.0.norms,4,BF16,sigmoid\n",
+            "layer,filters,dtype,gate,share_negative,share_near_1\nencoder.0.norms,4,BF16,sigmoid,0.65,0.1\n",
         ));
 }
 
@@ -391,8 +390,19 @@ fn runs_with_different_layers_are_refused() {
     let a = dir.path().join("a.safetensors");
     let b = dir.path().join("b.safetensors");
     let rows = vec![vec![0.1f32, 0.9, 0.3], vec![0.5, 0.2, 0.7]];
-    write(&a, &module_list(&[("enc.bns", rows.clone())], false), &[]);
-    write(&b, &module_list(&[("dec.bns", rows)], false), &[]);
+    write(
+        &a,
+        &module_list(
+            &[("enc.bns", rows.clone()), ("mid.bns", rows.clone())],
+            false,
+        ),
+        &[],
+    );
+    write(
+        &b,
+        &module_list(&[("dec.bns", rows.clone()), ("mid.bns", rows)], false),
+        &[],
+    );
     bin()
         .arg("stability")
         .args([&a, &b])

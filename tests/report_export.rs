@@ -19,7 +19,12 @@ fn load(
     Vec<mtl_inspect::checkpoint::discover::DroppedFilters>,
 ) {
     let c = Checkpoint::open(path).unwrap();
-    let g = discover_gates(&c, &DiscoverParams::default()).unwrap();
+    // --layers names the layers, so a one-layer test file is read as tasks.
+    let p = DiscoverParams {
+        layers: Some(regex::Regex::new(".").unwrap()),
+        ..DiscoverParams::default()
+    };
+    let g = discover_gates(&c, &p).unwrap();
     let (im, dropped) = g
         .importance(&ImportanceParams {
             gate: None,

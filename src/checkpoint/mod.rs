@@ -1,10 +1,13 @@
-//! Reading `.safetensors` checkpoints: the file (memory-mapped, header
-//! validated, only the tensors asked for are decoded), the tensor-name
-//! grammar of the layouts people write ([`names`]), and the discovery of
-//! task-specific norm layers into [`Gates`](discover::Gates).
+//! Reading checkpoints: one reader per file format ([`format`]:
+//! safetensors, sharded safetensors, `torch.save` zip archives) into one
+//! table of named tensors ([`Checkpoint`], memory-mapped, decoded only when
+//! asked), the tensor-name grammar of the layouts people write ([`names`]),
+//! and the discovery of task-specific norm layers into
+//! [`Gates`](discover::Gates).
 
 pub mod discover;
 pub mod dtype;
+pub mod format;
 pub mod names;
 pub mod stacked;
 pub mod summary;
@@ -14,8 +17,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use safetensors::tensor::{Dtype, Metadata};
-use safetensors::{SafeTensorError, SafeTensors};
+use safetensors::tensor::Dtype;
+
+use format::{FileFormat, ReadError, Skipped, WrapperChoice};
 
 /// Everything that can go wrong between a path and a set of gates. Each
 /// variant names the file, and where it applies the tensor or layer.
@@ -31,10 +35,8 @@ pub enum CheckpointError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is not a safetensors file: {reason}", path.display())]
-    NotSafetensors { path: PathBuf, reason: String },
     #[error(
-        "{} is truncated or damaged: its header describes {expected} bytes of tensor data but the file holds {found}; re-copy or re-save the checkpoint",
+        "{} is truncated or damaged: tensor data needs {expected} bytes but the file holds {found}; re-copy or re-save the checkpoint",
         path.display()
     )]
     Truncated {
@@ -42,15 +44,8 @@ pub enum CheckpointError {
         expected: usize,
         found: usize,
     },
-    #[error(
-        "{} is not a valid safetensors file: its header claims {header} bytes but the file has only {file} bytes (truncated, or not safetensors)",
-        path.display()
-    )]
-    HeaderBeyondFile {
-        path: PathBuf,
-        header: u64,
-        file: u64,
-    },
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
     #[error("{} is invalid: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
     #[error("tensor '{tensor}' in {} has dtype {dtype}; only F32, F16, BF16 and F64 gates can be read", path.display())]
@@ -75,6 +70,35 @@ pub enum CheckpointError {
         path.display()
     )]
     InconsistentTasks { path: PathBuf, details: String },
+    #[error(
+        "{}: two readings of its per-task norms are plausible: {}; pass --layers REGEX to keep the layers of one",
+        path.display(), readings.join("; or ")
+    )]
+    AmbiguousTasks {
+        path: PathBuf,
+        readings: Vec<String>,
+    },
+    #[error(
+        "{}: the only per-task-looking norms are {reading}; a task set must recur across layers with the same members, so this looks like shared structure (e.g. a neck's levels). If it really is a task-specific layer, pass --layers '{}'",
+        path.display(), regex_escape(layer)
+    )]
+    SingleLayerTasks {
+        path: PathBuf,
+        reading: String,
+        layer: String,
+    },
+    #[error(
+        "{}: the gate kind is not settled by the file: {details}; pass --gate sigmoid (σBN logits) or --gate abs (affine scale)",
+        path.display()
+    )]
+    GateUndecided { path: PathBuf, details: String },
+    #[error(
+        "{}: layers are of different gate kinds ({details}); one importance matrix never mixes them: pass --gate KIND to read every layer one way, or --layers REGEX to keep layers of one kind ('mtl-inspect inspect' shows the evidence)",
+        path.display()
+    )]
+    MixedGates { path: PathBuf, details: String },
+    #[error("layer order file {}: {reason}", path.display())]
+    LayerOrder { path: PathBuf, reason: String },
     #[error("{}: layer '{layer}': {reason}", path.display())]
     BadLayer {
         path: PathBuf,
@@ -111,14 +135,56 @@ pub struct TensorMeta {
     pub shape: Vec<usize>,
 }
 
-/// An opened, header-validated safetensors file. Tensor bytes stay in the
-/// memory map until [`Checkpoint::read_f64`] decodes one.
+/// Where a tensor's elements are: a storage in one of the buffers and a
+/// row-major or strided view of it.
+#[derive(Debug, Clone)]
+struct Stored {
+    meta: TensorMeta,
+    buffer: usize,
+    byte_start: usize,
+    elem_offset: usize,
+    strides: Option<Vec<usize>>,
+}
+
+/// Settings for opening a checkpoint (`--key`).
+#[derive(Debug, Clone, Default)]
+pub struct OpenParams {
+    /// The wrapper key of a pickled checkpoint that holds the state_dict.
+    pub key: Option<String>,
+}
+
+/// How the file was read: the decisions `inspect` reports, with evidence.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reading {
+    pub format: FileFormat,
+    /// Where the state_dict was found (pickled checkpoints), and why.
+    pub wrapper: WrapperChoice,
+    /// A prefix stripped from every tensor name (`module.`, `_orig_mod.`,
+    /// Lightning's `model.`), and why.
+    pub prefix: Option<String>,
+    /// Whether the file keeps the model's registration order.
+    pub ordered: bool,
+    /// Entries that are not readable tensors, with why.
+    pub skipped: Vec<Skipped>,
+    /// A short note (pickle protocol, shard count).
+    pub detail: String,
+}
+
+/// Prefixes that wrappers add to every name: DataParallel / DDP,
+/// `torch.compile`, Lightning's `self.model`.
+pub const WRAPPER_PREFIXES: &[&str] = &["module.", "_orig_mod.", "model."];
+
+/// An opened checkpoint: a table of named tensors (memory-mapped; decoded
+/// only when [`Checkpoint::read_f64`] asks), whatever the file format.
 pub struct Checkpoint {
     path: PathBuf,
-    mmap: Mmap,
-    header_len: usize,
-    tensors: BTreeMap<String, (TensorMeta, (usize, usize))>,
+    buffers: Vec<Mmap>,
+    tensors: BTreeMap<String, Stored>,
+    /// Names in the file's order (the model's registration order when
+    /// `reading.ordered`).
+    order: Vec<String>,
     metadata: BTreeMap<String, String>,
+    reading: Reading,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -132,144 +198,82 @@ impl std::fmt::Debug for Checkpoint {
 
 impl Checkpoint {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
+        Self::open_with(path, &OpenParams::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, p: &OpenParams) -> Result<Self, CheckpointError> {
         let path = path.as_ref().to_path_buf();
-        let file = std::fs::File::open(&path).map_err(|source| CheckpointError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        let meta = file.metadata().map_err(|source| CheckpointError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        if meta.is_dir() {
-            return Err(CheckpointError::Open {
+        let (loaded, format) = format::read(&path, p.key.as_deref()).map_err(|e| match e {
+            ReadError::Io(path, source) => CheckpointError::Open { path, source },
+            ReadError::InFile(path, f) => CheckpointError::Format {
                 path,
-                source: std::io::Error::other("is a directory, not a checkpoint file"),
-            });
-        }
-        let file_len = meta.len();
-        if file_len < 8 {
-            return Err(CheckpointError::NotSafetensors {
-                path,
-                reason: format!("only {file_len} bytes, shorter than the 8-byte header length"),
-            });
-        }
-        // SAFETY: the map is read-only; a checkpoint rewritten underneath us
-        // could change bytes we read, which at worst yields wrong numbers
-        // for that run, the same as reading a file while it is rewritten.
-        let mmap = unsafe { Mmap::map(&file) }.map_err(|source| CheckpointError::Open {
-            path: path.clone(),
-            source,
+                message: f.message(),
+            },
+            ReadError::Format(f) => CheckpointError::Format {
+                path: path.clone(),
+                message: f.message(),
+            },
         })?;
-        let header = u64::from_le_bytes(mmap[..8].try_into().unwrap_or([0; 8]));
-        if header.saturating_add(8) > file_len {
-            return Err(CheckpointError::HeaderBeyondFile {
-                path,
-                header,
-                file: file_len,
-            });
+        let mut tensors = loaded.tensors;
+        let prefix = strip_wrapper_prefixes(&mut tensors);
+        let mut map = BTreeMap::new();
+        let mut order = Vec::with_capacity(tensors.len());
+        for t in tensors {
+            order.push(t.name.clone());
+            let stored = Stored {
+                meta: TensorMeta {
+                    dtype: t.dtype,
+                    shape: t.shape,
+                },
+                buffer: t.buffer,
+                byte_start: t.byte_start,
+                elem_offset: t.elem_offset,
+                strides: t.strides,
+            };
+            if map.insert(t.name.clone(), stored).is_some() {
+                return Err(CheckpointError::Invalid {
+                    path,
+                    reason: format!("tensor '{}' appears twice", t.name),
+                });
+            }
         }
-        let (header_len, md) =
-            SafeTensors::read_metadata(&mmap).map_err(|e| Self::header_error(&path, &mmap, e))?;
-        let (tensors, metadata) = Self::index(&md);
         Ok(Checkpoint {
             path,
-            mmap,
-            header_len,
-            tensors,
-            metadata,
+            buffers: loaded.buffers,
+            tensors: map,
+            order,
+            metadata: loaded.metadata,
+            reading: Reading {
+                format,
+                wrapper: loaded.wrapper,
+                prefix,
+                ordered: loaded.ordered,
+                skipped: loaded.skipped,
+                detail: loaded.detail,
+            },
         })
-    }
-
-    fn header_error(path: &Path, buf: &[u8], e: SafeTensorError) -> CheckpointError {
-        let path = path.to_path_buf();
-        match e {
-            SafeTensorError::MetadataIncompleteBuffer => {
-                // Recompute what the header expected, for an actionable message.
-                let n = u64::from_le_bytes(buf[..8].try_into().unwrap_or([0; 8])) as usize;
-                let expected = buf
-                    .get(8..8 + n)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-                    .and_then(|v| {
-                        v.as_object().map(|o| {
-                            o.values()
-                                .filter_map(|t| t.get("data_offsets")?.get(1)?.as_u64())
-                                .max()
-                                .unwrap_or(0) as usize
-                        })
-                    })
-                    .unwrap_or(0);
-                CheckpointError::Truncated {
-                    path,
-                    expected,
-                    found: buf.len().saturating_sub(8 + n),
-                }
-            }
-            SafeTensorError::InvalidHeaderLength | SafeTensorError::HeaderTooLarge => {
-                CheckpointError::NotSafetensors {
-                    path,
-                    reason: "the header length field is not plausible".into(),
-                }
-            }
-            SafeTensorError::InvalidHeader(_)
-            | SafeTensorError::InvalidHeaderDeserialization(_) => CheckpointError::NotSafetensors {
-                path,
-                reason: "the header is not the JSON a safetensors file starts with".into(),
-            },
-            SafeTensorError::HeaderTooSmall => CheckpointError::NotSafetensors {
-                path,
-                reason: "the file is too short".into(),
-            },
-            other => CheckpointError::Invalid {
-                path,
-                reason: format!("bad tensor table in the header ({other})"),
-            },
-        }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn index(
-        md: &Metadata,
-    ) -> (
-        BTreeMap<String, (TensorMeta, (usize, usize))>,
-        BTreeMap<String, String>,
-    ) {
-        let tensors = md
-            .tensors()
-            .into_iter()
-            .map(|(name, info)| {
-                (
-                    name,
-                    (
-                        TensorMeta {
-                            dtype: info.dtype,
-                            shape: info.shape.clone(),
-                        },
-                        info.data_offsets,
-                    ),
-                )
-            })
-            .collect();
-        let metadata = md
-            .metadata()
-            .as_ref()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        (tensors, metadata)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// Bytes of the file (all shards together).
     pub fn file_len(&self) -> usize {
-        self.mmap.len()
+        self.buffers.iter().map(|b| b.len()).sum()
     }
     /// All tensor names, in natural order.
     pub fn tensor_names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
         v.sort_by(|a, b| names::natural_cmp(a, b));
         v
+    }
+    /// Tensor names in the file's order: the model's registration order
+    /// when [`Reading::ordered`], else the writer's order.
+    pub fn file_order(&self) -> &[String] {
+        &self.order
+    }
+    pub fn reading(&self) -> &Reading {
+        &self.reading
     }
     pub fn len(&self) -> usize {
         self.tensors.len()
@@ -278,7 +282,12 @@ impl Checkpoint {
         self.tensors.is_empty()
     }
     pub fn tensor(&self, name: &str) -> Option<&TensorMeta> {
-        self.tensors.get(name).map(|(m, _)| m)
+        self.tensors.get(name).map(|s| &s.meta)
+    }
+    /// Whether this is mtl-train's optimizer-state sidecar
+    /// (`<stem>.optim.safetensors`, metadata `mtl.optimizer_step`).
+    pub fn is_optimizer_state(&self) -> bool {
+        self.metadata.contains_key(stacked::KEY_OPTIMIZER_STEP)
     }
     /// The `__metadata__` map of the file (empty if absent).
     pub fn metadata(&self) -> &BTreeMap<String, String> {
@@ -287,26 +296,81 @@ impl Checkpoint {
 
     /// Decodes one floating-point tensor to f64, in row-major order.
     pub fn read_f64(&self, name: &str) -> Result<Vec<f64>, CheckpointError> {
-        let (meta, (start, end)) =
-            self.tensors
-                .get(name)
-                .ok_or_else(|| CheckpointError::MissingTensor {
-                    path: self.path.clone(),
-                    tensor: name.to_string(),
-                })?;
-        let base = 8 + self.header_len;
-        let bytes =
-            self.mmap
-                .get(base + start..base + end)
-                .ok_or_else(|| CheckpointError::Truncated {
-                    path: self.path.clone(),
-                    expected: *end,
-                    found: self.mmap.len().saturating_sub(base),
-                })?;
-        dtype::decode(meta.dtype, bytes).ok_or_else(|| CheckpointError::UnsupportedDtype {
+        let s = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| CheckpointError::MissingTensor {
+                path: self.path.clone(),
+                tensor: name.to_string(),
+            })?;
+        let unsupported = || CheckpointError::UnsupportedDtype {
             path: self.path.clone(),
             tensor: name.to_string(),
-            dtype: format!("{:?}", meta.dtype),
-        })
+            dtype: format!("{:?}", s.meta.dtype),
+        };
+        if !dtype::is_float(s.meta.dtype) {
+            return Err(unsupported());
+        }
+        let item = s.meta.dtype.bitsize() / 8;
+        let numel: usize = s.meta.shape.iter().product();
+        let truncated = || CheckpointError::Truncated {
+            path: self.path.clone(),
+            expected: numel * item,
+            found: 0,
+        };
+        let buf = self.buffers.get(s.buffer).ok_or_else(truncated)?;
+        let bytes = match &s.strides {
+            None => {
+                let start = s.byte_start + s.elem_offset * item;
+                buf.get(start..start + numel * item)
+                    .ok_or_else(truncated)?
+                    .to_vec()
+            }
+            Some(strides) => {
+                // Gather a strided view element by element (readers checked
+                // that every addressed element lies inside the storage).
+                let mut out = Vec::with_capacity(numel * item);
+                let mut idx = vec![0usize; s.meta.shape.len()];
+                for _ in 0..numel {
+                    let e = s.elem_offset
+                        + idx.iter().zip(strides).map(|(i, st)| i * st).sum::<usize>();
+                    let b = s.byte_start + e * item;
+                    out.extend_from_slice(buf.get(b..b + item).ok_or_else(truncated)?);
+                    for d in (0..idx.len()).rev() {
+                        idx[d] += 1;
+                        if idx[d] < s.meta.shape[d] {
+                            break;
+                        }
+                        idx[d] = 0;
+                    }
+                }
+                out
+            }
+        };
+        dtype::decode(s.meta.dtype, &bytes).ok_or_else(unsupported)
     }
+}
+
+fn regex_escape(s: &str) -> String {
+    regex::escape(s)
+}
+
+/// Strips the wrapper prefixes every name shares (repeatedly, so
+/// `module._orig_mod.` goes too); returns what was stripped.
+fn strip_wrapper_prefixes(tensors: &mut [format::RawTensor]) -> Option<String> {
+    let mut stripped = String::new();
+    loop {
+        let p = WRAPPER_PREFIXES.iter().find(|p| {
+            !tensors.is_empty()
+                && tensors
+                    .iter()
+                    .all(|t| t.name.len() > p.len() && t.name.starts_with(**p))
+        });
+        let Some(p) = p else { break };
+        for t in tensors.iter_mut() {
+            t.name.drain(..p.len());
+        }
+        stripped.push_str(p);
+    }
+    (!stripped.is_empty()).then_some(stripped)
 }

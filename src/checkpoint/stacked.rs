@@ -34,6 +34,8 @@ pub const KEY_VERSION: &str = "mtl.format_version";
 pub const KEY_TASKS: &str = "mtl.tasks";
 pub const KEY_LAYERS: &str = "mtl.layers";
 pub const KEY_GATE: &str = "mtl.gate";
+/// Metadata of mtl-train's optimizer-state sidecar, never a checkpoint.
+pub const KEY_OPTIMIZER_STEP: &str = "mtl.optimizer_step";
 
 /// The role of a tensor beside a stacked layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,17 @@
 //! What `inspect` shows about a checkpoint: a serializable summary of
-//! [`Gates`] (layout, dtypes, gate kind, tasks, layers, ignored tensors).
+//! [`Gates`] (layout, dtypes, gate kind, tasks, layers, ignored tensors)
+//! and of every reading decision with its evidence (format, wrapper key,
+//! prefix, gate kind, task set, layer order).
 
 use std::collections::BTreeMap;
 
+use std::collections::BTreeSet;
+
 use super::Checkpoint;
-use super::discover::{Gates, IgnoreReason, Layout, TaskSource};
+use super::discover::{
+    GateEvidence, GateSummary, Gates, IgnoreReason, LayerOrder, Layout, TaskSource,
+};
+use super::format::{FileFormat, Skipped, WrapperChoice};
 use crate::importance::GateKind;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -12,7 +19,10 @@ pub struct LayerSummary {
     pub layer: String,
     pub filters: usize,
     pub dtype: String,
-    pub gate: GateKind,
+    /// The gate kind used (`null`: undecided, pass --gate).
+    pub gate: Option<GateKind>,
+    /// The evidence the kind was decided from.
+    pub gate_evidence: GateEvidence,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -20,6 +30,22 @@ pub struct IgnoredSummary {
     pub tensor: String,
     pub shape: Vec<usize>,
     pub reason: String,
+}
+
+/// Every reading decision that could be wrong, with its evidence.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Decisions {
+    pub format: FileFormat,
+    /// Where the state_dict was found in a pickled checkpoint.
+    pub wrapper: WrapperChoice,
+    /// Prefix stripped from every tensor name, if any.
+    pub prefix: Option<String>,
+    pub layer_order: LayerOrder,
+    /// Entries of the file that are not readable tensors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,6 +62,7 @@ pub struct CheckpointSummary {
     pub task_source: TaskSource,
     pub filters: usize,
     pub layers: Vec<LayerSummary>,
+    pub decisions: Decisions,
     pub ignored: Vec<IgnoredSummary>,
     pub metadata: BTreeMap<String, String>,
     pub notes: Vec<String>,
@@ -46,18 +73,31 @@ impl CheckpointSummary {
         let summary = gates.gate_summary(gate_override);
         let gate_note = match (gate_override, &summary) {
             (Some(g), _) => format!("importance = {} (set by --gate)", formula(g)),
-            (None, super::discover::GateSummary::Uniform(GateKind::Abs)) => {
-                "affine TSBN detected (bias present): importance = |weight|".to_string()
+            (None, GateSummary::Uniform(g)) => {
+                let reasons: BTreeSet<&str> = gates
+                    .layers
+                    .iter()
+                    .map(|l| l.evidence.reason.as_str())
+                    .collect();
+                if reasons.len() == 1 {
+                    reasons.into_iter().next().unwrap_or_default().to_string()
+                } else {
+                    format!(
+                        "importance = {} in every layer (per-layer evidence below)",
+                        formula(*g)
+                    )
+                }
             }
-            (None, super::discover::GateSummary::Uniform(g)) => {
-                format!("σBN detected (no bias): importance = {}", formula(*g))
+            (None, GateSummary::Mixed(_)) => {
+                "layers differ in gate kind (per-layer evidence below); analyses refuse to mix them: pass --gate sigmoid|abs or --layers REGEX".to_string()
             }
-            (None, super::discover::GateSummary::Mixed(_)) => {
-                "layers differ: sigmoid(weight) where there is no bias, |weight| where there is"
-                    .to_string()
-            }
+            (None, GateSummary::Undecided(l)) => format!(
+                "not settled by the file for {} layer(s) (evidence below); analyses refuse until you pass --gate sigmoid (σBN logits) or --gate abs (affine scale)",
+                l.len()
+            ),
         };
         let reason = |r: &IgnoreReason| r.to_string();
+        let reading = ckpt.reading();
         CheckpointSummary {
             file: ckpt.path().display().to_string(),
             bytes: ckpt.file_len(),
@@ -76,9 +116,18 @@ impl CheckpointSummary {
                     layer: l.name.clone(),
                     filters: l.filters(),
                     dtype: format!("{:?}", l.dtype),
-                    gate: gate_override.unwrap_or(l.gate),
+                    gate: gate_override.or(l.gate()),
+                    gate_evidence: l.evidence.clone(),
                 })
                 .collect(),
+            decisions: Decisions {
+                format: reading.format.clone(),
+                wrapper: reading.wrapper.clone(),
+                prefix: reading.prefix.clone(),
+                layer_order: gates.order.clone(),
+                skipped: reading.skipped.clone(),
+                detail: reading.detail.clone(),
+            },
             ignored: gates
                 .ignored
                 .iter()
@@ -91,6 +140,47 @@ impl CheckpointSummary {
             metadata: gates.metadata.clone(),
             notes: gates.notes.clone(),
         }
+    }
+
+    /// The reading decisions as (what, decision and evidence) lines.
+    pub fn decision_lines(&self) -> Vec<(&'static str, String)> {
+        let d = &self.decisions;
+        let mut v = vec![(
+            "format",
+            if d.detail.is_empty() {
+                d.format.to_string()
+            } else {
+                format!("{} ({})", d.format, d.detail)
+            },
+        )];
+        v.push((
+            "wrapper",
+            match &d.wrapper {
+                WrapperChoice::Bare { why } => format!("none: {why}"),
+                WrapperChoice::Key { key, why } => format!("'{key}': {why}"),
+            },
+        ));
+        v.push((
+            "prefix",
+            match &d.prefix {
+                Some(p) => format!(
+                    "'{p}' stripped: every tensor name starts with it (DataParallel 'module.', torch.compile '_orig_mod.', Lightning 'model.')"
+                ),
+                None => "none stripped".into(),
+            },
+        ));
+        v.push(("gate", format!("{} — {}", self.gate, self.gate_note)));
+        v.push((
+            "tasks",
+            format!(
+                "{} ({}, layout {})",
+                self.tasks.len(),
+                self.task_source_text(),
+                self.layout
+            ),
+        ));
+        v.push(("order", d.layer_order.to_string()));
+        v
     }
 }
 

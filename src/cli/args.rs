@@ -7,7 +7,8 @@ use clap::{Args, ValueEnum};
 use regex::Regex;
 
 use mtl_inspect::GateKind;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams};
+use mtl_inspect::checkpoint::OpenParams;
+use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams, LayerOrderFile};
 use mtl_inspect::checkpoint::tasks_file::TaskNames;
 
 use super::Failure;
@@ -56,14 +57,29 @@ pub struct ReadArgs {
     #[arg(long, value_name = "REGEX")]
     pub layers: Option<String>,
 
-    /// How raw norm weights become importances. Default: sigmoid for σBN
-    /// (no bias), abs for affine TSBN (bias present).
+    /// How raw norm weights become importances. Default: decided per layer
+    /// from evidence — sigmoid for σBN (no bias, or a frozen bias beside
+    /// logits that are often negative), abs for an affine scale (bias, weights
+    /// clustered near 1); when the file does not settle it, analyses refuse
+    /// and ask for this flag.
     #[arg(long, value_enum)]
     pub gate: Option<GateArg>,
 
     /// Drop filters whose gate is NaN or ±Inf (reported) instead of failing.
     #[arg(long)]
     pub allow_nonfinite: bool,
+
+    /// In a pickled checkpoint (.pt/.ckpt), the top-level key that holds the
+    /// state_dict (e.g. 'model' or 'ema'). Default: the bare state_dict, or
+    /// the only top-level dict of tensors; several → refused, naming them.
+    #[arg(long, value_name = "NAME")]
+    pub key: Option<String>,
+
+    /// Depth order of the gate layers: a file with one layer name per line
+    /// (as `inspect` lists them). Default: the model's registration order
+    /// where the file keeps it (.pt), else natural order of the names.
+    #[arg(long, value_name = "FILE")]
+    pub layer_order: Option<PathBuf>,
 }
 
 /// Reading options plus the output format of the analysis commands.
@@ -80,6 +96,7 @@ pub struct LoadArgs {
 /// Checked reading settings.
 #[derive(Debug, Clone)]
 pub struct LoadSettings {
+    pub open: OpenParams,
     pub discover: DiscoverParams,
     pub importance: ImportanceParams,
     pub format: Format,
@@ -105,8 +122,19 @@ impl ReadArgs {
             None => None,
             Some(p) => Some(TaskNames::read(p).map_err(Failure::input)?),
         };
+        let layer_order = match &self.layer_order {
+            None => None,
+            Some(p) => Some(LayerOrderFile::read(p).map_err(Failure::input)?),
+        };
         Ok(LoadSettings {
-            discover: DiscoverParams { layers, tasks },
+            open: OpenParams {
+                key: self.key.clone(),
+            },
+            discover: DiscoverParams {
+                layers,
+                tasks,
+                layer_order,
+            },
             importance: ImportanceParams {
                 gate: self.gate.map(GateKind::from),
                 allow_nonfinite: self.allow_nonfinite,

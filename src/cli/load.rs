@@ -28,12 +28,57 @@ impl Run {
     }
 }
 
-pub fn open(path: &Path) -> Result<Checkpoint, Failure> {
-    Checkpoint::open(path).map_err(Failure::input)
+/// Opens a checkpoint; mtl-train's optimizer-state sidecar is refused with
+/// the checkpoint it belongs to.
+pub fn open(path: &Path, s: &LoadSettings) -> Result<Checkpoint, Failure> {
+    let c = Checkpoint::open_with(path, &s.open).map_err(Failure::input)?;
+    if c.is_optimizer_state() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "{} is mtl-train's optimizer state (for --resume), not a checkpoint; pass the checkpoint beside it, {}",
+            path.display(),
+            checkpoint_of_sidecar(path)
+        )));
+    }
+    Ok(c)
+}
+
+fn checkpoint_of_sidecar(path: &Path) -> String {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    match name.strip_suffix(".optim.safetensors") {
+        Some(stem) => path
+            .with_file_name(format!("{stem}.safetensors"))
+            .display()
+            .to_string(),
+        None => "the model checkpoint".into(),
+    }
+}
+
+/// The paths of a multi-run command without mtl-train's optimizer-state
+/// sidecars, so `runs/*.safetensors` just works; each skipped file is
+/// named on stderr.
+pub fn without_sidecars(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter(|p| {
+            let sidecar = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".optim.safetensors"))
+                && Checkpoint::open(p).is_ok_and(|c| c.is_optimizer_state());
+            if sidecar {
+                eprintln!(
+                    "note: skipping {}: mtl-train's optimizer state, not a checkpoint",
+                    p.display()
+                );
+            }
+            !sidecar
+        })
+        .cloned()
+        .collect()
 }
 
 pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
-    let checkpoint = open(path)?;
+    let checkpoint = open(path, s)?;
     let gates = discover_gates(&checkpoint, &s.discover).map_err(Failure::input)?;
     let (importance, dropped) = gates.importance(&s.importance).map_err(Failure::input)?;
     Ok(Run {

@@ -208,7 +208,7 @@ pub fn run() -> Result<(), Failure> {
     let bytes = match cli.command {
         Command::Inspect { ckpt, load } => {
             let s = load.check()?;
-            let checkpoint = load::open(&ckpt)?;
+            let checkpoint = load::open(&ckpt, &s)?;
             let gates = discover_gates(&checkpoint, &s.discover).map_err(Failure::input)?;
             let summary = CheckpointSummary::new(&checkpoint, &gates, s.importance.gate);
             output::inspect(&summary, s.format)
@@ -242,6 +242,7 @@ pub fn run() -> Result<(), Failure> {
             let p = stability::StabilityParams::new(permutations, seed)
                 .map_err(|e| Failure::usage(anyhow::anyhow!("--permutations: {e}")))?;
             let s = load.check()?;
+            let ckpts = load::without_sidecars(&ckpts);
             let runs = load::load_all(&ckpts, &s)?;
             let sims = load::similarities(&runs);
             let r = stability::stability(&sims, &p).map_err(Failure::analysis)?;
@@ -256,6 +257,7 @@ pub fn run() -> Result<(), Failure> {
             let p = clusters::ClusterParams::new(k, linkage.into())
                 .map_err(|e| Failure::usage(anyhow::anyhow!("--k: {e}")))?;
             let s = load.check()?;
+            let ckpts = load::without_sidecars(&ckpts);
             let runs = load::load_all(&ckpts, &s)?;
             let sims = load::similarities(&runs);
             let r = clusters::cluster_runs(&sims, &p).map_err(Failure::analysis)?;
@@ -303,9 +305,11 @@ pub fn run() -> Result<(), Failure> {
                 permutations,
                 title,
             };
-            return report::report(&ckpts, &out, &params, &read);
+            return report::report(&load::without_sidecars(&ckpts), &out, &params, &read);
         }
-        Command::Export { ckpts, out, read } => return report::export(&ckpts, &out, &read),
+        Command::Export { ckpts, out, read } => {
+            return report::export(&load::without_sidecars(&ckpts), &out, &read);
+        }
     };
     write_stdout(&bytes)
 }

@@ -12,7 +12,7 @@ use mtl_inspect::analysis::similarity::SimilarityMatrix;
 use mtl_inspect::analysis::specialization::SpecializationReport;
 use mtl_inspect::analysis::stability::StabilityReport;
 use mtl_inspect::checkpoint::discover::DroppedFilters;
-use mtl_inspect::checkpoint::summary::CheckpointSummary;
+use mtl_inspect::checkpoint::summary::{CheckpointSummary, Decisions};
 use mtl_inspect::report::table::Table;
 use mtl_inspect::report::tables;
 
@@ -42,6 +42,10 @@ struct Source {
     dtype: String,
     gate: String,
     gate_note: String,
+    /// Per layer: the gate kind used and the evidence it was decided from.
+    gate_evidence: Vec<LayerGate>,
+    /// Format, wrapper key, prefix and layer order, with evidence.
+    decisions: Decisions,
     tasks: usize,
     layers: usize,
     filters: usize,
@@ -51,9 +55,26 @@ struct Source {
     notes: Vec<String>,
 }
 
+#[derive(Debug, Serialize)]
+struct LayerGate {
+    layer: String,
+    gate: Option<mtl_inspect::GateKind>,
+    reason: String,
+}
+
 fn source(run: &Run, s: &LoadSettings) -> Source {
     let sum = run.summary(s);
     Source {
+        gate_evidence: sum
+            .layers
+            .iter()
+            .map(|l| LayerGate {
+                layer: l.layer.clone(),
+                gate: l.gate,
+                reason: l.gate_evidence.reason.clone(),
+            })
+            .collect(),
+        decisions: sum.decisions.clone(),
         file: run.name.clone(),
         layout: format!("{:?}", sum.layout).to_lowercase(),
         dtype: sum.dtype,

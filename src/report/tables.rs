@@ -14,13 +14,22 @@ use super::table::{Cell, Table, tables_to_text};
 
 /// The layers of a checkpoint (the CSV of `inspect`).
 pub fn inspect_layers(s: &CheckpointSummary) -> Table {
-    let mut t = Table::new(&["layer", "filters", "dtype", "gate"]);
+    let mut t = Table::new(&[
+        "layer",
+        "filters",
+        "dtype",
+        "gate",
+        "share_negative",
+        "share_near_1",
+    ]);
     for l in &s.layers {
         t.push(vec![
             l.layer.clone().into(),
             l.filters.into(),
             l.dtype.clone().into(),
-            l.gate.name().into(),
+            l.gate.map_or("undecided", |g| g.name()).into(),
+            Cell::Num(l.gate_evidence.negative),
+            Cell::Num(l.gate_evidence.near_one),
         ]);
     }
     t
@@ -37,17 +46,10 @@ pub fn inspect_text(s: &CheckpointSummary) -> String {
     );
     line("layout", s.layout.to_string(), &mut head);
     line("dtype", s.dtype.clone(), &mut head);
-    line("gate", format!("{} — {}", s.gate, s.gate_note), &mut head);
-    line(
-        "tasks",
-        format!(
-            "{} ({}): {}",
-            s.tasks.len(),
-            s.task_source_text(),
-            s.tasks.join(", ")
-        ),
-        &mut head,
-    );
+    for (k, v) in s.decision_lines() {
+        line(k, v, &mut head);
+    }
+    line("names", s.tasks.join(", "), &mut head);
     line(
         "layers",
         format!("{} with {} filters in all", s.layers.len(), s.filters),
@@ -70,7 +72,32 @@ pub fn inspect_text(s: &CheckpointSummary) -> String {
             i.reason.clone().into(),
         ]);
     }
-    format!("{head}\n{}", tables_to_text(&[inspect_layers(s), ignored]))
+    let mut tables = vec![inspect_layers(s)];
+    let distinct: std::collections::BTreeSet<&str> = s
+        .layers
+        .iter()
+        .map(|l| l.gate_evidence.reason.as_str())
+        .collect();
+    if distinct.len() > 1 {
+        let mut ev = Table::new(&["layer", "gate evidence"]).titled("gate kind per layer");
+        for l in &s.layers {
+            ev.push(vec![
+                l.layer.clone().into(),
+                l.gate_evidence.reason.clone().into(),
+            ]);
+        }
+        tables.push(ev);
+    }
+    if !s.decisions.skipped.is_empty() {
+        let mut sk = Table::new(&["entry", "why skipped"])
+            .titled(format!("{} entries not read", s.decisions.skipped.len()));
+        for e in &s.decisions.skipped {
+            sk.push(vec![e.name.clone().into(), e.why.clone().into()]);
+        }
+        tables.push(sk);
+    }
+    tables.push(ignored);
+    format!("{head}\n{}", tables_to_text(&tables))
 }
 
 pub fn capacity(r: &CapacityReport) -> Table {

@@ -90,7 +90,10 @@ pub fn save_optimizer(path: &Path, step: u64, tensors: &[(String, Tensor)]) -> R
         .map(|(n, t)| owned(n, t))
         .collect::<Result<Vec<_>>>()?;
     let mut meta = BTreeMap::new();
-    meta.insert("mtl.optimizer_step".to_string(), step.to_string());
+    meta.insert(
+        mtl_inspect::checkpoint::stacked::KEY_OPTIMIZER_STEP.to_string(),
+        step.to_string(),
+    );
     write_atomic(path, &owned_tensors, meta)
         .with_context(|| format!("writing optimizer state {}", path.display()))
 }

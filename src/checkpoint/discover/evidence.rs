@@ -1,0 +1,219 @@
+//! Evidence for the reading decisions that could be wrong, so each is
+//! explained and refused when the file does not settle it:
+//!
+//! - **Gate kind.** A `bias` beside a per-task norm is not proof of affine
+//!   TSBN: σBN written as a `BatchNorm2d` subclass keeps a frozen bias (paper
+//!   000, App. F.2). σBN stores logits γ (importance σ(γ), eq. 2–3), which
+//!   training pushes below zero for closed gates; an affine scale starts at
+//!   1 and stays clustered there, rarely negative. So a layer with a shift
+//!   is read from its values: many negatives → σBN, clustered near 1 with
+//!   (almost) no negatives → affine, anything else → undecided.
+//! - **Task sets.** Sibling modules named for their role in a block
+//!   (`norm1`/`norm2`, `bn1`/`bn2`, `layernorm_before`/`_after`) are not
+//!   tasks.
+//! - **Depth order.** Only a file that keeps the model's registration order
+//!   (a pickled state_dict) gives depth order; otherwise it is inferred.
+
+use std::path::PathBuf;
+
+use crate::importance::GateKind;
+
+/// Share of negative weights at or above which a shifted layer is read as
+/// σBN logits.
+pub const SIGMOID_MIN_NEGATIVE: f64 = 0.05;
+/// Share of negative weights below which, with most weights in
+/// [0.5, 1.5], a shifted layer is read as an affine scale.
+pub const AFFINE_MAX_NEGATIVE: f64 = 0.01;
+pub const AFFINE_MIN_NEAR_ONE: f64 = 0.5;
+
+/// Why a layer's importance is computed the way it is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GateEvidence {
+    /// The kind decided, or `None` when the evidence does not settle it.
+    pub kind: Option<GateKind>,
+    /// What decided it, in words.
+    pub reason: String,
+    /// Whether the norm has a shift (bias / beta) tensor.
+    pub has_shift: bool,
+    /// Number of weights the statistics below are over.
+    pub values: usize,
+    /// Share of weights below zero.
+    pub negative: f64,
+    /// Share of weights in [0.5, 1.5].
+    pub near_one: f64,
+    pub median: f64,
+}
+
+impl GateEvidence {
+    /// A kind named by the file's metadata (`mtl.gate`).
+    pub fn from_metadata(kind: GateKind, key: &str, raw: &[f64], has_shift: bool) -> Self {
+        let mut e = Self::stats(raw, has_shift);
+        e.kind = Some(kind);
+        e.reason = format!(
+            "{key} metadata says {kind}: importance = {}",
+            match kind {
+                GateKind::Sigmoid => "sigmoid(weight)",
+                GateKind::Abs => "|weight|",
+                GateKind::Identity => "weight",
+            }
+        );
+        e
+    }
+
+    fn stats(raw: &[f64], has_shift: bool) -> Self {
+        let finite: Vec<f64> = raw.iter().copied().filter(|x| x.is_finite()).collect();
+        let n = finite.len();
+        let share = |f: &dyn Fn(f64) -> bool| {
+            if n == 0 {
+                0.0
+            } else {
+                finite.iter().filter(|&&x| f(x)).count() as f64 / n as f64
+            }
+        };
+        let negative = share(&|x| x < 0.0);
+        let near_one = share(&|x| (0.5..=1.5).contains(&x));
+        let mut sorted = finite;
+        sorted.sort_by(f64::total_cmp);
+        let median = match sorted.len() {
+            0 => f64::NAN,
+            m if m % 2 == 1 => sorted[m / 2],
+            m => 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]),
+        };
+        GateEvidence {
+            kind: None,
+            reason: String::new(),
+            has_shift,
+            values: n,
+            negative,
+            near_one,
+            median,
+        }
+    }
+
+    /// Decides from the structure and the values (module docs).
+    pub fn from_values(raw: &[f64], has_shift: bool) -> Self {
+        let mut e = Self::stats(raw, has_shift);
+        let pct = |x: f64| format!("{:.0}%", 100.0 * x);
+        if !has_shift {
+            e.kind = Some(GateKind::Sigmoid);
+            e.reason = "no shift (bias) tensor: σBN, importance = sigmoid(weight)".into();
+        } else if e.negative >= SIGMOID_MIN_NEGATIVE {
+            e.kind = Some(GateKind::Sigmoid);
+            e.reason = format!(
+                "has a bias, but {} of the weights are negative (median {:.3}): σBN logits with a frozen shift, importance = sigmoid(weight); an affine scale is rarely negative",
+                pct(e.negative),
+                e.median
+            );
+        } else if e.negative < AFFINE_MAX_NEGATIVE && e.near_one >= AFFINE_MIN_NEAR_ONE {
+            e.kind = Some(GateKind::Abs);
+            e.reason = format!(
+                "has a bias and the weights cluster near 1 ({} in [0.5, 1.5], {} negative, median {:.3}): an affine scale (TSBN), importance = |weight|",
+                pct(e.near_one),
+                pct(e.negative),
+                e.median
+            );
+        } else {
+            e.reason = format!(
+                "has a bias, and the weights look neither like σBN logits ({} negative) nor like an affine scale clustered near 1 ({} in [0.5, 1.5], median {:.3})",
+                pct(e.negative),
+                pct(e.near_one),
+                e.median
+            );
+        }
+        e
+    }
+}
+
+/// How the layers were put in depth order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerOrder {
+    /// The `mtl.layers` metadata of a stacked checkpoint.
+    Metadata,
+    /// The model's registration order, kept by a pickled state_dict.
+    Registration,
+    /// Inferred: natural order of the layer names (the file keeps no order).
+    Natural,
+    /// Set by `--layer-order FILE`.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for LayerOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayerOrder::Metadata => f.write_str("from mtl.layers metadata"),
+            LayerOrder::Registration => {
+                f.write_str("the model's registration order, as the state_dict keeps it")
+            }
+            LayerOrder::Natural => f.write_str(
+                "inferred: natural order of the names (the file keeps no order); pass --layer-order FILE if that is not depth order",
+            ),
+            LayerOrder::File(p) => write!(f, "from {}", p.display()),
+        }
+    }
+}
+
+/// Words that name a module's role inside a block, never a task.
+const ROLE_WORDS: &[&str] = &[
+    "before", "after", "pre", "post", "attn", "mlp", "ffn", "input", "output", "q", "k", "v",
+    "query", "key", "value", "self", "cross",
+];
+
+/// Whether a set of sibling module names reads as module roles
+/// (`norm1`/`norm2`, `bn1`/`bn2`, `ln_1`/`ln_2`, `layernorm_before`/`_after`,
+/// `q_norm`/`k_norm`) rather than tasks.
+pub fn role_like(keys: &[&str]) -> bool {
+    let normish = |k: &str| {
+        let l = k.to_ascii_lowercase();
+        let stem = l.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_');
+        l.contains("norm")
+            || matches!(stem, "bn" | "ln" | "gn" | "in" | "norm")
+            || l.starts_with("bn_")
+            || l.starts_with("ln_")
+    };
+    if keys.iter().all(|k| normish(k)) {
+        return true;
+    }
+    keys.iter().all(|k| {
+        k.to_ascii_lowercase()
+            .split('_')
+            .any(|w| ROLE_WORDS.contains(&w))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_not_tasks() {
+        assert!(role_like(&["norm1", "norm2"]));
+        assert!(role_like(&["bn1", "bn2", "bn3"]));
+        assert!(role_like(&["ln_1", "ln_2"]));
+        assert!(role_like(&["layernorm_before", "layernorm_after"]));
+        assert!(role_like(&["q_norm", "k_norm"]));
+        assert!(!role_like(&["segmentation", "depth", "normal"]));
+        assert!(!role_like(&["Smiling", "Male"]));
+        assert!(!role_like(&["task1", "task2"]));
+    }
+
+    #[test]
+    fn gate_kind_from_values() {
+        let logits = [-2.0, -0.5, 0.3, 1.7, -3.1, 0.9];
+        let e = GateEvidence::from_values(&logits, true);
+        assert_eq!(e.kind, Some(GateKind::Sigmoid));
+        let affine = [0.9, 1.1, 1.05, 0.7, 1.3, 0.95];
+        assert_eq!(
+            GateEvidence::from_values(&affine, true).kind,
+            Some(GateKind::Abs)
+        );
+        // All positive but far from 1: undecided.
+        let unclear = [2.5, 3.0, 2.2, 4.1, 2.8, 3.3];
+        assert_eq!(GateEvidence::from_values(&unclear, true).kind, None);
+        // No shift: σBN by structure, whatever the values.
+        assert_eq!(
+            GateEvidence::from_values(&affine, false).kind,
+            Some(GateKind::Sigmoid)
+        );
+    }
+}
