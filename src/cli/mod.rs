@@ -56,7 +56,7 @@ impl Failure {
     name = "mtl-inspect",
     version,
     about = "Inspect multi-task checkpoints with task-specific (σ)BN gates: capacity, task similarity, specialization, stability and clusters (Suteu & Serban, TSσBN).",
-    after_help = "Checkpoints are .safetensors files in one of three layouts: nn.ModuleList of per-task norms (<layer>.<i>.weight), nn.ModuleDict keyed by task (<layer>.<task>.weight), or mtl-inspect's stacked format (<layer>.gamma [T, C]). Start with 'mtl-inspect inspect CKPT'.\n\nExit codes: 0 ok, 1 input or analysis error, 2 usage error."
+    after_help = "Checkpoints: .safetensors, a sharded model.safetensors.index.json (or its folder), or a torch.save archive (.pt, .pth, .bin, Lightning .ckpt; read without running any code in it). Layouts: nn.ModuleList of per-task norms (<layer>.<i>.weight), nn.ModuleDict keyed by task (<layer>.<task>.weight), or mtl-inspect's stacked format (<layer>.gamma [T, C]). Start with 'mtl-inspect inspect CKPT': it shows every reading decision and its evidence.\n\nExit codes: 0 ok, 1 input or analysis error, 2 usage error."
 )]
 struct Cli {
     #[command(subcommand)]

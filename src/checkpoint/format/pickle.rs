@@ -490,7 +490,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, target: &Value, items: Vec<Value>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return self.err("SETITEMS with an odd number of items");
         }
         let Some(Obj::Dict(d)) = self.obj_mut(target) else {
