@@ -73,11 +73,23 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Lower-case hex SHA-256 of the file at `path`, read in chunks, and its size.
+/// Lower-case hex SHA-256 of the file at `path`, read in chunks, and its
+/// size. For the folder of a sharded model, that of its index file.
 pub fn sha256_file(path: &Path) -> Result<(String, u64), ReportError> {
     let err = |source| ReportError::Hash {
         path: path.to_path_buf(),
         source,
+    };
+    let index;
+    let path = if path.is_dir() {
+        index = crate::checkpoint::format::sharded::find_index(path).map_err(|_| {
+            err(std::io::Error::other(
+                "a folder without one *.safetensors.index.json",
+            ))
+        })?;
+        index.as_path()
+    } else {
+        path
     };
     let mut f = std::fs::File::open(path).map_err(err)?;
     let mut h = Sha256::new();
