@@ -116,7 +116,7 @@ fn shapes_tssbn_checkpoint_reads_back() {
         names,
         ["features.0.norm", "features.1.norm", "features.2.norm"]
     );
-    assert!(gates.layers.iter().all(|l| l.gate == GateKind::Sigmoid));
+    assert!(gates.layers.iter().all(|l| l.gate() == Some(GateKind::Sigmoid)));
     let (im, dropped) = gates.importance(&ImportanceParams::default()).unwrap();
     assert!(dropped.is_empty());
     assert_eq!((im.n_tasks(), im.n_filters()), (4, 24 + 16 + 16));
@@ -150,7 +150,7 @@ fn tsbn_writes_beta_and_hps_has_no_task_specific_layers() {
     // mtl-inspect: TSBN gates read as |γ|; HPS has nothing task-specific.
     let tsbn = Checkpoint::open(dir.path().join("shapes_tsbn_seed0.safetensors")).unwrap();
     let g = discover_gates(&tsbn, &DiscoverParams::default()).unwrap();
-    assert!(g.layers.iter().all(|l| l.gate == GateKind::Abs));
+    assert!(g.layers.iter().all(|l| l.gate() == Some(GateKind::Abs)));
     let hps = Checkpoint::open(dir.path().join("shapes_bn_seed0.safetensors")).unwrap();
     let err = discover_gates(&hps, &DiscoverParams::default())
         .unwrap_err()
