@@ -11,9 +11,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::layers::{NormKind, NormParams};
 use crate::models::{ModelKind, loss::bce_with_logits};
-use crate::optim::{Optimizer, OptimizerKind, ParamGroup};
+use crate::optim::{Optimizer, OptimizerKind, param_groups};
 use crate::train::build_model;
-use crate::vars::ParamGroupKind;
 
 #[derive(Debug, Clone)]
 pub struct BenchParams {
@@ -32,20 +31,7 @@ pub struct BenchParams {
 pub fn time_steps(p: &BenchParams, device: &Device) -> Result<Vec<f64>> {
     let mut model = build_model(p.model, p.norm, p.tasks, 0, NormParams::default(), device)?;
     model.net.fused = !p.unfused;
-    let groups = vec![
-        ParamGroup {
-            name: "weights",
-            vars: model.store.sorted(ParamGroupKind::Weights),
-            lr_mult: 1.0,
-            weight_decay: 0.0,
-        },
-        ParamGroup {
-            name: "gates",
-            vars: model.store.sorted(ParamGroupKind::Gates),
-            lr_mult: 100.0,
-            weight_decay: 0.0,
-        },
-    ];
+    let groups = param_groups(&model.store, 100.0, 0.0);
     let mut opt = Optimizer::new(OptimizerKind::adam(), 3e-4, groups)?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
     let s = p.image_size;

@@ -7,6 +7,8 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
+use crate::vars::{ParamGroupKind, ParamStore};
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OptimizerKind {
     Adam { beta1: f64, beta2: f64, eps: f64 },
@@ -36,6 +38,28 @@ pub struct ParamGroup {
     pub vars: Vec<(String, Var)>,
     pub lr_mult: f64,
     pub weight_decay: f64,
+}
+
+/// The two groups every model trains with: the trunk and heads
+/// (`ParamGroupKind::Weights`) at the base learning rate with
+/// `weight_decay`, and the norm layers' parameters
+/// (`ParamGroupKind::Gates`) at `alpha` times it with no weight decay.
+/// Buffers are never optimised.
+pub fn param_groups(store: &ParamStore, alpha: f64, weight_decay: f64) -> Vec<ParamGroup> {
+    vec![
+        ParamGroup {
+            name: "weights",
+            vars: store.sorted(ParamGroupKind::Weights),
+            lr_mult: 1.0,
+            weight_decay,
+        },
+        ParamGroup {
+            name: "gates",
+            vars: store.sorted(ParamGroupKind::Gates),
+            lr_mult: alpha,
+            weight_decay: 0.0,
+        },
+    ]
 }
 
 struct Slot {

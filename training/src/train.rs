@@ -18,8 +18,8 @@ use crate::data::{Dataset, Split};
 use crate::layers::{NormKind, NormParams};
 use crate::metrics::{TaskMetrics, TaskScore, mean_scores};
 use crate::models::{ModelKind, MultiTaskNet, loss::bce_with_logits};
-use crate::optim::{Optimizer, OptimizerKind, ParamGroup};
-use crate::vars::{ParamGroupKind, ParamStore};
+use crate::optim::{Optimizer, OptimizerKind, param_groups};
+use crate::vars::ParamStore;
 
 /// Checked settings of a training run.
 #[derive(Debug, Clone)]
@@ -155,20 +155,7 @@ pub fn evaluate(
 }
 
 fn optimizer_for(model: &Model, params: &TrainParams) -> Result<Optimizer> {
-    let groups = vec![
-        ParamGroup {
-            name: "weights",
-            vars: model.store.sorted(ParamGroupKind::Weights),
-            lr_mult: 1.0,
-            weight_decay: params.weight_decay,
-        },
-        ParamGroup {
-            name: "gates",
-            vars: model.store.sorted(ParamGroupKind::Gates),
-            lr_mult: params.alpha,
-            weight_decay: 0.0,
-        },
-    ];
+    let groups = param_groups(&model.store, params.alpha, params.weight_decay);
     Ok(Optimizer::new(params.optimizer, params.lr, groups)?)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod conv;
 pub mod fused;
+pub mod pool;
 pub mod shared_bn;
 pub mod stats;
 pub mod ts_sigma_bn;

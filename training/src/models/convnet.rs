@@ -154,7 +154,9 @@ impl MultiTaskNet {
                 x = block.norm.forward(&x, layout, train)?.relu()?;
             }
             if block.stage.pool {
-                x = x.max_pool2d(2)?;
+                // Not `Tensor::max_pool2d`: its backward scales gradients
+                // by 1/4 (candle 0.9.2); see `layers::pool`.
+                x = crate::layers::pool::max_pool2d(&x, 2)?;
             }
         }
         x = x.mean(D::Minus1)?.mean(D::Minus1)?;
