@@ -116,7 +116,12 @@ fn shapes_tssbn_checkpoint_reads_back() {
         names,
         ["features.0.norm", "features.1.norm", "features.2.norm"]
     );
-    assert!(gates.layers.iter().all(|l| l.gate() == Some(GateKind::Sigmoid)));
+    assert!(
+        gates
+            .layers
+            .iter()
+            .all(|l| l.gate() == Some(GateKind::Sigmoid))
+    );
     let (im, dropped) = gates.importance(&ImportanceParams::default()).unwrap();
     assert!(dropped.is_empty());
     assert_eq!((im.n_tasks(), im.n_filters()), (4, 24 + 16 + 16));
