@@ -32,6 +32,8 @@ pub enum FileFormat {
     },
     /// `torch.save`'s zip archive (`.pt`, `.pth`, `.bin`, `.ckpt`).
     TorchZip,
+    /// `torch.save`'s legacy (pre-1.6) stream of pickles and storages.
+    TorchLegacy,
 }
 
 impl std::fmt::Display for FileFormat {
@@ -42,6 +44,7 @@ impl std::fmt::Display for FileFormat {
                 write!(f, "sharded safetensors ({} shards)", shards.len())
             }
             FileFormat::TorchZip => f.write_str("torch.save zip archive"),
+            FileFormat::TorchLegacy => f.write_str("legacy torch.save (pre-1.6)"),
         }
     }
 }
@@ -105,7 +108,6 @@ pub enum FormatError {
     },
     /// A pickle that needs Python code (a global outside the allow-list).
     NeedsCode(String),
-    LegacyTorch,
     PlainPickle,
     OptimizerState,
     NotStateDict(String),
@@ -130,7 +132,6 @@ impl FormatError {
             FormatError::NeedsCode(g) => format!(
                 "refused: the pickle refers to the Python object '{g}', and loading it would import and run code (a whole pickled model or a custom class is not a state_dict). Nothing was executed. Save only the weights: torch.save(model.state_dict(), 'model_state.pt') or safetensors.torch.save_file(model.state_dict(), 'model.safetensors')"
             ),
-            FormatError::LegacyTorch => "it is in PyTorch's legacy (pre-1.6, non-zip) torch.save format, which mtl-inspect does not read; re-save it with a current PyTorch: torch.save(torch.load(PATH, map_location='cpu', weights_only=True), 'model_state.pt', _use_new_zipfile_serialization=True)".into(),
             FormatError::PlainPickle => "refused: it is a plain Python pickle, not a torch.save archive or safetensors file, and mtl-inspect reads no plain pickles. If you trust its source, load it in Python and save only the weights: torch.save(state_dict, 'model_state.pt') or safetensors.torch.save_file(state_dict, 'model.safetensors')".into(),
             FormatError::OptimizerState => "it holds an optimizer's state_dict ('state', 'param_groups'), not model weights; pass the model checkpoint instead".into(),
             FormatError::NotStateDict(why) => format!(
@@ -237,7 +238,6 @@ pub fn foreign(s: Sniffed) -> FormatError {
             "it is a NumPy .npy array",
             "save the arrays with safetensors.numpy.save_file({name: array}, 'model.safetensors')",
         ),
-        Sniffed::LegacyTorch => FormatError::LegacyTorch,
         Sniffed::Pickle => FormatError::PlainPickle,
         Sniffed::Tar => other(
             "it is a tar archive (PyTorch's oldest torch.save format, or another archive)",
@@ -299,6 +299,10 @@ pub fn read(path: &Path, key: Option<&str>) -> Result<(Loaded, FileFormat), Read
                 way_out: "pass the checkpoint file itself".into(),
             })),
         },
+        Sniffed::LegacyTorch => Ok((
+            torch::read_legacy(path, mmap, key).map_err(ReadError::Format)?,
+            FileFormat::TorchLegacy,
+        )),
         Sniffed::Pickle => {
             // Say what a plain pickle would import, without running it.
             match pickle::load(&mmap, pickle::PersistentIds::None) {
@@ -339,4 +343,33 @@ pub(crate) fn map(path: &Path) -> Result<Mmap, ReadError> {
     // could change bytes we read, which at worst yields wrong numbers for
     // that run, the same as reading a file while it is rewritten.
     unsafe { Mmap::map(&file) }.map_err(|e| ReadError::Io(path.to_path_buf(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_content_not_extension() {
+        let p = Path::new("model.pt");
+        // A safetensors header of 640 bytes starts 0x80 0x02 like a pickle.
+        let mut st = 640u64.to_le_bytes().to_vec();
+        st.extend_from_slice(b"{\"a\":1}");
+        assert_eq!(sniff(&st, p), Sniffed::Safetensors);
+        assert_eq!(sniff(b"PK\x03\x04rest", p), Sniffed::Zip);
+        assert_eq!(sniff(LEGACY_MAGIC, p), Sniffed::LegacyTorch);
+        assert_eq!(
+            sniff(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00", p),
+            Sniffed::Pickle
+        );
+        assert_eq!(sniff(b"\x89HDF\r\n\x1a\nxxxx", p), Sniffed::Hdf5);
+        assert_eq!(sniff(b"GGUF\x03\x00\x00\x00", p), Sniffed::Gguf);
+        assert_eq!(sniff(b"\x93NUMPY\x01\x00", p), Sniffed::Npy);
+        assert_eq!(sniff(b"", p), Sniffed::Empty);
+        assert_eq!(sniff(b"hello world", p), Sniffed::Unknown);
+        assert_eq!(
+            sniff(b"\x08\x07\x12\x04", Path::new("m.onnx")),
+            Sniffed::Onnx
+        );
+    }
 }

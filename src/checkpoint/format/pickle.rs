@@ -647,11 +647,20 @@ impl<'a> Machine<'a> {
             Some(Obj::Tuple(t)) => t.clone(),
             _ => return self.err("persistent id is not a tuple"),
         };
-        let [kind, ty, key, _location, numel] = &items[..] else {
-            return self.err(format!(
-                "persistent id has {} fields, expected 5",
-                items.len()
-            ));
+        // The zip format writes 5 fields; the legacy format adds a sixth,
+        // the view metadata of pre-1.0 storage views (None otherwise).
+        let (kind, ty, key, numel) = match &items[..] {
+            [kind, ty, key, _location, numel] => (kind, ty, key, numel),
+            [kind, ty, key, _location, numel, Value::None] => (kind, ty, key, numel),
+            [_, _, _, _, _, _] => {
+                return self.err("storage views of pre-1.0 PyTorch are not supported");
+            }
+            _ => {
+                return self.err(format!(
+                    "persistent id has {} fields, expected 5",
+                    items.len()
+                ));
+            }
         };
         if !matches!(kind, Value::Str(s) if &**s == "storage") {
             return self.err("persistent id is not a storage");

@@ -140,16 +140,43 @@ pub fn read(path: &Path, mmap: Mmap, key: Option<&str>) -> Result<Loaded, Format
     }
     let data = &mmap[pkl.start..pkl.start + pkl.len];
     let p = pickle::load(data, PersistentIds::TorchStorage).map_err(|e| refusal(path, e))?;
-    let storages: BTreeMap<&str, &Entry> = entries
+    let storages: BTreeMap<String, Span> = entries
         .iter()
         .filter_map(|e| {
             e.name
                 .strip_prefix(&prefix)
                 .and_then(|n| n.strip_prefix("data/"))
-                .map(|k| (k, e))
+                .map(|k| {
+                    (
+                        k.to_string(),
+                        Span {
+                            start: e.start,
+                            len: e.len,
+                        },
+                    )
+                })
         })
         .collect();
-    let chosen = find_state_dict(&p, key)?;
+    let detail = format!("pickle protocol {}", p.protocol);
+    loaded(mmap, &p, &storages, key, detail)
+}
+
+/// Where a storage's bytes are in the file.
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+/// The state_dict's tensors as views into `storages`, whatever container
+/// (zip or legacy stream) held them.
+fn loaded(
+    mmap: Mmap,
+    p: &Pickle,
+    storages: &BTreeMap<String, Span>,
+    key: Option<&str>,
+    detail: String,
+) -> Result<Loaded, FormatError> {
+    let chosen = find_state_dict(p, key)?;
     let dict = p
         .dict(&chosen.value)
         .ok_or_else(|| FormatError::Damaged("the chosen object is not a dict".into()))?;
@@ -164,7 +191,7 @@ pub fn read(path: &Path, mmap: Mmap, key: Option<&str>) -> Result<Loaded, Format
             continue;
         };
         match p.obj(v) {
-            Some(Obj::Tensor(t)) => match tensor(name, t, &storages) {
+            Some(Obj::Tensor(t)) => match tensor(name, t, storages) {
                 Ok(Some(raw)) => tensors.push(raw),
                 Ok(None) => skipped.push(Skipped {
                     name: name.to_string(),
@@ -191,8 +218,86 @@ pub fn read(path: &Path, mmap: Mmap, key: Option<&str>) -> Result<Loaded, Format
         metadata: BTreeMap::new(),
         skipped,
         wrapper: chosen.choice,
-        detail: format!("pickle protocol {}", p.protocol),
+        detail,
     })
+}
+
+/// Reads PyTorch's legacy (pre-1.6) `torch.save` stream: five pickles (magic
+/// number, protocol version 1001, system info, the object, the list of
+/// storage keys), then each storage in that order as a little-endian u64
+/// element count followed by its bytes.
+pub fn read_legacy(path: &Path, mmap: Mmap, key: Option<&str>) -> Result<Loaded, FormatError> {
+    let mut pos = 0usize;
+    let mut next = |pids: PersistentIds| -> Result<Pickle, FormatError> {
+        let p = pickle::load(&mmap[pos..], pids).map_err(|e| match e {
+            PickleError::Malformed { .. } => {
+                FormatError::Damaged(format!("its legacy torch.save stream is {e}"))
+            }
+            other => refusal(path, other),
+        })?;
+        pos += p.consumed;
+        Ok(p)
+    };
+    next(PersistentIds::None)?; // magic number, checked by the sniffer
+    let version = next(PersistentIds::None)?;
+    if version.root != Value::Int(1001) {
+        return Err(FormatError::Unsupported(format!(
+            "legacy torch.save protocol version {:?} (only 1001 is known)",
+            version.root
+        )));
+    }
+    let sys = next(PersistentIds::None)?;
+    if let Some(d) = sys.dict(&sys.root)
+        && d.iter()
+            .any(|(k, v)| sys.str(k) == Some("little_endian") && *v == Value::Bool(false))
+    {
+        return Err(FormatError::Unsupported(
+            "it was saved on a big-endian machine; load and re-save it on a little-endian one"
+                .into(),
+        ));
+    }
+    let main = next(PersistentIds::TorchStorage)?;
+    let keys_p = next(PersistentIds::None)?;
+    let keys: Vec<String> = match keys_p.obj(&keys_p.root) {
+        Some(Obj::List(l)) => l
+            .iter()
+            .map(|k| keys_p.str(k).map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| FormatError::Damaged("storage keys are not strings".into()))?,
+        _ => return Err(FormatError::Damaged("no list of storage keys".into())),
+    };
+    let item_of: BTreeMap<&str, usize> = main
+        .objs
+        .iter()
+        .filter_map(|o| match o {
+            Obj::Storage(s) => Some((s.key.as_str(), s.dtype.size().unwrap_or(0))),
+            _ => None,
+        })
+        .collect();
+    let mut storages = BTreeMap::new();
+    for k in &keys {
+        let count = mmap
+            .get(pos..pos + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+            .ok_or_else(|| FormatError::Damaged(format!("storage '{k}' is cut off")))?;
+        let item = *item_of.get(k.as_str()).ok_or_else(|| {
+            FormatError::Damaged(format!("storage '{k}' is not used by any tensor"))
+        })?;
+        let len = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(item.max(1)))
+            .ok_or_else(|| FormatError::Damaged(format!("storage '{k}' is too large")))?;
+        let start = pos + 8;
+        if start.checked_add(len).is_none_or(|e| e > mmap.len()) {
+            return Err(FormatError::Damaged(format!(
+                "storage '{k}' runs past the end of the file (truncated?)"
+            )));
+        }
+        storages.insert(k.clone(), Span { start, len });
+        pos = start + len;
+    }
+    let detail = format!("legacy pre-1.6 format, pickle protocol {}", main.protocol);
+    loaded(mmap, &main, &storages, key, detail)
 }
 
 fn dtype_name(d: TorchDtype) -> &'static str {
@@ -232,7 +337,7 @@ fn to_dtype(d: TorchDtype) -> Option<Dtype> {
 fn tensor(
     name: &str,
     t: &pickle::TensorRef,
-    storages: &BTreeMap<&str, &Entry>,
+    storages: &BTreeMap<String, Span>,
 ) -> Result<Option<RawTensor>, String> {
     let (Some(dtype), Some(item)) = (to_dtype(t.storage.dtype), t.storage.dtype.size()) else {
         return Ok(None);
