@@ -154,6 +154,10 @@ fn allowed_global(module: &str, name: &str) -> Option<Global> {
                 Global::StorageClass(d)
             } else if let Some(d) = TorchDtype::from_dtype_name(n) {
                 Global::Dtype(d)
+            } else if n.ends_with("Storage") {
+                // A storage class newer than this list (float8, uint16, …):
+                // recognised as data, its tensors listed but not decoded.
+                Global::StorageClass(TorchDtype::Other("unknown storage type"))
             } else {
                 return None;
             }
@@ -1038,6 +1042,17 @@ mod tests {
         };
         assert_eq!(t[0], t[1]);
         assert_eq!(r.dict(&t[0]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn unknown_storage_classes_are_data_not_code() {
+        assert!(matches!(
+            allowed_global("torch", "Float8_e4m3fnStorage"),
+            Some(Global::StorageClass(TorchDtype::Other(_)))
+        ));
+        assert_eq!(allowed_global("torch", "load"), None);
+        assert_eq!(allowed_global("torch.nn.modules.conv", "Conv2d"), None);
+        assert_eq!(allowed_global("builtins", "eval"), None);
     }
 
     #[test]
