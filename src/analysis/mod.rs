@@ -4,6 +4,8 @@
 
 pub mod capacity;
 pub mod clusters;
+pub mod depth;
+pub mod diff;
 pub mod filter_groups;
 pub mod gate_stats;
 pub mod similarity;

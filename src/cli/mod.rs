@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 
 use args::{LinkageArg, LoadArgs, ReadArgs};
 use mtl_inspect::analysis::{
-    capacity, clusters, filter_groups, gate_stats, similarity, specialization, stability,
+    capacity, clusters, depth, diff, filter_groups, gate_stats, similarity, specialization,
+    stability,
 };
 use mtl_inspect::checkpoint::discover::discover_gates;
 use mtl_inspect::checkpoint::summary::CheckpointSummary;
@@ -77,6 +78,10 @@ enum Command {
     /// C² = shared² + independent²).
     Capacity {
         ckpt: PathBuf,
+        /// The split of each layer on its own filters (depth curve), instead
+        /// of the whole network.
+        #[arg(long)]
+        per_layer: bool,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -84,6 +89,29 @@ enum Command {
     /// (paper §5.2).
     Similarity {
         ckpt: PathBuf,
+        /// Per layer, the similarity on that layer's filters and its mean /
+        /// min / max off the diagonal (depth curve).
+        #[arg(long)]
+        per_layer: bool,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Compare two checkpoints of the same tasks and layers (aligned by
+    /// name): per task and layer the change (B − A) in capacity and its
+    /// shared / independent parts, the Spearman correlation of the two
+    /// similarity matrices, the task pairs whose similarity moved most, and
+    /// the filters whose owner (the task holding more than τ of the filter's
+    /// importance) changed.
+    Diff {
+        ckpt_a: PathBuf,
+        ckpt_b: PathBuf,
+        /// Share of a filter's total importance above which a task owns it;
+        /// 0 < τ < 1.
+        #[arg(long, default_value_t = 0.5)]
+        tau: f64,
+        /// Task pairs to list, by the largest change in similarity.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -213,17 +241,56 @@ pub fn run() -> Result<(), Failure> {
             let summary = CheckpointSummary::new(&checkpoint, &gates, s.importance.gate);
             output::inspect(&summary, s.format)
         }
-        Command::Capacity { ckpt, load } => {
+        Command::Capacity {
+            ckpt,
+            per_layer,
+            load,
+        } => {
             let s = load.check()?;
             let run = load::load(&ckpt, &s)?;
-            let r = capacity::capacity(&run.importance);
-            output::capacity(&run, &s, &r)
+            if per_layer {
+                let r = depth::capacity_by_layer(&run.importance);
+                output::capacity_by_layer(&run, &s, &r)
+            } else {
+                let r = capacity::capacity(&run.importance);
+                output::capacity(&run, &s, &r)
+            }
         }
-        Command::Similarity { ckpt, load } => {
+        Command::Similarity {
+            ckpt,
+            per_layer,
+            load,
+        } => {
             let s = load.check()?;
             let run = load::load(&ckpt, &s)?;
-            let r = similarity::cosine_similarity(&run.importance);
-            output::similarity(&run, &s, &r)
+            if per_layer {
+                let r = depth::similarity_by_layer(&run.importance);
+                output::similarity_by_layer(&run, &s, &r)
+            } else {
+                let r = similarity::cosine_similarity(&run.importance);
+                output::similarity(&run, &s, &r)
+            }
+        }
+        Command::Diff {
+            ckpt_a,
+            ckpt_b,
+            tau,
+            top,
+            load,
+        } => {
+            let p = diff::DiffParams::new(tau, top)
+                .map_err(|e| Failure::usage(anyhow::anyhow!("{e}")))?;
+            let s = load.check()?;
+            let a = load::load(&ckpt_a, &s)?;
+            let b = load::load(&ckpt_b, &s)?;
+            let r = diff::diff(&a.importance, &b.importance, &p).map_err(|e| {
+                Failure::input(anyhow::anyhow!(
+                    "comparing {} with {}: {e}; diff needs two runs of the same tasks and layers (select common layers with --layers)",
+                    a.name,
+                    b.name
+                ))
+            })?;
+            output::diff(&[a, b], &s, &r)
         }
         Command::Specialization { ckpt, tau, load } => {
             let p = specialization::SpecializationParams::new(tau)

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use mtl_inspect::analysis::capacity::CapacityReport;
 use mtl_inspect::analysis::clusters::ClusterReport;
+use mtl_inspect::analysis::depth::{CapacityByLayer, SimilarityByLayer};
+use mtl_inspect::analysis::diff::DiffReport;
 use mtl_inspect::analysis::filter_groups::FilterGroupReport;
 use mtl_inspect::analysis::gate_stats::GateDistributionReport;
 use mtl_inspect::analysis::similarity::SimilarityMatrix;
@@ -193,6 +195,49 @@ pub fn similarity(run: &Run, s: &LoadSettings, r: &SimilarityMatrix) -> Vec<u8> 
             out
         },
         || tables::similarity(r),
+    )
+}
+
+pub fn capacity_by_layer(run: &Run, s: &LoadSettings, r: &CapacityByLayer) -> Vec<u8> {
+    one(
+        run,
+        s,
+        r,
+        || {
+            let mut means = tables::capacity_by_layer_means(r);
+            means.title = Some(
+                "capacity split of each layer on its own filters (eq. 4–5), mean over tasks; per task: --format csv|json".into(),
+            );
+            means.to_text()
+        },
+        || tables::capacity_by_layer(r),
+    )
+}
+
+pub fn similarity_by_layer(run: &Run, s: &LoadSettings, r: &SimilarityByLayer) -> Vec<u8> {
+    one(
+        run,
+        s,
+        r,
+        || {
+            let mut t = tables::similarity_by_layer(r);
+            t.title = Some(
+                "task similarity on each layer's filters, off the diagonal; matrices: --format json"
+                    .into(),
+            );
+            t.to_text()
+        },
+        || tables::similarity_by_layer(r),
+    )
+}
+
+pub fn diff(runs: &[Run], s: &LoadSettings, r: &DiffReport) -> Vec<u8> {
+    many(
+        runs,
+        s,
+        r,
+        || tables::diff_text(r),
+        || tables::diff_tasks(r),
     )
 }
 

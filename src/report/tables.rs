@@ -3,6 +3,8 @@
 
 use crate::analysis::capacity::CapacityReport;
 use crate::analysis::clusters::ClusterReport;
+use crate::analysis::depth::{CapacityByLayer, SimilarityByLayer};
+use crate::analysis::diff::DiffReport;
 use crate::analysis::filter_groups::FilterGroupReport;
 use crate::analysis::gate_stats::{Distribution, GateDistributionReport};
 use crate::analysis::similarity::SimilarityMatrix;
@@ -385,4 +387,143 @@ pub fn filter_groups_wide(r: &FilterGroupReport) -> Table {
         t.push(row);
     }
     t
+}
+
+/// Capacity split per layer: one row per (layer, task), long form.
+pub fn capacity_by_layer(r: &CapacityByLayer) -> Table {
+    let mut t = Table::new(&[
+        "layer",
+        "filters",
+        "task",
+        "capacity",
+        "shared",
+        "independent",
+    ]);
+    for l in &r.layers {
+        for c in &l.report.tasks {
+            t.push(vec![
+                l.layer.clone().into(),
+                l.filters.into(),
+                c.task.clone().into(),
+                c.capacity.into(),
+                c.shared.into(),
+                c.independent.into(),
+            ]);
+        }
+    }
+    t
+}
+
+/// Per layer: the means over tasks of the capacity split.
+pub fn capacity_by_layer_means(r: &CapacityByLayer) -> Table {
+    let mut t = Table::new(&[
+        "layer",
+        "filters",
+        "mean_capacity",
+        "mean_shared",
+        "mean_independent",
+    ]);
+    for l in &r.layers {
+        t.push(vec![
+            l.layer.clone().into(),
+            l.filters.into(),
+            l.mean_capacity.into(),
+            l.mean_shared.into(),
+            l.mean_independent.into(),
+        ]);
+    }
+    t
+}
+
+/// Per layer: off-diagonal similarity summary.
+pub fn similarity_by_layer(r: &SimilarityByLayer) -> Table {
+    let mut t = Table::new(&[
+        "layer",
+        "filters",
+        "mean_off_diagonal",
+        "min_off_diagonal",
+        "max_off_diagonal",
+    ]);
+    let num = |v: Option<f64>| v.map_or(Cell::Missing, Cell::Num);
+    for l in &r.layers {
+        t.push(vec![
+            l.layer.clone().into(),
+            l.filters.into(),
+            num(l.mean_off_diagonal),
+            num(l.min_off_diagonal),
+            num(l.max_off_diagonal),
+        ]);
+    }
+    t
+}
+
+/// Per task: capacity in A and B and the change of each part (B − A).
+pub fn diff_tasks(r: &DiffReport) -> Table {
+    let mut t = Table::new(&[
+        "task",
+        "capacity_a",
+        "capacity_b",
+        "delta_capacity",
+        "delta_shared",
+        "delta_independent",
+    ]);
+    for d in &r.tasks {
+        t.push(vec![
+            d.task.clone().into(),
+            d.capacity_a.into(),
+            d.capacity_b.into(),
+            d.delta_capacity.into(),
+            d.delta_shared.into(),
+            d.delta_independent.into(),
+        ]);
+    }
+    t
+}
+
+/// Everything `diff` shows, as text.
+pub fn diff_text(r: &DiffReport) -> String {
+    let mut tasks = diff_tasks(r);
+    tasks.title = Some("per task: capacity of A and B, and B − A of each part (eq. 4–5)".into());
+    let mut layers = Table::new(&[
+        "layer",
+        "filters",
+        "delta_mean_capacity",
+        "delta_mean_shared",
+        "delta_mean_independent",
+        "owner_changes",
+    ])
+    .titled(format!(
+        "per layer: B − A of the layer's own mean capacity split; filters whose owner (share > τ = {}) changed",
+        r.tau
+    ));
+    for l in &r.layers {
+        layers.push(vec![
+            l.layer.clone().into(),
+            l.filters.into(),
+            l.delta_mean_capacity.into(),
+            l.delta_mean_shared.into(),
+            l.delta_mean_independent.into(),
+            l.owner_changes.into(),
+        ]);
+    }
+    let mut pairs = Table::new(&["task_a", "task_b", "similarity_a", "similarity_b", "delta"])
+        .titled("task pairs whose similarity moved most");
+    for p in &r.moved_pairs {
+        pairs.push(vec![
+            p.task_a.clone().into(),
+            p.task_b.clone().into(),
+            p.similarity_a.into(),
+            p.similarity_b.into(),
+            p.delta.into(),
+        ]);
+    }
+    let rho = match r.similarity_spearman {
+        Some(v) => format!("{v:.4}"),
+        None => "undefined (a similarity matrix is constant)".into(),
+    };
+    format!(
+        "Spearman correlation of the two task-similarity matrices: {rho}\nfilters whose owner changed: {} (all listed in --format json)\n\n{}",
+        r.owner_changes.len(),
+        tables_to_text(&[tasks, layers, pairs])
+    )
 }
