@@ -394,6 +394,21 @@ impl<'a> Machine<'a> {
         self.pos += n + 1;
         Ok(s)
     }
+    /// A protocol-0 decimal integer; beyond i64 it is a [`Value::BigInt`].
+    fn text_int(&self, s: &str, op: &str) -> Result<Value, PickleError> {
+        match s.parse::<i64>() {
+            Ok(i) => Ok(Value::Int(i)),
+            Err(_) => {
+                let digits = s.strip_prefix('-').unwrap_or(s);
+                if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+                    Ok(Value::BigInt)
+                } else {
+                    self.err(format!("{op} argument is not an integer"))
+                }
+            }
+        }
+    }
+
     fn utf8(&self, b: &[u8]) -> Result<Rc<str>, PickleError> {
         std::str::from_utf8(b)
             .map(Rc::from)
@@ -754,35 +769,13 @@ impl<'a> Machine<'a> {
                     let v = match s {
                         "00" => Value::Bool(false),
                         "01" => Value::Bool(true),
-                        _ => match s.parse::<i64>() {
-                            Ok(i) => Value::Int(i),
-                            Err(_)
-                                if !s.is_empty()
-                                    && s.trim_start_matches('-')
-                                        .bytes()
-                                        .all(|c| c.is_ascii_digit()) =>
-                            {
-                                Value::BigInt
-                            }
-                            Err(_) => return self.err("INT argument is not an integer"),
-                        },
+                        _ => self.text_int(s, "INT")?,
                     };
                     self.stack.push(v);
                 }
                 b'L' => {
                     let s = self.line()?.trim_end_matches('L');
-                    let v = match s.parse::<i64>() {
-                        Ok(i) => Value::Int(i),
-                        Err(_)
-                            if !s.is_empty()
-                                && s.trim_start_matches('-')
-                                    .bytes()
-                                    .all(|c| c.is_ascii_digit()) =>
-                        {
-                            Value::BigInt
-                        }
-                        Err(_) => return self.err("LONG argument is not an integer"),
-                    };
+                    let v = self.text_int(s, "LONG")?;
                     self.stack.push(v);
                 }
                 b'F' => {
