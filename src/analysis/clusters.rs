@@ -264,7 +264,17 @@ impl Agglomeration {
             self.size[j] as f64,
             self.size[k] as f64,
         );
-        let lw = |d: &[f64]| lance_williams(self.method, d[i * n + k], d[j * n + k], d[i * n + j], ni, nj, nk);
+        let lw = |d: &[f64]| {
+            lance_williams(
+                self.method,
+                d[i * n + k],
+                d[j * n + k],
+                d[i * n + j],
+                ni,
+                nj,
+                nk,
+            )
+        };
         (lw(&self.d1), lw(&self.d2))
     }
 
@@ -294,18 +304,26 @@ impl Agglomeration {
                 .enumerate()
                 .flat_map(move |(x, &i)| self.active[x + 1..].iter().map(move |&j| (i, j)))
         };
-        let m1 = pairs().map(|(i, j)| self.key(i, j).0).fold(f64::INFINITY, f64::min);
-        let mut s: Vec<(usize, usize)> = pairs().filter(|&(i, j)| tied(self.key(i, j).0, m1)).collect();
+        let m1 = pairs()
+            .map(|(i, j)| self.key(i, j).0)
+            .fold(f64::INFINITY, f64::min);
+        let mut s: Vec<(usize, usize)> = pairs()
+            .filter(|&(i, j)| tied(self.key(i, j).0, m1))
+            .collect();
         let mut rule = MergeRule::Distance;
         if s.len() > 1 && self.has_secondary {
-            let m2 = s.iter().map(|&(i, j)| self.key(i, j).1).fold(f64::INFINITY, f64::min);
+            let m2 = s
+                .iter()
+                .map(|&(i, j)| self.key(i, j).1)
+                .fold(f64::INFINITY, f64::min);
             s.retain(|&(i, j)| tied(self.key(i, j).1, m2));
             if s.len() == 1 {
                 rule = MergeRule::Secondary;
             }
         }
         if s.len() > 1 {
-            let profiles: Vec<Vec<(f64, f64)>> = s.iter().map(|&(i, j)| self.profile(i, j)).collect();
+            let profiles: Vec<Vec<(f64, f64)>> =
+                s.iter().map(|&(i, j)| self.profile(i, j)).collect();
             // The exact minimum (a total order, so it does not depend on the
             // order pairs are visited), then everything tied with it.
             let exact = |a: &Vec<(f64, f64)>, b: &Vec<(f64, f64)>| {
@@ -318,7 +336,11 @@ impl Agglomeration {
             let Some(best) = profiles.iter().min_by(|a, b| exact(a, b)).cloned() else {
                 return (s, rule);
             };
-            let same = |p: &Vec<(f64, f64)>| p.iter().zip(&best).all(|(x, y)| tied(x.0, y.0) && tied(x.1, y.1));
+            let same = |p: &Vec<(f64, f64)>| {
+                p.iter()
+                    .zip(&best)
+                    .all(|(x, y)| tied(x.0, y.0) && tied(x.1, y.1))
+            };
             s = s
                 .into_iter()
                 .zip(&profiles)
@@ -336,7 +358,12 @@ impl Agglomeration {
     fn merge(&mut self, (i, j): (usize, usize), rule: MergeRule, steps: &mut Vec<MergeStep>) {
         let n = self.n;
         let (h1, h2) = self.key(i, j);
-        let others: Vec<usize> = self.active.iter().copied().filter(|&k| k != i && k != j).collect();
+        let others: Vec<usize> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|&k| k != i && k != j)
+            .collect();
         for k in others {
             let (v1, v2) = self.merged(i, j, k);
             self.d1[i * n + k] = v1;
@@ -585,7 +612,12 @@ fn decisive_ties(
                     .iter()
                     .skip(1)
                     .take(MAX_ALTERNATIVES)
-                    .any(|&c| cut(&agglomerate(primary, secondary, method, Some((t.step, c))), k) != base)
+                    .any(|&c| {
+                        cut(
+                            &agglomerate(primary, secondary, method, Some((t.step, c))),
+                            k,
+                        ) != base
+                    })
         })
         .map(|(_, t)| t.clone())
         .collect()
@@ -711,7 +743,8 @@ fn mean_similarity(aligned: &[SimilarityMatrix]) -> Vec<Vec<f64>> {
         .map(|i| {
             (0..t)
                 .map(|j| {
-                    let mut v: Vec<f64> = aligned.iter().map(|s| s.get(i, j).unwrap_or(0.0)).collect();
+                    let mut v: Vec<f64> =
+                        aligned.iter().map(|s| s.get(i, j).unwrap_or(0.0)).collect();
                     v.sort_by(f64::total_cmp);
                     v.iter().sum::<f64>() / r
                 })
@@ -721,7 +754,12 @@ fn mean_similarity(aligned: &[SimilarityMatrix]) -> Vec<Vec<f64>> {
 }
 
 /// The ties of one dendrogram as task names.
-fn named_ties(run: Option<&str>, d: &Dendrogram, ties: &[OrderTie], tasks: &[String]) -> Vec<ClusterTie> {
+fn named_ties(
+    run: Option<&str>,
+    d: &Dendrogram,
+    ties: &[OrderTie],
+    tasks: &[String],
+) -> Vec<ClusterTie> {
     let names = |id: usize| -> Vec<String> {
         d.members(id)
             .into_iter()
@@ -733,7 +771,11 @@ fn named_ties(run: Option<&str>, d: &Dendrogram, ties: &[OrderTie], tasks: &[Str
             run: run.map(str::to_string),
             step: t.step,
             height: d.steps.get(t.step).map_or(f64::NAN, |s| s.distance),
-            candidates: t.candidates.iter().map(|&(a, b)| [names(a), names(b)]).collect(),
+            candidates: t
+                .candidates
+                .iter()
+                .map(|&(a, b)| [names(a), names(b)])
+                .collect(),
         })
         .collect()
 }
@@ -851,7 +893,10 @@ fn task_confidence(
                     .iter()
                     .filter(|rc| {
                         let own = rc.labels.get(i);
-                        rc.labels.iter().enumerate().all(|(j, l)| j == i || Some(l) != own)
+                        rc.labels
+                            .iter()
+                            .enumerate()
+                            .all(|(j, l)| j == i || Some(l) != own)
                     })
                     .count();
                 alone as f64 / r

@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 
 use args::{LinkageArg, LoadArgs, ReadArgs};
 use mtl_inspect::analysis::{
-    capacity, clusters, filter_groups, gate_stats, similarity, specialization, stability,
+    across_runs, capacity, clusters, filter_groups, gate_stats, similarity, specialization,
+    stability,
 };
 use mtl_inspect::checkpoint::discover::discover_gates;
 use mtl_inspect::checkpoint::summary::CheckpointSummary;
@@ -74,9 +75,11 @@ enum Command {
     },
     /// Per-task capacity C_t = mean importance, split into shared and
     /// independent parts by projection onto the other tasks (paper eq. 4–5;
-    /// C² = shared² + independent²).
+    /// C² = shared² + independent²). With several runs: every run's values
+    /// and, per task, the mean, sd, min–max and 95 % t-interval over runs.
     Capacity {
-        ckpt: PathBuf,
+        #[arg(required = true)]
+        ckpts: Vec<PathBuf>,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -110,7 +113,12 @@ enum Command {
         /// T! ≤ N all permutations are enumerated exactly.
         #[arg(long, default_value_t = 999)]
         permutations: usize,
-        /// Seed of the permutation RNG.
+        /// Bootstrap replicates for the 95 % percentile intervals of the
+        /// mean Spearman (resampling runs) and of each pair's Spearman
+        /// (resampling each run's filters); 0: no intervals.
+        #[arg(long, default_value_t = 1000)]
+        bootstrap: usize,
+        /// Seed of the permutation and bootstrap RNGs.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[command(flatten)]
@@ -183,6 +191,9 @@ enum Command {
         /// Mantel permutations for the stability p-values (0: none).
         #[arg(long, default_value_t = 999)]
         permutations: usize,
+        /// Bootstrap replicates for the stability intervals (0: none).
+        #[arg(long, default_value_t = 1000)]
+        bootstrap: usize,
         /// Page title. Default: "mtl-inspect report: <first checkpoint>".
         #[arg(long)]
         title: Option<String>,
@@ -213,11 +224,33 @@ pub fn run() -> Result<(), Failure> {
             let summary = CheckpointSummary::new(&checkpoint, &gates, s.importance.gate);
             output::inspect(&summary, s.format)
         }
-        Command::Capacity { ckpt, load } => {
+        Command::Capacity { ckpts, load } => {
             let s = load.check()?;
-            let run = load::load(&ckpt, &s)?;
-            let r = capacity::capacity(&run.importance);
-            output::capacity(&run, &s, &r)
+            // One file is read as given (a sidecar alone is refused, naming
+            // its checkpoint); several skip optimizer sidecars like globs.
+            let ckpts = if ckpts.len() > 1 {
+                load::without_sidecars(&ckpts)
+            } else {
+                ckpts
+            };
+            let runs = load::load_all(&ckpts, &s)?;
+            let results: Vec<capacity::CapacityReport> = runs
+                .iter()
+                .map(|r| capacity::capacity(&r.importance))
+                .collect();
+            match (runs.as_slice(), results.as_slice()) {
+                ([run], [r]) => output::capacity(run, &s, r),
+                _ => {
+                    let named: Vec<(String, &capacity::CapacityReport)> = runs
+                        .iter()
+                        .zip(&results)
+                        .map(|(run, r)| (run.name.clone(), r))
+                        .collect();
+                    let spread =
+                        across_runs::capacity_across_runs(&named).map_err(Failure::analysis)?;
+                    output::capacity_runs(&runs, &s, &named, &spread)
+                }
+            }
         }
         Command::Similarity { ckpt, load } => {
             let s = load.check()?;
@@ -236,16 +269,22 @@ pub fn run() -> Result<(), Failure> {
         Command::Stability {
             ckpts,
             permutations,
+            bootstrap,
             seed,
             load,
         } => {
             let p = stability::StabilityParams::new(permutations, seed)
-                .map_err(|e| Failure::usage(anyhow::anyhow!("--permutations: {e}")))?;
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--permutations: {e}")))?
+                .with_bootstrap(bootstrap)
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--bootstrap: {e}")))?;
             let s = load.check()?;
             let ckpts = load::without_sidecars(&ckpts);
             let runs = load::load_all(&ckpts, &s)?;
-            let sims = load::similarities(&runs);
-            let r = stability::stability(&sims, &p).map_err(Failure::analysis)?;
+            let ims: Vec<(String, &mtl_inspect::ImportanceMatrix)> = runs
+                .iter()
+                .map(|r| (r.name.clone(), &r.importance))
+                .collect();
+            let r = stability::stability_of_importance(&ims, &p).map_err(Failure::analysis)?;
             output::stability(&runs, &s, &r)
         }
         Command::Cluster {
@@ -294,6 +333,7 @@ pub fn run() -> Result<(), Failure> {
             tau,
             groups,
             permutations,
+            bootstrap,
             title,
             read,
         } => {
@@ -303,6 +343,7 @@ pub fn run() -> Result<(), Failure> {
                 tau,
                 groups,
                 permutations,
+                bootstrap,
                 title,
             };
             return report::report(&load::without_sidecars(&ckpts), &out, &params, &read);

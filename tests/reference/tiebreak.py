@@ -220,3 +220,37 @@ if __name__ == "__main__":
                 if trial == 0:
                     print(f"rule, case {seed}, {method}: labels {canonical(orig)} ties {ties}")
             print(f"rule, case {seed}, {method}: {len(parts)} partition(s) over 20 orderings")
+
+
+def reference_case():
+    """tests/analysis_reference.rs::tiebreak_matches_python: 12 tasks, 5 runs
+    of labels (co-occurrence in fifths) and a mean similarity rounded to 0.05,
+    so that some pairs tie in both keys and the profile or input order must
+    decide."""
+    rng = np.random.default_rng(42)
+    n, runs, k = 12, 5, 4
+    base = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+    labels = []
+    for _ in range(runs):
+        l = base.copy()
+        move = rng.random(n) < 0.3
+        l[move] = rng.integers(0, k, move.sum())
+        labels.append(l)
+    co = np.mean([(l[:, None] == l[None, :]).astype(float) for l in labels], axis=0)
+    ms = np.round(rng.uniform(0.2, 0.9, (n, n)) / 0.05) * 0.05
+    ms = np.triu(ms, 1); ms = ms + ms.T; np.fill_diagonal(ms, 1.0)
+    return labels, co, ms
+
+
+if __name__ == "__main__":
+    labels, co, ms = reference_case()
+    n = len(co)
+    print("// reference_case labels:", [l.tolist() for l in labels])
+    print("// reference_case mean similarity:", [float(x) for x in ms.ravel()])
+    D1 = 1 - co; np.fill_diagonal(D1, 0)
+    D2 = 1 - ms; np.fill_diagonal(D2, 0)
+    for method in METHODS:
+        steps, ties = agglomerate(D1, D2, method)
+        print(f"// {method} steps:", [(a, b, h1, rule) for a, b, h1, h2, size, rule in steps])
+        print(f"// {method} ties:", ties)
+        print(f"// {method} cuts k=2..6:", [canonical(cut(steps, n, k)) for k in range(2, 7)])
