@@ -126,7 +126,10 @@ enum Command {
     },
     /// Hierarchical task clusters on 1 − cosine similarity, cut into K; with
     /// several runs, the co-occurrence matrix and representative clusters
-    /// (paper App. C, Table 5).
+    /// (paper App. C, Table 5), each task's confidence and each run's
+    /// adjusted Rand index to them. Ties in the co-occurrence are broken by
+    /// the mean similarity across runs, so the clusters are the same for
+    /// every task order; a tie no data can break is reported.
     Cluster {
         #[arg(required = true)]
         ckpts: Vec<PathBuf>,
