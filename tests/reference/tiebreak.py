@@ -251,6 +251,6 @@ if __name__ == "__main__":
     D2 = 1 - ms; np.fill_diagonal(D2, 0)
     for method in METHODS:
         steps, ties = agglomerate(D1, D2, method)
-        print(f"// {method} steps:", [(a, b, h1, rule) for a, b, h1, h2, size, rule in steps])
+        print(f"// {method} steps:", [(a, b, float(h1), rule) for a, b, h1, h2, size, rule in steps])
         print(f"// {method} ties:", ties)
         print(f"// {method} cuts k=2..6:", [canonical(cut(steps, n, k)) for k in range(2, 7)])
