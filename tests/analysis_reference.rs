@@ -1871,6 +1871,9 @@ fn cluster_runs_one_run_is_that_runs_clustering() {
         let labels = &r.runs[0].labels;
         let rep = clusters::cut(&r.dendrogram, 3);
         assert_eq!(&rep, labels, "{method}");
+        // the heights shown are the run's own (1 − cosine), not 0/1
+        assert_eq!(r.dendrogram, r.runs[0].dendrogram, "{method}");
+        assert_eq!(r.runs[0].ari, 1.0);
         assert!(
             r.cooccurrence
                 .matrix

@@ -678,7 +678,7 @@ pub struct CutSummary {
     pub clusters: usize,
     /// Merges applied.
     pub merges: usize,
-    /// Height (1 − co-occurrence) of the last merge applied, if any.
+    /// Height of the last merge applied (in `dendrogram`), if any.
     pub height: Option<f64>,
     /// Height of the first merge not applied, if any: the gap to `height`
     /// says how clear the cut is.
@@ -715,8 +715,8 @@ pub struct ClusterReport {
     pub cooccurrence: CoOccurrence,
     pub runs: Vec<RunClustering>,
     /// Dendrogram of the representative clustering (on `1 − co-occurrence`,
-    /// ties broken by `1 − mean similarity`); its merge heights are
-    /// `steps[i].distance`.
+    /// ties broken by `1 − mean similarity`; with one run, that run's on
+    /// `1 − cosine`); its merge heights are `steps[i].distance`.
     pub dendrogram: Dendrogram,
 }
 
@@ -785,7 +785,8 @@ fn named_ties(
 /// mean similarity across runs ([`linkage_with_secondary`]).
 ///
 /// Runs are aligned to the first run's task order by name. With one run the
-/// co-occurrence is 0/1 and the representative clusters are that run's.
+/// co-occurrence is 0/1 and the representative clusters and dendrogram are
+/// that run's.
 /// Nothing depends on the order of the tasks or the runs or on task names
 /// except where `ties` says so.
 ///
@@ -832,11 +833,19 @@ pub fn cluster_runs(
                 .collect()
         })
         .collect();
-    let primary = distance_from_similarity(&matrix);
-    let secondary = distance_from_similarity(&mean_similarity(&aligned));
-    let dendrogram = linkage_with_secondary(&primary, &secondary, p.linkage);
-    let decisive = decisive_ties(&primary, Some(&secondary), p.linkage, &dendrogram, p.k);
-    ties.splice(0..0, named_ties(None, &dendrogram, &decisive, &tasks));
+    // One run: its own clustering is the representative one (the 0/1
+    // co-occurrence would only repeat it, with uninformative heights).
+    let dendrogram = match run_clusterings.as_slice() {
+        [only] => only.dendrogram.clone(),
+        _ => {
+            let primary = distance_from_similarity(&matrix);
+            let secondary = distance_from_similarity(&mean_similarity(&aligned));
+            let d = linkage_with_secondary(&primary, &secondary, p.linkage);
+            let decisive = decisive_ties(&primary, Some(&secondary), p.linkage, &d, p.k);
+            ties.splice(0..0, named_ties(None, &d, &decisive, &tasks));
+            d
+        }
+    };
     let labels = cut(&dendrogram, p.k);
     for rc in run_clusterings.iter_mut() {
         rc.ari = adjusted_rand_index(&rc.labels, &labels);
