@@ -554,25 +554,300 @@ fn stability_exact_mantel_matches_itertools_enumeration() {
     assert_eq!(r.exact_permutations, Some(120));
 }
 
+// tests/reference/bootstrap.py: "SIM0-SIM1" line. The random Mantel test
+// (8! = 40320 > N relabellings, so it samples) must agree with the exact
+// p-value from enumerating every relabelling, within Monte Carlo error:
+// N = 20000 gives a standard error of sqrt(p(1 - p)/N) = 0.0035; 5 of them
+// are allowed. (A p-value in [1/(N+1), 1] holds by construction and proved
+// nothing.)
 #[test]
-fn stability_random_mantel_is_seeded_and_bounded() {
-    let p = stability::StabilityParams::new(50, 9).unwrap();
-    let r1 = stability::stability(&stab_runs(), &p).unwrap();
-    let r2 = stability::stability(&stab_runs(), &p).unwrap();
-    assert_eq!(r1, r2);
-    assert_eq!(r1.exact_permutations, None);
-    for pair in &r1.pairs {
-        let pv = pair.p_value.unwrap();
-        assert!((1.0 / 51.0..=1.0).contains(&pv), "{pv}");
-    }
-    // A vs B is strongly related: few random relabelings reach its rho.
-    assert!(r1.pairs[0].p_value.unwrap() < 0.2);
+fn stability_random_mantel_agrees_with_exact_enumeration() {
+    let runs = sim_runs(&[("a", &SIM0), ("b", &SIM1)]);
+    let n = 20_000;
+    let p = stability::StabilityParams::new(n, 9).unwrap();
+    let r = stability::stability(&runs, &p).unwrap();
+    assert_eq!(r.exact_permutations, None);
+    assert_close(
+        r.pairs[0].spearman.unwrap(),
+        0.0240831964969896,
+        1e-13,
+        "rho",
+    );
+    let (exact, got) = (0.44719742063492063, r.pairs[0].p_value.unwrap());
+    let se = (exact * (1.0 - exact) / n as f64).sqrt();
+    assert!(
+        (got - exact).abs() < 5.0 * se,
+        "random Mantel p {got} vs exact {exact} (se {se})"
+    );
+    // seeded: the same seed gives the same p, another seed (almost surely)
+    // another one
+    assert_eq!(r, stability::stability(&runs, &p).unwrap());
+    let other =
+        stability::stability(&runs, &stability::StabilityParams::new(n, 10).unwrap()).unwrap();
+    assert_ne!(other.pairs[0].p_value, r.pairs[0].p_value);
     let none = stability::stability(
         &stab_runs(),
         &stability::StabilityParams::new(0, 9).unwrap(),
     )
     .unwrap();
     assert!(none.pairs.iter().all(|q| q.p_value.is_none()));
+}
+
+// tests/reference/bootstrap.py: "percentile" line (np.percentile, linear).
+#[test]
+fn bootstrap_percentile_matches_numpy() {
+    let mut v = vec![0.31, 0.7, 0.12, 0.55, 0.9, 0.44, 0.61];
+    v.sort_by(f64::total_cmp);
+    for (q, want) in [
+        (0.025, 0.1485),
+        (0.975, 0.8699999999999999),
+        (0.5, 0.55),
+        (0.0, 0.12),
+        (1.0, 0.9),
+    ] {
+        assert_close(
+            stability::percentile(&v, q).unwrap(),
+            want,
+            1e-15,
+            "percentile",
+        );
+    }
+    assert_eq!(stability::percentile(&[], 0.5), None);
+    let iv = stability::percentile_interval(v.clone()).unwrap();
+    assert_close(iv.low, 0.1485, 1e-15, "interval low");
+    assert_close(iv.high, 0.8699999999999999, 1e-15, "interval high");
+    assert_eq!(iv.replicates, 7);
+}
+
+// tests/reference/bootstrap.py: "resampled mean" lines: the mean Spearman
+// over pairs of positions of a draw of runs, pairs of the same run left out.
+#[test]
+fn bootstrap_resampled_mean_matches_numpy() {
+    let m = vec![
+        vec![Some(1.0), Some(0.6), Some(0.5), Some(0.7)],
+        vec![Some(0.6), Some(1.0), Some(0.4), None],
+        vec![Some(0.5), Some(0.4), Some(1.0), Some(0.8)],
+        vec![Some(0.7), None, Some(0.8), Some(1.0)],
+    ];
+    assert_close(
+        stability::resampled_mean(&m, &[0, 0, 2, 3]).unwrap(),
+        0.64,
+        1e-15,
+        "mean",
+    );
+    assert_eq!(stability::resampled_mean(&m, &[1, 1, 3, 3]), None);
+    assert_eq!(stability::resampled_mean(&m, &[2, 2, 2, 2]), None);
+}
+
+// tests/reference/bootstrap.py: "A", "B", "fa", "fb", "resampled spearman":
+// cosine similarity of each run on its filter draw, then spearmanr.
+#[test]
+fn bootstrap_resampled_spearman_matches_scipy() {
+    let a = [
+        0.3269722766055607,
+        0.9872768433379255,
+        0.31871083848551673,
+        0.7885489358200289,
+        0.8698965116962161,
+        0.391084806539194,
+        0.4378818731227988,
+        0.37274890308935305,
+        0.10695359647277436,
+        0.47896545416271696,
+        0.24135214508468228,
+        0.25714524855112975,
+        0.1847315568344149,
+        0.1938645489043107,
+        0.813827670155021,
+        0.42298418814422634,
+        0.25592050515822606,
+        0.5909028517654116,
+        0.6042722960584558,
+        0.6468580270601879,
+        0.9113563804485241,
+        0.15020611196196842,
+        0.3713871284423962,
+        0.28462063751081257,
+        0.016782052324450736,
+        0.1815539373627295,
+        0.3946685812986028,
+        0.39331071008632423,
+        0.616727944407001,
+        0.45226652882714635,
+        0.6073306675714749,
+        0.2230599854133728,
+        0.13398713179937904,
+        0.32928937671175385,
+        0.09610843352814702,
+        0.365839914667796,
+        0.46017930748995783,
+        0.7189886438895141,
+        0.8670248693354128,
+        0.0518356525166741,
+        0.9560959106658995,
+        0.7201014252153678,
+        0.9887735986731542,
+        0.11877710929829022,
+        0.37502175569829954,
+        0.5022540119050812,
+        0.7472234620184784,
+        0.3110309498232615,
+        0.44990427608459893,
+        0.2761593526006465,
+        0.4491651627010732,
+        0.509974007901371,
+        0.5650279397645245,
+        0.7041907150920405,
+        0.24181998657881287,
+        0.6304904817854313,
+        0.09014617866131558,
+        0.6110419644322421,
+        0.4590375943814291,
+        0.13485422157411453,
+    ];
+    let b = [
+        0.25669475793344865,
+        0.06487322037921994,
+        0.3723219626078539,
+        0.4037796818421797,
+        0.4887823985103782,
+        0.06985739658056511,
+        0.7156829698612962,
+        0.318933607129104,
+        0.28180362257344105,
+        0.8913654203826432,
+        0.6011123336801122,
+        0.6586733536551221,
+        0.531422441488708,
+        0.21619706499395308,
+        0.15086429423376224,
+        0.18414657885742036,
+        0.3406843204351936,
+        0.17005881864777384,
+        0.47778324535359273,
+        0.9673686969994443,
+        0.7395751466563605,
+        0.31094259068409913,
+        0.3064566682924059,
+        0.7821136862164224,
+        0.9744879794871709,
+        0.6144686070729244,
+        0.2566472505148065,
+        0.4494050093469677,
+        0.15769200187958454,
+        0.4342068942648959,
+        0.8904103702147417,
+        0.20267935773280443,
+        0.44173126835025733,
+        0.6322384225527676,
+        0.9482498050383779,
+        0.6294125124551886,
+        0.44306536086554416,
+        0.6533146577008697,
+        0.2946182502163869,
+        0.09904681247189817,
+        0.8323928176319041,
+        0.4666284499042431,
+        0.9267701067603876,
+        0.18781864729394937,
+        0.013033433299209252,
+        0.5148751479203647,
+        0.7132115058480798,
+        0.9896920100449689,
+        0.6378199386371745,
+        0.09204781037061738,
+        0.558559646367595,
+        0.3862049951368155,
+        0.18486041963435007,
+        0.8191356117554114,
+        0.7143498305244541,
+        0.8085003573622934,
+        0.6102123589439805,
+        0.697642522235245,
+        0.6866432294693385,
+        0.2538350955080835,
+    ];
+    let fa = [9, 6, 8, 10, 2, 4, 5, 1, 6, 0, 5, 0];
+    let fb = [4, 5, 7, 0, 3, 8, 11, 8, 6, 11, 11, 8];
+    let (ia, ib) = (im(5, 12, &a), im(5, 12, &b));
+    assert_close(
+        stability::resampled_spearman(&ia, &fa, &ib, &fb).unwrap(),
+        -0.29696969696969694,
+        1e-14,
+        "replicate",
+    );
+    // the identity draw is the observed statistic
+    let all: Vec<usize> = (0..12).collect();
+    assert_close(
+        stability::resampled_spearman(&ia, &all, &ib, &all).unwrap(),
+        0.4787878787878787,
+        1e-14,
+        "identity draw",
+    );
+    // b's tasks in another order are aligned by name
+    let order = [3usize, 0, 4, 1, 2];
+    let names: Vec<String> = order.iter().map(|&i| format!("t{i}")).collect();
+    let rows: Vec<f64> = order
+        .iter()
+        .flat_map(|&i| b[i * 12..(i + 1) * 12].to_vec())
+        .collect();
+    let shuffled =
+        ImportanceMatrix::single_layer(names, "l", DMatrix::from_row_slice(5, 12, &rows)).unwrap();
+    assert_close(
+        stability::resampled_spearman(&ia, &fa, &shuffled, &fb).unwrap(),
+        -0.29696969696969694,
+        1e-14,
+        "aligned replicate",
+    );
+}
+
+#[test]
+fn bootstrap_intervals_are_seeded_and_hold_every_replicate() {
+    let rows = |seed: u64| -> ImportanceMatrix {
+        let mut x = seed;
+        let v: Vec<f64> = (0..6 * 40)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 11) as f64 / (1u64 << 53) as f64
+            })
+            .collect();
+        im(6, 40, &v)
+    };
+    let (a, b, c) = (rows(1), rows(2), rows(3));
+    let runs: Vec<(String, &ImportanceMatrix)> =
+        vec![("a".into(), &a), ("b".into(), &b), ("c".into(), &c)];
+    let p = stability::StabilityParams::new(0, 5)
+        .unwrap()
+        .with_bootstrap(300)
+        .unwrap();
+    let r1 = stability::stability_of_importance(&runs, &p).unwrap();
+    assert_eq!(r1, stability::stability_of_importance(&runs, &p).unwrap());
+    assert_eq!(r1.bootstrap, 300);
+    for pair in &r1.pairs {
+        let ci = pair.ci.as_ref().unwrap();
+        assert_eq!(ci.replicates, 300);
+        assert!(ci.low <= ci.mean && ci.mean <= ci.high, "{ci:?}");
+    }
+    let m = r1.mean_ci.as_ref().unwrap();
+    // 3 runs drawn with replacement: all three the same run (3/27) leaves no
+    // pair, so about 89 % of the replicates count
+    assert!((230..=300).contains(&m.replicates), "{m:?}");
+    assert!(m.low >= r1.min.unwrap() - 1e-12 && m.high <= r1.max.unwrap() + 1e-12);
+    // a pair's interval depends on its two runs only
+    let two = stability::stability_of_importance(&runs[..2], &p).unwrap();
+    assert_eq!(two.pairs[0].ci, r1.pairs[0].ci);
+    let off =
+        stability::stability_of_importance(&runs, &stability::StabilityParams::new(0, 5).unwrap())
+            .unwrap();
+    assert!(off.mean_ci.is_none() && off.pairs.iter().all(|q| q.ci.is_none()));
+    assert!(
+        stability::StabilityParams::new(0, 0)
+            .unwrap()
+            .with_bootstrap(100_001)
+            .is_err()
+    );
 }
 
 #[test]
@@ -1097,7 +1372,12 @@ fn linkage_weighted_matches_scipy() {
 }
 
 // tests/reference/clusters.py: "run labels", "cooccurrence", "representative"
-// (average linkage, K = 3).
+// (average linkage, K = 3). The co-occurrence (thirds) has ties, so scipy's
+// own representative partition depends on the task order (this one for 139
+// of 200 relabellings, /tmp-free check: tiebreak.py's scipy section); here
+// the ties are broken by the mean similarity and give the same partition.
+// ARI: sklearn.metrics.adjusted_rand_score(run, rep); confidence: numpy
+// mean of co[i, mates] (a task alone: share of runs where it is alone).
 #[test]
 fn cluster_runs_matches_scipy() {
     let runs: Vec<(String, similarity::SimilarityMatrix)> =
@@ -1211,6 +1491,339 @@ fn cluster_runs_matches_scipy() {
         clusters::adjusted_rand_index(&clusters::cut(&r.dendrogram, 3), &rep),
         1.0
     );
+    let ari = [0.15577889447236182, 0.5778894472361809, 0.5778894472361809];
+    for (rc, want) in r.runs.iter().zip(ari) {
+        assert_close(rc.ari, want, 1e-15, "ARI to the representative clusters");
+    }
+    let confidence = [
+        0.4666666666666666,
+        0.3333333333333333,
+        0.5999999999999999,
+        0.3333333333333333,
+        0.3333333333333333,
+        0.7333333333333333,
+        0.7333333333333333,
+        0.7333333333333333,
+    ];
+    for (c, want) in r.confidence.iter().zip(confidence) {
+        assert_close(
+            c.confidence,
+            want,
+            1e-15,
+            &format!("confidence of {}", c.task),
+        );
+    }
+    assert_eq!(r.confidence[3].cluster, 2);
+    assert!(r.ties.is_empty());
+    assert_eq!((r.cut.clusters, r.cut.merges), (3, 5));
+    assert_eq!(r.cut.height, Some(r.dendrogram.steps[4].distance));
+    assert_eq!(r.cut.next_height, Some(r.dendrogram.steps[5].distance));
+}
+
+// tests/reference/tiebreak.py: "reference_case" lines. An independent
+// Python implementation of the tie-breaking rule on 12 tasks, 5 runs
+// (co-occurrence in fifths) and a mean similarity rounded to 0.05: the
+// same merges (ids, heights, deciding key) and the same cuts.
+#[test]
+fn tiebreak_matches_python_reference() {
+    let labels: [[usize; 12]; 5] = [
+        [0, 0, 0, 1, 3, 1, 2, 2, 2, 3, 3, 3],
+        [0, 0, 3, 1, 0, 1, 2, 2, 2, 3, 3, 3],
+        [0, 1, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3],
+        [0, 0, 0, 1, 1, 1, 2, 3, 2, 3, 3, 2],
+        [0, 0, 0, 1, 0, 2, 2, 2, 2, 3, 3, 3],
+    ];
+    let ms = [
+        1.0,
+        0.2,
+        0.5,
+        0.35000000000000003,
+        0.5,
+        0.8,
+        0.35000000000000003,
+        0.25,
+        0.4,
+        0.4,
+        0.65,
+        0.6000000000000001,
+        0.2,
+        1.0,
+        0.5,
+        0.75,
+        0.30000000000000004,
+        0.2,
+        0.25,
+        0.7000000000000001,
+        0.5,
+        0.30000000000000004,
+        0.55,
+        0.30000000000000004,
+        0.5,
+        0.5,
+        1.0,
+        0.4,
+        0.65,
+        0.45,
+        0.25,
+        0.30000000000000004,
+        0.8500000000000001,
+        0.8500000000000001,
+        0.7000000000000001,
+        0.4,
+        0.35000000000000003,
+        0.75,
+        0.4,
+        1.0,
+        0.4,
+        0.25,
+        0.8500000000000001,
+        0.5,
+        0.35000000000000003,
+        0.4,
+        0.6000000000000001,
+        0.30000000000000004,
+        0.5,
+        0.30000000000000004,
+        0.65,
+        0.4,
+        1.0,
+        0.6000000000000001,
+        0.65,
+        0.25,
+        0.5,
+        0.25,
+        0.55,
+        0.45,
+        0.8,
+        0.2,
+        0.45,
+        0.25,
+        0.6000000000000001,
+        1.0,
+        0.45,
+        0.6000000000000001,
+        0.2,
+        0.8500000000000001,
+        0.55,
+        0.75,
+        0.35000000000000003,
+        0.25,
+        0.25,
+        0.8500000000000001,
+        0.65,
+        0.45,
+        1.0,
+        0.45,
+        0.55,
+        0.5,
+        0.2,
+        0.8,
+        0.25,
+        0.7000000000000001,
+        0.30000000000000004,
+        0.5,
+        0.25,
+        0.6000000000000001,
+        0.45,
+        1.0,
+        0.75,
+        0.30000000000000004,
+        0.8500000000000001,
+        0.35000000000000003,
+        0.4,
+        0.5,
+        0.8500000000000001,
+        0.35000000000000003,
+        0.5,
+        0.2,
+        0.55,
+        0.75,
+        1.0,
+        0.4,
+        0.8500000000000001,
+        0.30000000000000004,
+        0.4,
+        0.30000000000000004,
+        0.8500000000000001,
+        0.4,
+        0.25,
+        0.8500000000000001,
+        0.5,
+        0.30000000000000004,
+        0.4,
+        1.0,
+        0.65,
+        0.45,
+        0.65,
+        0.55,
+        0.7000000000000001,
+        0.6000000000000001,
+        0.55,
+        0.55,
+        0.2,
+        0.8500000000000001,
+        0.8500000000000001,
+        0.65,
+        1.0,
+        0.35000000000000003,
+        0.6000000000000001,
+        0.30000000000000004,
+        0.4,
+        0.30000000000000004,
+        0.45,
+        0.75,
+        0.8,
+        0.35000000000000003,
+        0.30000000000000004,
+        0.45,
+        0.35000000000000003,
+        1.0,
+    ];
+    let n = 12;
+    let d1 = DMatrix::from_fn(n, n, |i, j| {
+        let together = labels.iter().filter(|l| l[i] == l[j]).count();
+        if i == j {
+            0.0
+        } else {
+            1.0 - together as f64 / 5.0
+        }
+    });
+    let d2 = DMatrix::from_fn(n, n, |i, j| if i == j { 0.0 } else { 1.0 - ms[i * n + j] });
+    use clusters::MergeRule::{Distance as D, Profile as P, Secondary as S};
+    #[allow(clippy::type_complexity)]
+    let want: [(
+        clusters::Linkage,
+        Vec<(usize, usize, f64, clusters::MergeRule)>,
+        [[usize; 12]; 5],
+    ); 5] = [
+        (
+            clusters::Linkage::Average,
+            vec![
+                (9, 10, 0.0, S),
+                (6, 8, 0.0, D),
+                (7, 13, 0.19999999999999996, S),
+                (0, 2, 0.19999999999999996, S),
+                (3, 5, 0.19999999999999996, D),
+                (1, 15, 0.3, D),
+                (11, 12, 0.4, D),
+                (4, 16, 0.6, S),
+                (14, 18, 0.7777777777777778, D),
+                (17, 19, 0.8222222222222221, D),
+                (20, 21, 0.9500000000000001, D),
+            ],
+            [
+                [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+                [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2],
+                [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3],
+                [0, 0, 0, 1, 2, 1, 3, 3, 3, 4, 4, 4],
+                [0, 0, 0, 1, 2, 1, 3, 3, 3, 4, 4, 5],
+            ],
+        ),
+        (
+            clusters::Linkage::Complete,
+            vec![
+                (9, 10, 0.0, S),
+                (6, 8, 0.0, D),
+                (0, 2, 0.19999999999999996, S),
+                (7, 13, 0.19999999999999996, S),
+                (3, 5, 0.19999999999999996, D),
+                (11, 12, 0.4, S),
+                (1, 4, 0.4, S),
+                (14, 18, 0.8, P),
+                (16, 17, 1.0, S),
+                (15, 19, 1.0, S),
+                (20, 21, 1.0, D),
+            ],
+            [
+                [0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 1, 1],
+                [0, 0, 0, 1, 0, 1, 2, 2, 2, 1, 1, 1],
+                [0, 0, 0, 1, 0, 1, 2, 2, 2, 3, 3, 3],
+                [0, 1, 0, 2, 1, 2, 3, 3, 3, 4, 4, 4],
+                [0, 1, 0, 2, 3, 2, 4, 4, 4, 5, 5, 5],
+            ],
+        ),
+        (
+            clusters::Linkage::Single,
+            vec![
+                (9, 10, 0.0, S),
+                (6, 8, 0.0, D),
+                (7, 13, 0.19999999999999996, S),
+                (0, 2, 0.19999999999999996, S),
+                (1, 15, 0.19999999999999996, S),
+                (3, 5, 0.19999999999999996, D),
+                (4, 16, 0.4, S),
+                (11, 12, 0.4, D),
+                (14, 19, 0.6, S),
+                (17, 18, 0.6, D),
+                (20, 21, 0.8, D),
+            ],
+            [
+                [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+                [0, 0, 0, 1, 0, 1, 2, 2, 2, 2, 2, 2],
+                [0, 0, 0, 1, 0, 1, 2, 2, 2, 3, 3, 3],
+                [0, 0, 0, 1, 0, 1, 2, 2, 2, 3, 3, 4],
+                [0, 0, 0, 1, 2, 1, 3, 3, 3, 4, 4, 5],
+            ],
+        ),
+        (
+            clusters::Linkage::Ward,
+            vec![
+                (9, 10, 0.0, S),
+                (6, 8, 0.0, D),
+                (0, 2, 0.19999999999999996, S),
+                (3, 5, 0.19999999999999996, D),
+                (7, 13, 0.23094010767585024, D),
+                (1, 14, 0.34641016151377546, D),
+                (11, 12, 0.46188021535170065, D),
+                (4, 15, 0.6831300510639732, D),
+                (16, 18, 1.3114877048604003, D),
+                (17, 19, 1.346600658448277, D),
+                (20, 21, 1.7962924780409972, D),
+            ],
+            [
+                [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+                [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2],
+                [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3],
+                [0, 0, 0, 1, 2, 1, 3, 3, 3, 4, 4, 4],
+                [0, 0, 0, 1, 2, 1, 3, 3, 3, 4, 4, 5],
+            ],
+        ),
+        (
+            clusters::Linkage::Weighted,
+            vec![
+                (9, 10, 0.0, S),
+                (6, 8, 0.0, D),
+                (7, 13, 0.19999999999999996, S),
+                (0, 2, 0.19999999999999996, S),
+                (3, 5, 0.19999999999999996, D),
+                (1, 15, 0.3, D),
+                (11, 12, 0.4, D),
+                (4, 17, 0.55, D),
+                (16, 19, 0.75, D),
+                (14, 18, 0.8, D),
+                (20, 21, 0.94375, D),
+            ],
+            [
+                [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+                [0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2],
+                [0, 0, 0, 1, 0, 1, 2, 2, 2, 3, 3, 3],
+                [0, 0, 0, 1, 2, 1, 3, 3, 3, 4, 4, 4],
+                [0, 0, 0, 1, 2, 1, 3, 3, 3, 4, 4, 5],
+            ],
+        ),
+    ];
+    for (method, steps, cuts) in want {
+        let d = clusters::linkage_with_secondary(&d1, &d2, method);
+        assert!(d.order_ties.is_empty(), "{method}");
+        assert_eq!(d.steps.len(), steps.len());
+        for (s, (a, b, h, rule)) in d.steps.iter().zip(&steps) {
+            assert_eq!((s.a, s.b, s.decided_by), (*a, *b, *rule), "{method}: {s:?}");
+            assert_close(s.distance, *h, 1e-12, &format!("{method} height"));
+        }
+        for (k, want) in (2..=6).zip(cuts) {
+            assert_eq!(clusters::cut(&d, k), want, "{method} k = {k}");
+        }
+    }
 }
 
 // tests/reference/clusters.py: "ari" lines (sklearn adjusted_rand_score).
@@ -1258,6 +1871,9 @@ fn cluster_runs_one_run_is_that_runs_clustering() {
         let labels = &r.runs[0].labels;
         let rep = clusters::cut(&r.dendrogram, 3);
         assert_eq!(&rep, labels, "{method}");
+        // the heights shown are the run's own (1 − cosine), not 0/1
+        assert_eq!(r.dendrogram, r.runs[0].dendrogram, "{method}");
+        assert_eq!(r.runs[0].ari, 1.0);
         assert!(
             r.cooccurrence
                 .matrix

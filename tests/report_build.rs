@@ -114,17 +114,80 @@ fn one_run_leaves_out_the_across_run_figures() {
     assert!(!page.contains("whiskers span"));
 }
 
-#[test]
-fn a_three_task_checkpoint_reports_too() {
+/// A report of one small checkpoint with the given filter-group count.
+fn small_report(groups: usize) -> Vec<(String, Vec<u8>)> {
+    use mtl_inspect::analysis::filter_groups::{DEFAULT_DEAD_THRESHOLD, FilterGroupParams};
+    use mtl_inspect::report::inputs::{ReportParams, RunSource, collect};
+    use mtl_inspect::report::provenance::ToolInfo;
     let run = load("layouts/stacked_f16.safetensors");
-    let n = run.importance.n_tasks();
-    let files = report(&[run], n.min(2), true);
+    let mut params = ReportParams::paper("small", 2).unwrap();
+    params.filter_groups = Some(FilterGroupParams::new(groups, 0, DEFAULT_DEAD_THRESHOLD).unwrap());
+    let src = RunSource {
+        name: &run.name,
+        path: &run.path,
+        gates: &run.gates,
+        importance: &run.importance,
+        gate_override: None,
+    };
+    let inp = collect(
+        &[src],
+        &params,
+        ToolInfo::this_tool(vec!["mtl-inspect".into()]),
+    )
+    .unwrap();
+    build_report(&inp).unwrap()
+}
+
+#[test]
+fn a_small_checkpoint_draws_its_filter_groups() {
+    // stacked_f16: 5 tasks, 18 filters in 3 layers (4 + 6 + 8), none dead
+    // (every filter has an importance ≥ 0.1): 8 groups are drawn.
+    let files = small_report(8);
     write_report(&artifact_dir("report-small"), &files);
     let page = html(&files);
     assert!(page.contains("Capacity"));
-    // Filter groups are drawn, or the page says why not.
     assert!(
-        page.contains("fig-filter-groups-stacked_f16")
-            || page.contains("filter groups of stacked_f16 are not shown")
+        page.contains("id=\"fig-filter-groups-stacked_f16\""),
+        "no filter-group figure"
     );
+    assert!(!page.contains("are not shown"));
+    let csv = files
+        .iter()
+        .find(|(n, _)| n == "filter-groups-stacked_f16.csv")
+        .map(|(_, b)| String::from_utf8(b.clone()).unwrap())
+        .expect("filter-group table");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 8, "{csv}");
+    let filters: usize = rows.iter().map(|r| r[2].parse::<usize>().unwrap()).sum();
+    assert_eq!(filters, 18, "every live filter in one group: {csv}");
+    let svg = files
+        .iter()
+        .find(|(n, _)| n == "filter-groups-stacked_f16.svg")
+        .map(|(_, b)| String::from_utf8(b.clone()).unwrap())
+        .unwrap();
+    for g in 1..=8 {
+        assert!(
+            svg.contains(&format!("group {g} ·")),
+            "legend lacks group {g}"
+        );
+    }
+}
+
+#[test]
+fn filter_groups_that_cannot_be_made_are_explained_not_drawn() {
+    // 30 groups of 18 live filters: the figure is left out and the page
+    // says why, with the numbers.
+    let files = small_report(30);
+    let page = html(&files);
+    assert!(!page.contains("fig-filter-groups-stacked_f16"));
+    assert!(
+        page.contains("filter groups of stacked_f16 are not shown")
+            && page.contains("at most the 18 live filters"),
+        "no explanation in the page"
+    );
+    assert!(!files.iter().any(|(n, _)| n.starts_with("filter-groups")));
 }

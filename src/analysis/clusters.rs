@@ -4,9 +4,13 @@
 //! tasks share a cluster); and the representative clusters obtained by
 //! clustering `1 − co-occurrence` the same way.
 //!
-//! Linkage is computed by `kodama`; dendrograms use scipy's linkage-matrix
-//! conventions so results can be checked against
-//! `scipy.cluster.hierarchy.linkage`.
+//! The agglomeration is our own (Lance–Williams updates with scipy's
+//! formulas, dendrograms in scipy's linkage-matrix conventions, checked
+//! against `scipy.cluster.hierarchy.linkage`) because co-occurrence values
+//! are multiples of 1/R and tie constantly: scipy and kodama then merge by
+//! input order, so relabelling tasks changes the clusters. Here ties are
+//! broken by data ([`linkage_with_secondary`]) and the few left are
+//! reported.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,10 +22,9 @@ use super::similarity::{SimilarityMatrix, align_runs};
 
 /// Agglomeration rule, with scipy's names and meanings.
 ///
-/// kodama's `Weighted` (WPGMA) and `Ward` (Lance–Williams on squared
-/// distances, square root taken at the end) follow the same conventions as
-/// scipy's `weighted` and `ward`; the reference tests check each method
-/// against scipy.
+/// `weighted` is WPGMA and `ward` the Lance–Williams update of scipy's
+/// `ward` applied to the given distances; the reference tests check each
+/// method against scipy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Linkage {
@@ -49,16 +52,6 @@ impl Linkage {
             Linkage::Single => "single",
             Linkage::Ward => "ward",
             Linkage::Weighted => "weighted",
-        }
-    }
-
-    fn kodama(self) -> kodama::Method {
-        match self {
-            Linkage::Average => kodama::Method::Average,
-            Linkage::Complete => kodama::Method::Complete,
-            Linkage::Single => kodama::Method::Single,
-            Linkage::Ward => kodama::Method::Ward,
-            Linkage::Weighted => kodama::Method::Weighted,
         }
     }
 }
@@ -110,23 +103,61 @@ impl ClusterParams {
     }
 }
 
+/// Which key decided a merge (README, "Choices the paper leaves open").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeRule {
+    /// The smallest distance, with no other pair tied with it.
+    Distance,
+    /// Pairs tied in distance, decided by the secondary distance.
+    Secondary,
+    /// Pairs tied in both distances, decided by the merged cluster's
+    /// distances to every other cluster (its profile).
+    Profile,
+    /// Pairs tied in every key that share no cluster: all of them merged
+    /// one after the other, so their order changes nothing.
+    Simultaneous,
+    /// Pairs tied in every key that share a cluster: the first pair in input
+    /// order was merged. Only here can the task order change the result;
+    /// see [`Dendrogram::order_ties`].
+    InputOrder,
+}
+
 /// One merge, as a row of scipy's linkage matrix `Z`: clusters `a < b` (ids
 /// `< n` are observations, id `n + s` is the cluster made at step `s`)
-/// merged at `distance` into a cluster of `size` observations.
+/// merged at `distance` into a cluster of `size` observations, plus the
+/// secondary distance of the pair (when a secondary matrix was given) and
+/// the key that decided the merge.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MergeStep {
     pub a: usize,
     pub b: usize,
     pub distance: f64,
     pub size: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<f64>,
+    pub decided_by: MergeRule,
 }
 
-/// `n − 1` merge steps in order of increasing distance, and the leaf order
-/// of `scipy.cluster.hierarchy.leaves_list` (left child = smaller id first).
+/// A merge decided by input order: at `step`, the `candidates` (pairs of
+/// cluster ids, the merged one first) were tied in every key and
+/// overlapped.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OrderTie {
+    pub step: usize,
+    pub candidates: Vec<(usize, usize)>,
+}
+
+/// `n − 1` merge steps in the order they were made (non-decreasing
+/// distance for every linkage offered), the leaf order of
+/// `scipy.cluster.hierarchy.leaves_list` (left child = smaller id first),
+/// and the merges that input order decided.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Dendrogram {
     pub steps: Vec<MergeStep>,
     pub leaves: Vec<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub order_ties: Vec<OrderTie>,
 }
 
 impl Dendrogram {
@@ -134,58 +165,343 @@ impl Dendrogram {
     pub fn n_leaves(&self) -> usize {
         self.leaves.len()
     }
+
+    /// The observations in cluster `id` (an observation, or `n + step`),
+    /// ascending.
+    pub fn members(&self, id: usize) -> Vec<usize> {
+        let n = self.n_leaves();
+        let mut out = Vec::new();
+        let mut stack = vec![id];
+        while let Some(c) = stack.pop() {
+            if c < n {
+                out.push(c);
+            } else if let Some(s) = self.steps.get(c - n) {
+                stack.push(s.a);
+                stack.push(s.b);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Relative tolerance under which two distances count as tied: far above
+/// the rounding of a few hundred Lance–Williams updates (~1e-14), far below
+/// the smallest difference between distinct co-occurrence averages (R runs,
+/// clusters of a and b tasks: multiples of 1/(R·a·b)).
+const TIE_REL: f64 = 1e-12;
+
+fn tied(x: f64, y: f64) -> bool {
+    (x - y).abs() <= TIE_REL * x.abs().min(y.abs()).max(1.0)
+}
+
+/// Lance–Williams update: distance from the union of clusters `i` and `j`
+/// (sizes `ni`, `nj`, at distance `dij`) to cluster `k` (size `nk`), with
+/// scipy's formulas. Each is symmetric in `i` and `j` bit for bit (IEEE
+/// addition and multiplication commute), so the result cannot depend on
+/// which of the two clusters came first in the input.
+fn lance_williams(method: Linkage, dik: f64, djk: f64, dij: f64, ni: f64, nj: f64, nk: f64) -> f64 {
+    match method {
+        Linkage::Single => dik.min(djk),
+        Linkage::Complete => dik.max(djk),
+        Linkage::Average => (ni * dik + nj * djk) / (ni + nj),
+        Linkage::Weighted => 0.5 * (dik + djk),
+        Linkage::Ward => {
+            let t = ni + nj + nk;
+            (((ni + nk) * (dik * dik) + (nj + nk) * (djk * djk) - nk * (dij * dij)) / t)
+                .max(0.0)
+                .sqrt()
+        }
+    }
+}
+
+/// The part above the diagonal of the leading `n × n` block, mirrored,
+/// cleaned as kodama and scipy need: negative entries become 0, non-finite
+/// ones the largest finite entry (1 if there is none).
+fn clean_distances(dist: &DMatrix<f64>, n: usize) -> Vec<f64> {
+    let max_finite = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .map(|(i, j)| dist[(i, j)])
+        .filter(|v| v.is_finite())
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+        .unwrap_or(1.0);
+    let mut d = vec![0.0; n * n];
+    for i in 0..n {
+        for j in i + 1..n {
+            let v = dist[(i, j)];
+            let v = if v.is_finite() { v } else { max_finite }.max(0.0);
+            d[i * n + j] = v;
+            d[j * n + i] = v;
+        }
+    }
+    d
+}
+
+/// The working state of one agglomeration: `slot`s hold clusters (a merged
+/// cluster takes the slot of its lower-slot half).
+struct Agglomeration {
+    method: Linkage,
+    n: usize,
+    d1: Vec<f64>,
+    d2: Vec<f64>,
+    has_secondary: bool,
+    active: Vec<usize>,
+    id: Vec<usize>,
+    size: Vec<usize>,
+}
+
+impl Agglomeration {
+    fn key(&self, i: usize, j: usize) -> (f64, f64) {
+        (self.d1[i * self.n + j], self.d2[i * self.n + j])
+    }
+
+    /// Distances (primary, secondary) from the union of slots `i`, `j` to
+    /// slot `k`.
+    fn merged(&self, i: usize, j: usize, k: usize) -> (f64, f64) {
+        let n = self.n;
+        let (ni, nj, nk) = (
+            self.size[i] as f64,
+            self.size[j] as f64,
+            self.size[k] as f64,
+        );
+        let lw = |d: &[f64]| {
+            lance_williams(
+                self.method,
+                d[i * n + k],
+                d[j * n + k],
+                d[i * n + j],
+                ni,
+                nj,
+                nk,
+            )
+        };
+        (lw(&self.d1), lw(&self.d2))
+    }
+
+    /// The merged cluster's distances to every other active cluster,
+    /// sorted: the tie-breaker of last resort that still reads only data.
+    fn profile(&self, i: usize, j: usize) -> Vec<(f64, f64)> {
+        let mut p: Vec<(f64, f64)> = self
+            .active
+            .iter()
+            .filter(|&&k| k != i && k != j)
+            .map(|&k| self.merged(i, j, k))
+            .collect();
+        p.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1)));
+        p
+    }
+
+    fn ids(&self, (i, j): (usize, usize)) -> (usize, usize) {
+        (self.id[i].min(self.id[j]), self.id[i].max(self.id[j]))
+    }
+
+    /// The pairs tied for the next merge after every data key, in input
+    /// order (by cluster ids), and the key that narrowed them last.
+    fn candidates(&self) -> (Vec<(usize, usize)>, MergeRule) {
+        let pairs = || {
+            self.active
+                .iter()
+                .enumerate()
+                .flat_map(move |(x, &i)| self.active[x + 1..].iter().map(move |&j| (i, j)))
+        };
+        let m1 = pairs()
+            .map(|(i, j)| self.key(i, j).0)
+            .fold(f64::INFINITY, f64::min);
+        let mut s: Vec<(usize, usize)> = pairs()
+            .filter(|&(i, j)| tied(self.key(i, j).0, m1))
+            .collect();
+        let mut rule = MergeRule::Distance;
+        if s.len() > 1 && self.has_secondary {
+            let m2 = s
+                .iter()
+                .map(|&(i, j)| self.key(i, j).1)
+                .fold(f64::INFINITY, f64::min);
+            s.retain(|&(i, j)| tied(self.key(i, j).1, m2));
+            if s.len() == 1 {
+                rule = MergeRule::Secondary;
+            }
+        }
+        if s.len() > 1 {
+            let profiles: Vec<Vec<(f64, f64)>> =
+                s.iter().map(|&(i, j)| self.profile(i, j)).collect();
+            // The exact minimum (a total order, so it does not depend on the
+            // order pairs are visited), then everything tied with it.
+            let exact = |a: &Vec<(f64, f64)>, b: &Vec<(f64, f64)>| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1)))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            };
+            let Some(best) = profiles.iter().min_by(|a, b| exact(a, b)).cloned() else {
+                return (s, rule);
+            };
+            let same = |p: &Vec<(f64, f64)>| {
+                p.iter()
+                    .zip(&best)
+                    .all(|(x, y)| tied(x.0, y.0) && tied(x.1, y.1))
+            };
+            s = s
+                .into_iter()
+                .zip(&profiles)
+                .filter(|(_, p)| same(p))
+                .map(|(q, _)| q)
+                .collect();
+            if s.len() == 1 {
+                rule = MergeRule::Profile;
+            }
+        }
+        s.sort_by_key(|&q| self.ids(q));
+        (s, rule)
+    }
+
+    fn merge(&mut self, (i, j): (usize, usize), rule: MergeRule, steps: &mut Vec<MergeStep>) {
+        let n = self.n;
+        let (h1, h2) = self.key(i, j);
+        let others: Vec<usize> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|&k| k != i && k != j)
+            .collect();
+        for k in others {
+            let (v1, v2) = self.merged(i, j, k);
+            self.d1[i * n + k] = v1;
+            self.d1[k * n + i] = v1;
+            self.d2[i * n + k] = v2;
+            self.d2[k * n + i] = v2;
+        }
+        let (a, b) = self.ids((i, j));
+        let size = self.size[i] + self.size[j];
+        steps.push(MergeStep {
+            a,
+            b,
+            distance: h1,
+            size,
+            secondary: self.has_secondary.then_some(h2),
+            decided_by: rule,
+        });
+        self.id[i] = n + steps.len() - 1;
+        self.size[i] = size;
+        self.active.retain(|&x| x != j);
+    }
 }
 
 /// Hierarchical clustering of `n` observations from a symmetric `n × n`
-/// distance matrix (only the part above the diagonal is read).
+/// distance matrix (only the part above the diagonal is read), with scipy's
+/// Lance–Williams formulas.
 ///
-/// Equal distances may be merged in a different order than scipy's (an
-/// equally valid tree); without ties the steps equal scipy's `linkage`
-/// (checked by the reference tests and `tests/analysis_crosscheck.rs`).
+/// Ties are broken by data, never by input order where data can decide:
+/// see [`linkage_with_secondary`] (here without a secondary matrix). Without
+/// ties the steps equal scipy's `linkage` (checked by the reference tests
+/// and `tests/analysis_crosscheck.rs`).
 ///
-/// Inputs are cleaned rather than trusted, because kodama requires finite,
-/// non-negative dissimilarities: negative entries become 0 and non-finite
-/// ones the largest finite entry (1 if there is none). A non-square matrix
-/// is read on its leading square block.
+/// Inputs are cleaned rather than trusted: negative entries become 0 and
+/// non-finite ones the largest finite entry (1 if there is none). A
+/// non-square matrix is read on its leading square block.
 pub fn linkage(dist: &DMatrix<f64>, method: Linkage) -> Dendrogram {
-    let n = dist.nrows().min(dist.ncols());
+    agglomerate(dist, None, method, None)
+}
+
+/// Hierarchical clustering on `primary`, with ties broken by data (README,
+/// "Choices the paper leaves open"). Each step merges, among all pairs of
+/// clusters:
+///
+/// 1. the pair at the smallest `primary` distance (pairs within a relative
+///    1e-12 of it are tied);
+/// 2. among tied pairs, the one at the smallest `secondary` distance (the
+///    same linkage applied to the second matrix), same tolerance;
+/// 3. still tied: the pair whose merged cluster has the smallest sorted list
+///    of (primary, secondary) distances to all other clusters;
+/// 4. still tied: pairs that share no cluster are all merged (their order
+///    changes nothing); pairs that share one are decided by input order
+///    (the first by cluster ids) and listed in `order_ties`.
+///
+/// Every value is computed from the data with formulas symmetric in the two
+/// merged clusters, so for any relabelling of the observations the same
+/// merges happen with bitwise the same heights, except after a step of
+/// kind 4 with overlapping pairs.
+pub fn linkage_with_secondary(
+    primary: &DMatrix<f64>,
+    secondary: &DMatrix<f64>,
+    method: Linkage,
+) -> Dendrogram {
+    agglomerate(primary, Some(secondary), method, None)
+}
+
+/// The agglomeration of [`linkage_with_secondary`]; `force` makes step
+/// `s` merge the pair of cluster ids given (to test whether a tie decided
+/// by input order matters).
+fn agglomerate(
+    primary: &DMatrix<f64>,
+    secondary: Option<&DMatrix<f64>>,
+    method: Linkage,
+    force: Option<(usize, (usize, usize))>,
+) -> Dendrogram {
+    let n = primary.nrows().min(primary.ncols());
     if n < 2 {
         return Dendrogram {
             steps: vec![],
             leaves: (0..n).collect(),
+            order_ties: vec![],
         };
     }
-    let mut condensed = Vec::with_capacity(n * (n - 1) / 2);
-    for i in 0..n {
-        for j in i + 1..n {
-            condensed.push(dist[(i, j)]);
+    let secondary = secondary.filter(|s| s.nrows() >= n && s.ncols() >= n);
+    let mut g = Agglomeration {
+        method,
+        n,
+        d1: clean_distances(primary, n),
+        d2: secondary.map_or_else(|| vec![0.0; n * n], |s| clean_distances(s, n)),
+        has_secondary: secondary.is_some(),
+        active: (0..n).collect(),
+        id: (0..n).collect(),
+        size: vec![1; n],
+    };
+    let mut steps: Vec<MergeStep> = Vec::with_capacity(n - 1);
+    let mut order_ties = Vec::new();
+    while g.active.len() > 1 {
+        let forced = force
+            .filter(|(s, _)| *s == steps.len())
+            .and_then(|(_, (a, b))| {
+                let slot = |id: usize| g.active.iter().copied().find(|&k| g.id[k] == id);
+                let (x, y) = (slot(a)?, slot(b)?);
+                (x != y).then_some((x.min(y), x.max(y)))
+            });
+        if let Some(pair) = forced {
+            g.merge(pair, MergeRule::InputOrder, &mut steps);
+            continue;
+        }
+        let (cands, rule) = g.candidates();
+        let Some(&first) = cands.first() else {
+            break;
+        };
+        if cands.len() == 1 {
+            g.merge(first, rule, &mut steps);
+            continue;
+        }
+        let disjoint = cands.iter().enumerate().all(|(x, p)| {
+            cands[x + 1..]
+                .iter()
+                .all(|q| p.0 != q.0 && p.0 != q.1 && p.1 != q.0 && p.1 != q.1)
+        });
+        if disjoint {
+            for q in cands {
+                g.merge(q, MergeRule::Simultaneous, &mut steps);
+            }
+        } else {
+            order_ties.push(OrderTie {
+                step: steps.len(),
+                candidates: cands.iter().map(|&q| g.ids(q)).collect(),
+            });
+            g.merge(first, MergeRule::InputOrder, &mut steps);
         }
     }
-    let max_finite = condensed
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
-        .unwrap_or(1.0);
-    for v in condensed.iter_mut() {
-        if !v.is_finite() {
-            *v = max_finite;
-        }
-        *v = v.max(0.0);
-    }
-    let dend = kodama::linkage(&mut condensed, n, method.kodama());
-    let steps: Vec<MergeStep> = dend
-        .steps()
-        .iter()
-        .map(|s| MergeStep {
-            a: s.cluster1.min(s.cluster2),
-            b: s.cluster1.max(s.cluster2),
-            distance: s.dissimilarity,
-            size: s.size,
-        })
-        .collect();
     let leaves = leaves_list(&steps, n);
-    Dendrogram { steps, leaves }
+    Dendrogram {
+        steps,
+        leaves,
+        order_ties,
+    }
 }
 
 /// Pre-order traversal from the root, smaller child id first, like scipy.
@@ -206,44 +522,39 @@ fn leaves_list(steps: &[MergeStep], n: usize) -> Vec<usize> {
     out
 }
 
-/// Cut a dendrogram into at most `k` clusters, like scipy's
-/// `fcluster(Z, k, criterion="maxclust")`: the lowest height at which no
-/// more than `k` clusters remain. Merges at equal heights are applied
-/// together, so ties can give fewer than `k` clusters (as in scipy).
-/// Heights are made monotone first (a cluster's height is at least its
-/// children's), which changes nothing for the linkages offered here.
+/// How many leading merges a cut into `k` clusters applies: `n − k`, and
+/// then every following merge whose (distance, secondary) equals the last
+/// applied one's, since no data put one before the other. With a primary
+/// distance only this is scipy's `fcluster(Z, k, criterion="maxclust")`
+/// (the lowest height with at most `k` clusters; equal heights merge
+/// together, so exact ties can give fewer than `k`). With a secondary
+/// distance, tied heights are ordered by it and the cut gives exactly `k`
+/// unless both tie.
+pub fn merges_applied(d: &Dendrogram, k: usize) -> usize {
+    let steps = &d.steps;
+    let mut m = d.n_leaves().saturating_sub(k.max(1)).min(steps.len());
+    let same = |x: &MergeStep, y: &MergeStep| {
+        tied(x.distance, y.distance)
+            && match (x.secondary, y.secondary) {
+                (Some(p), Some(q)) => tied(p, q),
+                (None, None) => true,
+                _ => false,
+            }
+    };
+    while m > 0 && m < steps.len() && same(&steps[m - 1], &steps[m]) {
+        m += 1;
+    }
+    m
+}
+
+/// Cut a dendrogram into at most `k` clusters by applying its first
+/// [`merges_applied`] merges.
 ///
 /// Labels are canonical: clusters are numbered `0..` in the order of their
 /// first member (observation order). `k = 0` is treated as 1.
 pub fn cut(d: &Dendrogram, k: usize) -> Vec<usize> {
     let n = d.n_leaves();
-    let k = k.max(1);
-    // monotone heights
-    let mut md: Vec<f64> = Vec::with_capacity(d.steps.len());
-    for s in &d.steps {
-        let child = |id: usize| {
-            if id >= n {
-                md.get(id - n).copied()
-            } else {
-                None
-            }
-        };
-        let h = [Some(s.distance), child(s.a), child(s.b)]
-            .into_iter()
-            .flatten()
-            .fold(f64::NEG_INFINITY, f64::max);
-        md.push(h);
-    }
-    let threshold = if n <= k {
-        None
-    } else {
-        let mut sorted = md.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted
-            .iter()
-            .copied()
-            .find(|&t| n - md.iter().filter(|&&h| h <= t).count() <= k)
-    };
+    let m = merges_applied(d, k);
     // union-find over observations; cluster id n+s is represented by a member
     let mut parent: Vec<usize> = (0..n).collect();
     fn find(parent: &mut [usize], mut x: usize) -> usize {
@@ -253,8 +564,8 @@ pub fn cut(d: &Dendrogram, k: usize) -> Vec<usize> {
         }
         x
     }
-    let mut rep: Vec<usize> = Vec::with_capacity(d.steps.len());
-    for s in &d.steps {
+    let mut rep: Vec<usize> = Vec::with_capacity(m);
+    for s in d.steps.iter().take(m) {
         let member = |id: usize, rep: &[usize]| {
             if id < n {
                 Some(id)
@@ -266,14 +577,50 @@ pub fn cut(d: &Dendrogram, k: usize) -> Vec<usize> {
             break;
         };
         rep.push(a.min(b));
-        let h = md.get(rep.len() - 1).copied().unwrap_or(f64::INFINITY);
-        if threshold.is_some_and(|t| h <= t) {
-            let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-            parent[ra.max(rb)] = ra.min(rb);
-        }
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        parent[ra.max(rb)] = ra.min(rb);
     }
     let roots: Vec<usize> = (0..n).map(|i| find(&mut parent, i)).collect();
     canonical_labels(&roots)
+}
+
+/// At most this many input-order ties below a cut are re-run to see
+/// whether they change the partition, with at most this many alternatives
+/// each; ties beyond are reported without the check.
+const MAX_TIES_CHECKED: usize = 16;
+const MAX_ALTERNATIVES: usize = 8;
+
+/// The input-order ties of `d` (made from these distances) that decide the
+/// partition of a cut into `k`: those among the applied merges for which
+/// merging another of the tied pairs instead gives another partition.
+fn decisive_ties(
+    primary: &DMatrix<f64>,
+    secondary: Option<&DMatrix<f64>>,
+    method: Linkage,
+    d: &Dendrogram,
+    k: usize,
+) -> Vec<OrderTie> {
+    let applied = merges_applied(d, k);
+    let base = cut(d, k);
+    d.order_ties
+        .iter()
+        .filter(|t| t.step < applied)
+        .enumerate()
+        .filter(|(nth, t)| {
+            *nth >= MAX_TIES_CHECKED
+                || t.candidates
+                    .iter()
+                    .skip(1)
+                    .take(MAX_ALTERNATIVES)
+                    .any(|&c| {
+                        cut(
+                            &agglomerate(primary, secondary, method, Some((t.step, c))),
+                            k,
+                        ) != base
+                    })
+        })
+        .map(|(_, t)| t.clone())
+        .collect()
 }
 
 /// Renumber arbitrary labels `0..` by first appearance.
@@ -290,12 +637,17 @@ fn canonical_labels(raw: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// One run's labels (canonical) and dendrogram. Both index tasks in the
-/// report's task order (the first run's), whatever order the run had.
+/// One run's labels (canonical) and dendrogram, both indexing tasks in the
+/// report's task order (the first run's), whatever order the run had; and
+/// its agreement with the representative clusters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunClustering {
     pub run: String,
     pub labels: Vec<usize>,
+    /// Adjusted Rand index of `labels` to the representative clusters
+    /// (sklearn's `adjusted_rand_score`): 1 = the same partition, about 0 =
+    /// no more agreement than chance.
+    pub ari: f64,
     pub dendrogram: Dendrogram,
 }
 
@@ -306,6 +658,47 @@ pub struct CoOccurrence {
     pub matrix: Vec<Vec<f64>>,
 }
 
+/// How consistently the runs put one task with its representative cluster.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TaskConfidence {
+    pub task: String,
+    /// Index into [`ClusterReport::clusters`].
+    pub cluster: usize,
+    /// With cluster mates: the mean co-occurrence of the task with them (the
+    /// share of (run, mate) pairs in which the run put the two together).
+    /// Alone in its cluster: the share of runs in which it was alone too.
+    pub confidence: f64,
+}
+
+/// Where the representative dendrogram was cut.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CutSummary {
+    /// Number of clusters formed (below `k` only when merges tied in every
+    /// key straddle the cut).
+    pub clusters: usize,
+    /// Merges applied.
+    pub merges: usize,
+    /// Height of the last merge applied (in `dendrogram`), if any.
+    pub height: Option<f64>,
+    /// Height of the first merge not applied, if any: the gap to `height`
+    /// says how clear the cut is.
+    pub next_height: Option<f64>,
+}
+
+/// A merge at or below the cut that input order decided and that changes
+/// the partition: the data could not order the tied merges, and another
+/// task order could give other clusters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClusterTie {
+    /// The run whose clustering it is; `None` for the representative one.
+    pub run: Option<String>,
+    pub step: usize,
+    pub height: f64,
+    /// The tied merges as the task names of the two clusters; the first
+    /// was made.
+    pub candidates: Vec<[Vec<String>; 2]>,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ClusterReport {
     pub k: usize,
@@ -313,30 +706,89 @@ pub struct ClusterReport {
     /// Representative clusters: ordered by their first member in task order,
     /// members in task order.
     pub clusters: Vec<Vec<String>>,
+    /// One entry per task, in task order.
+    pub confidence: Vec<TaskConfidence>,
+    pub cut: CutSummary,
+    /// Input-order decisions that changed a partition (empty when the result
+    /// is the same for every task order).
+    pub ties: Vec<ClusterTie>,
     pub cooccurrence: CoOccurrence,
     pub runs: Vec<RunClustering>,
-    /// Dendrogram of the representative clustering (on `1 − co-occurrence`).
+    /// Dendrogram of the representative clustering (on `1 − co-occurrence`,
+    /// ties broken by `1 − mean similarity`; with one run, that run's on
+    /// `1 − cosine`); its merge heights are `steps[i].distance`.
     pub dendrogram: Dendrogram,
 }
 
-/// `1 − S`, clamped at 0, with an exact zero diagonal.
+/// `1 − S` (S symmetrized as `(S + Sᵀ)/2`), clamped at 0, with an exact
+/// zero diagonal.
 fn distance_from_similarity(m: &[Vec<f64>]) -> DMatrix<f64> {
     let n = m.len();
+    let at = |i: usize, j: usize| m.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0.0);
     DMatrix::from_fn(n, n, |i, j| {
         if i == j {
             0.0
         } else {
-            let s = m.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0.0);
-            (1.0 - s).max(0.0)
+            (1.0 - 0.5 * (at(i, j) + at(j, i))).max(0.0)
         }
     })
 }
 
+/// Mean of the runs' similarities, entry by entry, summed in sorted order
+/// so that the result does not depend on the order of the runs.
+fn mean_similarity(aligned: &[SimilarityMatrix]) -> Vec<Vec<f64>> {
+    let t = aligned.first().map_or(0, |s| s.n_tasks());
+    let r = aligned.len().max(1) as f64;
+    (0..t)
+        .map(|i| {
+            (0..t)
+                .map(|j| {
+                    let mut v: Vec<f64> =
+                        aligned.iter().map(|s| s.get(i, j).unwrap_or(0.0)).collect();
+                    v.sort_by(f64::total_cmp);
+                    v.iter().sum::<f64>() / r
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The ties of one dendrogram as task names.
+fn named_ties(
+    run: Option<&str>,
+    d: &Dendrogram,
+    ties: &[OrderTie],
+    tasks: &[String],
+) -> Vec<ClusterTie> {
+    let names = |id: usize| -> Vec<String> {
+        d.members(id)
+            .into_iter()
+            .filter_map(|i| tasks.get(i).cloned())
+            .collect()
+    };
+    ties.iter()
+        .map(|t| ClusterTie {
+            run: run.map(str::to_string),
+            step: t.step,
+            height: d.steps.get(t.step).map_or(f64::NAN, |s| s.distance),
+            candidates: t
+                .candidates
+                .iter()
+                .map(|&(a, b)| [names(a), names(b)])
+                .collect(),
+        })
+        .collect()
+}
+
 /// Cluster each run's tasks, aggregate by co-occurrence, and cluster the
-/// co-occurrence into representative clusters (App. C).
+/// co-occurrence into representative clusters (App. C), ties broken by the
+/// mean similarity across runs ([`linkage_with_secondary`]).
 ///
 /// Runs are aligned to the first run's task order by name. With one run the
-/// co-occurrence is 0/1 and the representative clusters are that run's.
+/// co-occurrence is 0/1 and the representative clusters and dendrogram are
+/// that run's.
+/// Nothing depends on the order of the tasks or the runs or on task names
+/// except where `ties` says so.
 ///
 /// Errors: no runs, `k > T`, or runs with different task sets.
 pub fn cluster_runs(
@@ -353,18 +805,20 @@ pub fn cluster_runs(
             expected: format!("at most the number of tasks T = {t}; pass a smaller k"),
         });
     }
-    let run_clusterings: Vec<RunClustering> = runs
-        .iter()
-        .zip(&aligned)
-        .map(|((name, _), s)| {
-            let dendrogram = linkage(&distance_from_similarity(&s.matrix), p.linkage);
-            RunClustering {
-                run: name.clone(),
-                labels: cut(&dendrogram, p.k),
-                dendrogram,
-            }
-        })
-        .collect();
+    let mut ties = Vec::new();
+    let mut run_clusterings: Vec<RunClustering> = Vec::with_capacity(runs.len());
+    for ((name, _), s) in runs.iter().zip(&aligned) {
+        let dist = distance_from_similarity(&s.matrix);
+        let dendrogram = linkage(&dist, p.linkage);
+        let decisive = decisive_ties(&dist, None, p.linkage, &dendrogram, p.k);
+        ties.extend(named_ties(Some(name), &dendrogram, &decisive, &tasks));
+        run_clusterings.push(RunClustering {
+            run: name.clone(),
+            labels: cut(&dendrogram, p.k),
+            ari: f64::NAN,
+            dendrogram,
+        });
+    }
     let r = run_clusterings.len() as f64;
     let matrix: Vec<Vec<f64>> = (0..t)
         .map(|i| {
@@ -379,8 +833,23 @@ pub fn cluster_runs(
                 .collect()
         })
         .collect();
-    let dendrogram = linkage(&distance_from_similarity(&matrix), p.linkage);
+    // One run: its own clustering is the representative one (the 0/1
+    // co-occurrence would only repeat it, with uninformative heights).
+    let dendrogram = match run_clusterings.as_slice() {
+        [only] => only.dendrogram.clone(),
+        _ => {
+            let primary = distance_from_similarity(&matrix);
+            let secondary = distance_from_similarity(&mean_similarity(&aligned));
+            let d = linkage_with_secondary(&primary, &secondary, p.linkage);
+            let decisive = decisive_ties(&primary, Some(&secondary), p.linkage, &d, p.k);
+            ties.splice(0..0, named_ties(None, &d, &decisive, &tasks));
+            d
+        }
+    };
     let labels = cut(&dendrogram, p.k);
+    for rc in run_clusterings.iter_mut() {
+        rc.ari = adjusted_rand_index(&rc.labels, &labels);
+    }
     let n_clusters = labels.iter().max().map_or(0, |m| m + 1);
     let mut clusters = vec![Vec::new(); n_clusters];
     for (task, &l) in tasks.iter().zip(&labels) {
@@ -388,14 +857,72 @@ pub fn cluster_runs(
             c.push(task.clone());
         }
     }
+    let confidence = task_confidence(&tasks, &labels, &matrix, &run_clusterings);
+    let merges = merges_applied(&dendrogram, p.k);
+    let cut = CutSummary {
+        clusters: n_clusters,
+        merges,
+        height: merges
+            .checked_sub(1)
+            .and_then(|m| dendrogram.steps.get(m))
+            .map(|s| s.distance),
+        next_height: dendrogram.steps.get(merges).map(|s| s.distance),
+    };
     Ok(ClusterReport {
         k: p.k,
         linkage: p.linkage,
         clusters,
+        confidence,
+        cut,
+        ties,
         cooccurrence: CoOccurrence { tasks, matrix },
         runs: run_clusterings,
         dendrogram,
     })
+}
+
+/// [`TaskConfidence`] of every task.
+fn task_confidence(
+    tasks: &[String],
+    labels: &[usize],
+    co: &[Vec<f64>],
+    runs: &[RunClustering],
+) -> Vec<TaskConfidence> {
+    let r = runs.len().max(1) as f64;
+    tasks
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (task, &c))| {
+            let mates: Vec<usize> = (0..labels.len())
+                .filter(|&j| j != i && labels[j] == c)
+                .collect();
+            let confidence = if mates.is_empty() {
+                let alone = runs
+                    .iter()
+                    .filter(|rc| {
+                        let own = rc.labels.get(i);
+                        rc.labels
+                            .iter()
+                            .enumerate()
+                            .all(|(j, l)| j == i || Some(l) != own)
+                    })
+                    .count();
+                alone as f64 / r
+            } else {
+                let sum: f64 = mates
+                    .iter()
+                    .map(|&j| co.get(i).and_then(|row| row.get(j)).copied().unwrap_or(0.0))
+                    .sum();
+                sum / mates.len() as f64
+            };
+            TaskConfidence {
+                task: task.clone(),
+                cluster: c,
+                confidence,
+            }
+        })
+        .collect()
 }
 
 /// Adjusted Rand index of two labelings, computed from the pair confusion

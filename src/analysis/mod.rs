@@ -2,6 +2,7 @@
 //! [`ImportanceMatrix`](crate::importance::ImportanceMatrix) (or similarity
 //! matrices of several runs) to typed results. Nothing here formats or prints.
 
+pub mod across_runs;
 pub mod capacity;
 pub mod clusters;
 pub mod depth;

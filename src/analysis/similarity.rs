@@ -3,6 +3,8 @@
 //! importance vectors, and the alignment of several runs' matrices by task
 //! name that stability and clustering need.
 
+use nalgebra::DMatrix;
+
 use crate::importance::ImportanceMatrix;
 
 use super::AnalysisError;
@@ -79,8 +81,25 @@ impl SimilarityMatrix {
 /// `[-1, 1]` against rounding; the diagonal is set to exactly 1. Zero rows:
 /// see [`SimilarityMatrix::zero_norm_tasks`].
 pub fn cosine_similarity(im: &ImportanceMatrix) -> SimilarityMatrix {
-    let data = im.data();
-    let t = im.n_tasks();
+    let (matrix, zero) = cosine_of_rows(im.data());
+    let zero_norm_tasks = im
+        .tasks()
+        .iter()
+        .zip(&zero)
+        .filter(|(_, z)| **z)
+        .map(|(n, _)| n.clone())
+        .collect();
+    SimilarityMatrix {
+        tasks: im.tasks().to_vec(),
+        matrix,
+        zero_norm_tasks,
+    }
+}
+
+/// The cosine matrix of the rows of `data` and which rows are all zero
+/// (similarity 0 to every other row, 1 to themselves).
+pub(crate) fn cosine_of_rows(data: &DMatrix<f64>) -> (Vec<Vec<f64>>, Vec<bool>) {
+    let t = data.nrows();
     let gram = data * data.transpose();
     let norms: Vec<f64> = (0..t).map(|i| gram[(i, i)].max(0.0).sqrt()).collect();
     let zero: Vec<bool> = norms.iter().map(|&n| n == 0.0).collect();
@@ -101,18 +120,7 @@ pub fn cosine_similarity(im: &ImportanceMatrix) -> SimilarityMatrix {
                 .collect()
         })
         .collect();
-    let zero_norm_tasks = im
-        .tasks()
-        .iter()
-        .zip(&zero)
-        .filter(|(_, z)| **z)
-        .map(|(n, _)| n.clone())
-        .collect();
-    SimilarityMatrix {
-        tasks: im.tasks().to_vec(),
-        matrix,
-        zero_norm_tasks,
-    }
+    (matrix, zero)
 }
 
 /// Align several runs' similarity matrices to the first run's task order.
@@ -179,15 +187,19 @@ pub fn align_runs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nalgebra::DMatrix;
 
     fn im(rows: usize, cols: usize, v: &[f64]) -> ImportanceMatrix {
         let names = (0..rows).map(|i| format!("t{i}")).collect();
         ImportanceMatrix::single_layer(names, "l", DMatrix::from_row_slice(rows, cols, v)).unwrap()
     }
 
+    // Every entry, both triangles and the diagonal, against numpy's full
+    // matrix (the code computes one triangle and sets the diagonal, so
+    // checking symmetry and a unit diagonal on its output proves nothing):
+    //   I = np.array([[0.1,0.9,0.3,0.5],[0.7,0.2,0.8,0.4],[0.3,0.3,0.3,0.9]])
+    //   n = np.sqrt(np.diag(I @ I.T)); S = (I @ I.T) / np.outer(n, n)
     #[test]
-    fn self_similarity_is_one_and_symmetric() {
+    fn every_entry_matches_numpy_full_matrix() {
         let s = cosine_similarity(&im(
             3,
             4,
@@ -197,11 +209,24 @@ mod tests {
                 0.3, 0.3, 0.3, 0.9,
             ],
         ));
+        let numpy = [
+            0.9999999999999998,
+            0.5555130626447873,
+            0.7504787743864562,
+            0.5555130626447873,
+            1.0000000000000002,
+            0.7259079527665504,
+            0.7504787743864562,
+            0.7259079527665504,
+            0.9999999999999998,
+        ];
         for i in 0..3 {
-            assert_eq!(s.matrix[i][i], 1.0);
             for j in 0..3 {
-                assert_eq!(s.matrix[i][j], s.matrix[j][i]);
-                assert!((-1.0..=1.0).contains(&s.matrix[i][j]));
+                let (got, want) = (s.matrix[i][j], numpy[i * 3 + j]);
+                assert!(
+                    (got - want).abs() < 1e-15,
+                    "({i},{j}): {got} vs numpy {want}"
+                );
             }
         }
         assert!(s.zero_norm_tasks.is_empty());

@@ -1,14 +1,18 @@
 //! Stability of task relationships across training runs (paper 000, §5.2
 //! and App. C): the Spearman rank correlation between the upper triangles
 //! (diagonal excluded) of two runs' task-similarity matrices, for every pair
-//! of runs, with a Mantel permutation test for each pair.
+//! of runs, with a Mantel permutation test for each pair and bootstrap
+//! intervals: for the mean over pairs by resampling runs, for each pair by
+//! resampling filters.
 
-use rand::SeedableRng;
+use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::AnalysisError;
-use super::similarity::{SimilarityMatrix, align_runs};
+use super::similarity::{SimilarityMatrix, align_runs, cosine_of_rows, cosine_similarity};
+use crate::importance::ImportanceMatrix;
 
 /// Two computed correlations closer than this count as equal when counting
 /// permutations at least as extreme as the observed one, so that rounding
@@ -19,6 +23,14 @@ const TIE_TOL: f64 = 1e-12;
 /// More permutations than this are refused: they would not change a p-value
 /// that is already resolved to 1e-7.
 const MAX_PERMUTATIONS: usize = 10_000_000;
+
+/// More bootstrap replicates than this are refused: percentile intervals
+/// do not move at that precision, and each pair replicate recomputes two
+/// similarity matrices.
+const MAX_BOOTSTRAP: usize = 100_000;
+
+/// Confidence level of the bootstrap intervals.
+pub const BOOTSTRAP_LEVEL: f64 = 0.95;
 
 /// Ranks starting at 1, ties get the average of the ranks they span
 /// (scipy's `rankdata(method="average")`). Values are compared with
@@ -74,15 +86,18 @@ pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     pearson(&average_ranks(x), &average_ranks(y))
 }
 
-/// Number of Mantel permutations per pair of runs and the RNG seed.
+/// Number of Mantel permutations per pair of runs, bootstrap replicates,
+/// and the RNG seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StabilityParams {
     permutations: usize,
     seed: u64,
+    bootstrap: usize,
 }
 
 impl StabilityParams {
-    /// `permutations = 0` skips the test (p-values are `None`).
+    /// `permutations = 0` skips the test (p-values are `None`); no
+    /// bootstrap (see [`StabilityParams::with_bootstrap`]).
     pub fn new(permutations: usize, seed: u64) -> Result<Self, AnalysisError> {
         if permutations > MAX_PERMUTATIONS {
             return Err(AnalysisError::Param {
@@ -91,7 +106,25 @@ impl StabilityParams {
                 expected: format!("at most {MAX_PERMUTATIONS}"),
             });
         }
-        Ok(Self { permutations, seed })
+        Ok(Self {
+            permutations,
+            seed,
+            bootstrap: 0,
+        })
+    }
+    /// `replicates` bootstrap replicates for the intervals (0: none).
+    pub fn with_bootstrap(self, replicates: usize) -> Result<Self, AnalysisError> {
+        if replicates > MAX_BOOTSTRAP {
+            return Err(AnalysisError::Param {
+                name: "bootstrap",
+                value: replicates.to_string(),
+                expected: format!("at most {MAX_BOOTSTRAP} replicates"),
+            });
+        }
+        Ok(Self {
+            bootstrap: replicates,
+            ..self
+        })
     }
     pub fn permutations(&self) -> usize {
         self.permutations
@@ -99,16 +132,33 @@ impl StabilityParams {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+    pub fn bootstrap(&self) -> usize {
+        self.bootstrap
+    }
 }
 
 impl Default for StabilityParams {
-    /// 999 permutations, seed 0.
+    /// 999 permutations, no bootstrap, seed 0.
     fn default() -> Self {
         Self {
             permutations: 999,
             seed: 0,
+            bootstrap: 0,
         }
     }
+}
+
+/// A percentile bootstrap interval at [`BOOTSTRAP_LEVEL`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+    /// Mean of the replicates. Far from the observed value, it shows the
+    /// bootstrap's bias (see [`stability_of_importance`]).
+    pub mean: f64,
+    /// Replicates the interval was made of: those whose statistic was
+    /// defined (see [`resampled_mean`] and [`resampled_spearman`]).
+    pub replicates: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -120,6 +170,9 @@ pub struct StabilityPair {
     /// One-sided (greater) Mantel p-value; `None` without permutations or
     /// without a defined `spearman`.
     pub p_value: Option<f64>,
+    /// Bootstrap interval of `spearman` over resampled filters; `None`
+    /// without bootstrap or without importance matrices.
+    pub ci: Option<Interval>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -132,6 +185,11 @@ pub struct StabilityReport {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub permutations: usize,
+    /// Bootstrap replicates asked for (0: no intervals).
+    pub bootstrap: usize,
+    /// Bootstrap interval of `mean` over resampled runs; `None` without
+    /// bootstrap or when no replicate had a defined mean.
+    pub mean_ci: Option<Interval>,
     /// `Some(T!)` when `T! ≤ permutations`, so every relabeling was
     /// enumerated and the p-values are exact; `None` for the random test.
     pub exact_permutations: Option<usize>,
@@ -182,6 +240,7 @@ pub fn stability(
                 b: names[j].clone(),
                 spearman: rho,
                 p_value,
+                ci: None,
             });
         }
     }
@@ -195,6 +254,9 @@ pub fn stability(
             defined.iter().copied().reduce(f64::max),
         )
     };
+    let mean_ci = (p.bootstrap > 0)
+        .then(|| mean_interval(&matrix, p.bootstrap, p.seed))
+        .flatten();
     Ok(StabilityReport {
         runs: names,
         pairs,
@@ -202,11 +264,241 @@ pub fn stability(
         min,
         max,
         permutations: p.permutations,
+        bootstrap: p.bootstrap,
+        mean_ci,
         exact_permutations: aligned
             .first()
             .and_then(|s| factorial_up_to(s.n_tasks(), p.permutations))
             .filter(|_| p.permutations > 0),
         matrix,
+    })
+}
+
+/// [`stability`] of runs given by their importance matrices, with a
+/// bootstrap interval for each pair's Spearman when `p` asks for one:
+/// each replicate draws every run's filters with replacement (as many as it
+/// has), recomputes its similarity matrix on them, and correlates the
+/// pair's upper triangles again ([`resampled_spearman`]). Filters of
+/// different runs do not correspond (training permutes them), so each run
+/// is resampled on its own. Run `r`'s draws come from a Xoshiro256++
+/// stream seeded from `seed` and `r`, so a pair's interval depends only on
+/// its two runs and their positions.
+///
+/// The replicates are centred below the observed ρ: a resampled similarity
+/// matrix is the original plus resampling noise, and noise in both
+/// matrices attenuates their correlation. A percentile interval would then
+/// often miss the observed value, so each pair gets the basic (pivotal)
+/// interval `[2ρ − q_97.5, 2ρ − q_2.5]` ([`basic_interval`]);
+/// [`Interval::mean`] still shows the shift of the replicates.
+///
+/// Errors: as [`stability`].
+pub fn stability_of_importance(
+    runs: &[(String, &ImportanceMatrix)],
+    p: &StabilityParams,
+) -> Result<StabilityReport, AnalysisError> {
+    let sims: Vec<(String, SimilarityMatrix)> = runs
+        .iter()
+        .map(|(n, im)| (n.clone(), cosine_similarity(im)))
+        .collect();
+    let mut report = stability(&sims, p)?;
+    if p.bootstrap == 0 {
+        return Ok(report);
+    }
+    let order: &[String] = sims.first().map_or(&[], |(_, s)| s.tasks.as_slice());
+    let rows: Vec<Vec<usize>> = runs
+        .iter()
+        .map(|(name, im)| {
+            order
+                .iter()
+                .map(|t| im.tasks().iter().position(|x| x == t))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| {
+                    AnalysisError::TaskMismatch(format!(
+                        "run '{name}' lacks a task of the first run"
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let r = runs.len();
+    let mut rngs: Vec<Xoshiro256PlusPlus> = (0..r)
+        .map(|i| {
+            Xoshiro256PlusPlus::seed_from_u64(
+                p.seed ^ FILTER_SALT ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            )
+        })
+        .collect();
+    let mut values: Vec<Vec<f64>> =
+        vec![Vec::with_capacity(p.bootstrap); r * r.saturating_sub(1) / 2];
+    for _ in 0..p.bootstrap {
+        let ranks: Vec<Option<Vec<f64>>> = runs
+            .iter()
+            .zip(&rows)
+            .zip(rngs.iter_mut())
+            .map(|(((_, im), rows), rng)| {
+                let f = im.n_filters();
+                if f == 0 {
+                    return None;
+                }
+                let filters: Vec<usize> = (0..f).map(|_| rng.gen_range(0..f)).collect();
+                Some(average_ranks(&resampled_triangle(
+                    im.data(),
+                    rows,
+                    &filters,
+                )))
+            })
+            .collect();
+        let mut k = 0;
+        for i in 0..r {
+            for j in i + 1..r {
+                if let (Some(a), Some(b)) = (&ranks[i], &ranks[j])
+                    && let Some(rho) = pearson(a, b)
+                {
+                    values[k].push(rho);
+                }
+                k += 1;
+            }
+        }
+    }
+    for (pair, v) in report.pairs.iter_mut().zip(values) {
+        pair.ci = percentile_interval(v).map(|ci| match pair.spearman {
+            Some(rho) => basic_interval(rho, ci),
+            None => ci,
+        });
+    }
+    Ok(report)
+}
+
+/// The basic (pivotal) bootstrap interval `[2ρ − q_hi, 2ρ − q_lo]` from the
+/// percentile one, clipped to [−1, 1]: resampling filters attenuates ρ (the
+/// replicates sit below it), and reflecting the replicate quantiles around
+/// ρ corrects that shift where the percentile interval would miss ρ.
+fn basic_interval(rho: f64, ci: Interval) -> Interval {
+    Interval {
+        low: (2.0 * rho - ci.high).max(-1.0),
+        high: (2.0 * rho - ci.low).min(1.0),
+        ..ci
+    }
+}
+
+/// Salts that keep the bootstrap streams apart from the Mantel streams.
+const FILTER_SALT: u64 = 0xB007_5742_F117_E125;
+const RUN_SALT: u64 = 0xB007_5742_0000_7255;
+
+/// Upper triangle (row by row) of the cosine matrix of `data`'s rows
+/// `rows` (in that order) over the columns `filters` (with repeats).
+fn resampled_triangle(data: &DMatrix<f64>, rows: &[usize], filters: &[usize]) -> Vec<f64> {
+    let sub = DMatrix::from_fn(rows.len(), filters.len(), |r, c| {
+        data[(rows[r], filters[c])]
+    });
+    let (m, _) = cosine_of_rows(&sub);
+    let t = rows.len();
+    let mut out = Vec::with_capacity(t * t.saturating_sub(1) / 2);
+    for (i, row) in m.iter().enumerate() {
+        out.extend_from_slice(&row[i + 1..]);
+    }
+    out
+}
+
+/// One bootstrap replicate of a pair: Spearman between the similarity
+/// matrices of `a` on its filters `filters_a` and of `b` on `filters_b`
+/// (indices may repeat), `b`'s tasks aligned to `a`'s by name. `None` when
+/// the tasks differ or a resampled triangle is constant.
+pub fn resampled_spearman(
+    a: &ImportanceMatrix,
+    filters_a: &[usize],
+    b: &ImportanceMatrix,
+    filters_b: &[usize],
+) -> Option<f64> {
+    let rows_a: Vec<usize> = (0..a.n_tasks()).collect();
+    let rows_b: Vec<usize> = a
+        .tasks()
+        .iter()
+        .map(|t| b.tasks().iter().position(|x| x == t))
+        .collect::<Option<_>>()?;
+    if rows_b.len() != b.n_tasks()
+        || filters_a.iter().any(|&f| f >= a.n_filters())
+        || filters_b.iter().any(|&f| f >= b.n_filters())
+    {
+        return None;
+    }
+    spearman(
+        &resampled_triangle(a.data(), &rows_a, filters_a),
+        &resampled_triangle(b.data(), &rows_b, filters_b),
+    )
+}
+
+/// One bootstrap replicate of the mean: the mean Spearman over the pairs of
+/// positions of `draw` (run indices into the `R × R` Spearman `matrix`,
+/// drawn with replacement). Pairs whose two positions drew the same run are
+/// left out: a run against itself says nothing about stability and would
+/// pull the mean towards 1. `None` when no pair with a defined Spearman is
+/// left (e.g. every draw the same run).
+pub fn resampled_mean(matrix: &[Vec<Option<f64>>], draw: &[usize]) -> Option<f64> {
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for (x, &i) in draw.iter().enumerate() {
+        for &j in &draw[x + 1..] {
+            if i == j {
+                continue;
+            }
+            if let Some(v) = matrix.get(i).and_then(|row| row.get(j)).copied().flatten() {
+                sum += v;
+                n += 1;
+            }
+        }
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Percentile interval of the mean over `replicates` resamples of the runs
+/// (as many draws as runs, with replacement).
+fn mean_interval(matrix: &[Vec<Option<f64>>], replicates: usize, seed: u64) -> Option<Interval> {
+    let r = matrix.len();
+    if r == 0 {
+        return None;
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ RUN_SALT);
+    let mut values = Vec::with_capacity(replicates);
+    let mut draw = vec![0usize; r];
+    for _ in 0..replicates {
+        for d in draw.iter_mut() {
+            *d = rng.gen_range(0..r);
+        }
+        if let Some(m) = resampled_mean(matrix, &draw) {
+            values.push(m);
+        }
+    }
+    percentile_interval(values)
+}
+
+/// The `q`-quantile (`0 ≤ q ≤ 1`) of sorted values with numpy's default
+/// linear interpolation (`np.percentile(v, 100 q)`); `None` if empty.
+pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    let n = sorted.len();
+    let last = n.checked_sub(1)?;
+    let pos = q.clamp(0.0, 1.0) * last as f64;
+    let lo = (pos.floor() as usize).min(last);
+    let hi = (lo + 1).min(last);
+    let t = pos - lo as f64;
+    let (a, b) = (sorted[lo], sorted[hi]);
+    // numpy's _lerp: exact at both ends
+    Some(if t >= 0.5 {
+        b - (b - a) * (1.0 - t)
+    } else {
+        a + (b - a) * t
+    })
+}
+
+/// The central [`BOOTSTRAP_LEVEL`] percentile interval of replicate values.
+pub fn percentile_interval(mut values: Vec<f64>) -> Option<Interval> {
+    values.retain(|v| v.is_finite());
+    values.sort_by(f64::total_cmp);
+    let alpha = (1.0 - BOOTSTRAP_LEVEL) / 2.0;
+    Some(Interval {
+        low: percentile(&values, alpha)?,
+        high: percentile(&values, 1.0 - alpha)?,
+        mean: values.iter().sum::<f64>() / values.len() as f64,
+        replicates: values.len(),
     })
 }
 
@@ -307,6 +599,21 @@ fn mantel(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_interval_reflects_the_replicates_around_rho() {
+        // Replicates at 0.5..0.7 around ρ = 0.8 (attenuated by resampling):
+        // [2·0.8 − 0.7, 2·0.8 − 0.5] = [0.9, 1.1] → clipped to [0.9, 1.0].
+        let ci = Interval {
+            low: 0.5,
+            high: 0.7,
+            mean: 0.6,
+            replicates: 100,
+        };
+        let b = basic_interval(0.8, ci);
+        assert!((b.low - 0.9).abs() < 1e-15 && b.high == 1.0);
+        assert_eq!((b.mean, b.replicates), (0.6, 100));
+    }
 
     #[test]
     fn ranks_average_ties() {

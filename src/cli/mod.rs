@@ -15,8 +15,8 @@ use clap::{Parser, Subcommand};
 
 use args::{LinkageArg, LoadArgs, ReadArgs};
 use mtl_inspect::analysis::{
-    capacity, clusters, depth, diff, filter_groups, gate_stats, similarity, specialization,
-    stability,
+    across_runs, capacity, clusters, depth, diff, filter_groups, gate_stats, similarity,
+    specialization, stability,
 };
 use mtl_inspect::checkpoint::discover::discover_gates;
 use mtl_inspect::checkpoint::summary::CheckpointSummary;
@@ -75,11 +75,13 @@ enum Command {
     },
     /// Per-task capacity C_t = mean importance, split into shared and
     /// independent parts by projection onto the other tasks (paper eq. 4–5;
-    /// C² = shared² + independent²).
+    /// C² = shared² + independent²). With several runs: every run's values
+    /// and, per task, the mean, sd, min–max and 95 % t-interval over runs.
     Capacity {
-        ckpt: PathBuf,
+        #[arg(required = true)]
+        ckpts: Vec<PathBuf>,
         /// The split of each layer on its own filters (depth curve), instead
-        /// of the whole network.
+        /// of the whole network; one checkpoint.
         #[arg(long)]
         per_layer: bool,
         #[command(flatten)]
@@ -138,7 +140,12 @@ enum Command {
         /// T! ≤ N all permutations are enumerated exactly.
         #[arg(long, default_value_t = 999)]
         permutations: usize,
-        /// Seed of the permutation RNG.
+        /// Bootstrap replicates for the 95 % intervals of the mean Spearman
+        /// (percentile, resampling runs) and of each pair's Spearman (basic
+        /// bootstrap, resampling each run's filters); 0: no intervals.
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
+        /// Seed of the permutation and bootstrap RNGs.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[command(flatten)]
@@ -146,7 +153,10 @@ enum Command {
     },
     /// Hierarchical task clusters on 1 − cosine similarity, cut into K; with
     /// several runs, the co-occurrence matrix and representative clusters
-    /// (paper App. C, Table 5).
+    /// (paper App. C, Table 5), each task's confidence and each run's
+    /// adjusted Rand index to them. Ties in the co-occurrence are broken by
+    /// the mean similarity across runs, so the clusters are the same for
+    /// every task order; a tie no data can break is reported.
     Cluster {
         #[arg(required = true)]
         ckpts: Vec<PathBuf>,
@@ -211,6 +221,9 @@ enum Command {
         /// Mantel permutations for the stability p-values (0: none).
         #[arg(long, default_value_t = 999)]
         permutations: usize,
+        /// Bootstrap replicates for the stability intervals (0: none).
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
         /// Page title. Default: "mtl-inspect report: <first checkpoint>".
         #[arg(long)]
         title: Option<String>,
@@ -242,18 +255,46 @@ pub fn run() -> Result<(), Failure> {
             output::inspect(&summary, s.format)
         }
         Command::Capacity {
-            ckpt,
+            ckpts,
             per_layer,
             load,
         } => {
             let s = load.check()?;
-            let run = load::load(&ckpt, &s)?;
             if per_layer {
+                let [ckpt] = ckpts.as_slice() else {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "--per-layer takes one checkpoint ({} given)",
+                        ckpts.len()
+                    )));
+                };
+                let run = load::load(ckpt, &s)?;
                 let r = depth::capacity_by_layer(&run.importance);
-                output::capacity_by_layer(&run, &s, &r)
+                return write_stdout(&output::capacity_by_layer(&run, &s, &r));
+            }
+            // One file is read as given (a sidecar alone is refused, naming
+            // its checkpoint); several skip optimizer sidecars like globs.
+            let ckpts = if ckpts.len() > 1 {
+                load::without_sidecars(&ckpts)
             } else {
-                let r = capacity::capacity(&run.importance);
-                output::capacity(&run, &s, &r)
+                ckpts
+            };
+            let runs = load::load_all(&ckpts, &s)?;
+            let results: Vec<capacity::CapacityReport> = runs
+                .iter()
+                .map(|r| capacity::capacity(&r.importance))
+                .collect();
+            match (runs.as_slice(), results.as_slice()) {
+                ([run], [r]) => output::capacity(run, &s, r),
+                _ => {
+                    let named: Vec<(String, &capacity::CapacityReport)> = runs
+                        .iter()
+                        .zip(&results)
+                        .map(|(run, r)| (run.name.clone(), r))
+                        .collect();
+                    let spread =
+                        across_runs::capacity_across_runs(&named).map_err(Failure::analysis)?;
+                    output::capacity_runs(&runs, &s, &named, &spread)
+                }
             }
         }
         Command::Similarity {
@@ -303,16 +344,22 @@ pub fn run() -> Result<(), Failure> {
         Command::Stability {
             ckpts,
             permutations,
+            bootstrap,
             seed,
             load,
         } => {
             let p = stability::StabilityParams::new(permutations, seed)
-                .map_err(|e| Failure::usage(anyhow::anyhow!("--permutations: {e}")))?;
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--permutations: {e}")))?
+                .with_bootstrap(bootstrap)
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--bootstrap: {e}")))?;
             let s = load.check()?;
             let ckpts = load::without_sidecars(&ckpts);
             let runs = load::load_all(&ckpts, &s)?;
-            let sims = load::similarities(&runs);
-            let r = stability::stability(&sims, &p).map_err(Failure::analysis)?;
+            let ims: Vec<(String, &mtl_inspect::ImportanceMatrix)> = runs
+                .iter()
+                .map(|r| (r.name.clone(), &r.importance))
+                .collect();
+            let r = stability::stability_of_importance(&ims, &p).map_err(Failure::analysis)?;
             output::stability(&runs, &s, &r)
         }
         Command::Cluster {
@@ -361,6 +408,7 @@ pub fn run() -> Result<(), Failure> {
             tau,
             groups,
             permutations,
+            bootstrap,
             title,
             read,
         } => {
@@ -370,6 +418,7 @@ pub fn run() -> Result<(), Failure> {
                 tau,
                 groups,
                 permutations,
+                bootstrap,
                 title,
             };
             return report::report(&load::without_sidecars(&ckpts), &out, &params, &read);

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use mtl_inspect::analysis::across_runs::CapacityAcrossRuns;
 use mtl_inspect::analysis::capacity::CapacityReport;
 use mtl_inspect::analysis::clusters::ClusterReport;
 use mtl_inspect::analysis::depth::{CapacityByLayer, SimilarityByLayer};
@@ -174,6 +175,44 @@ pub fn capacity(run: &Run, s: &LoadSettings, r: &CapacityReport) -> Vec<u8> {
             t.to_text()
         },
         || tables::capacity(r),
+    )
+}
+
+#[derive(Serialize)]
+struct RunCapacity<'a> {
+    run: &'a str,
+    #[serde(flatten)]
+    result: &'a CapacityReport,
+}
+
+#[derive(Serialize)]
+struct CapacityRuns<'a> {
+    runs: Vec<RunCapacity<'a>>,
+    across_runs: &'a CapacityAcrossRuns,
+}
+
+/// Several runs' capacity: JSON `{"runs":[{"run","tasks","rank"}],
+/// "across_runs":{...}}`, CSV one row per task with the summary columns,
+/// text the means and intervals.
+pub fn capacity_runs(
+    runs: &[Run],
+    s: &LoadSettings,
+    results: &[(String, &CapacityReport)],
+    spread: &CapacityAcrossRuns,
+) -> Vec<u8> {
+    let value = CapacityRuns {
+        runs: results
+            .iter()
+            .map(|(run, result)| RunCapacity { run, result })
+            .collect(),
+        across_runs: spread,
+    };
+    many(
+        runs,
+        s,
+        &value,
+        || tables::capacity_across_runs_text(spread),
+        || tables::capacity_across_runs(spread),
     )
 }
 

@@ -27,6 +27,7 @@ pub struct ReportArgs {
     pub tau: f64,
     pub groups: usize,
     pub permutations: usize,
+    pub bootstrap: usize,
     pub title: Option<String>,
 }
 
@@ -53,7 +54,9 @@ pub fn report(
     let specialization =
         SpecializationParams::new(a.tau).map_err(|e| Failure::usage(anyhow!("--tau: {e}")))?;
     let stability = StabilityParams::new(a.permutations, 0)
-        .map_err(|e| Failure::usage(anyhow!("--permutations: {e}")))?;
+        .map_err(|e| Failure::usage(anyhow!("--permutations: {e}")))?
+        .with_bootstrap(a.bootstrap)
+        .map_err(|e| Failure::usage(anyhow!("--bootstrap: {e}")))?;
     let filter_groups = match a.groups {
         0 => None,
         g => Some(

@@ -1,9 +1,8 @@
 //! Typed analysis results → figures, tables and the page, and
 //! [`build_report`], which returns every file of a report as bytes.
 //!
-//! The only arithmetic here is for display across runs: the mean, min and
-//! max of per-run values that the analyses already computed (capacity and
-//! specialization per run), so one figure can show all runs.
+//! No statistics are computed here: summaries across runs come from
+//! [`crate::analysis::across_runs`], uncertainty from the analyses.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -17,6 +16,7 @@ use super::table::{Cell, Table};
 use super::tables;
 use super::violins::{self, HistogramFigure, HistogramSeries, ViolinFigure, ViolinRow};
 use super::{ReportError, style};
+use crate::analysis::across_runs::{CapacityAcrossRuns, Spread};
 use crate::analysis::capacity::CapacityReport;
 use crate::analysis::clusters::{ClusterReport, Dendrogram};
 use crate::analysis::filter_groups::{FilterGroupReport, GroupKind};
@@ -45,6 +45,10 @@ pub struct RunResults {
 pub struct ReportInputs {
     pub title: String,
     pub runs: Vec<RunResults>,
+    /// Capacity of every task over the runs (mean, min–max, t-interval).
+    pub capacity_across_runs: CapacityAcrossRuns,
+    /// Share of specialized filters per layer over the runs.
+    pub specialization_across_runs: Vec<(String, Option<Spread>)>,
     pub clusters: ClusterReport,
     pub stability: Option<StabilityReport>,
     pub tool: ToolInfo,
@@ -88,6 +92,15 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         capacity_table(inp, &slugs),
         "Capacity of every task in every run.",
     ));
+    if multi {
+        sec.blocks.push(b.table(
+            "capacity-summary.csv",
+            tables::capacity_across_runs(&inp.capacity_across_runs),
+            &format!(
+                "Capacity of every task over the {n_runs} runs: mean, sample standard deviation, min–max, and the 95 % Student-t interval of the mean (mean ± t·sd/√{n_runs})."
+            ),
+        ));
+    }
     b.sections.push(sec);
 
     // 2. Similarity with dendrograms (§5.2).
@@ -150,26 +163,62 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
             ),
         );
     }
+    let cut = &inp.clusters.cut;
+    let fmt_h = |h: Option<f64>| h.map_or_else(|| "none".to_string(), style::fmt_value);
     sec.blocks.push(b.table(
         "clusters.csv",
         clusters_table(&inp.clusters),
         &format!(
-            "Representative task clusters (k = {}, {} linkage{}).",
+            "Representative task clusters (k = {}, {} linkage{}). Confidence: a task's mean co-occurrence with its cluster mates (for a task alone, the share of runs that left it alone). The cut applies {} merges of the {}dendrogram, the last at height {}; the next would be at {}.",
             inp.clusters.k,
             linkage_name(inp),
             if multi {
-                ", on 1 − co-occurrence"
+                ", on 1 − co-occurrence, ties broken by 1 − mean similarity"
             } else {
                 ""
-            }
+            },
+            cut.merges,
+            if multi { "consensus " } else { "" },
+            fmt_h(cut.height),
+            fmt_h(cut.next_height),
         ),
     ));
+    if cut.clusters < inp.clusters.k {
+        sec.blocks.push(Block::Note(format!(
+            "Only {} clusters: merges tied in every key straddle the cut at k = {}, and no data orders them, so they are made together.",
+            cut.clusters, inp.clusters.k
+        )));
+    }
+    for t in &inp.clusters.ties {
+        sec.blocks.push(Block::Note(tables::tie_sentence(t)));
+    }
+    sec.blocks.push(b.table(
+        "cluster-confidence.csv",
+        tables::cluster_tasks(&inp.clusters),
+        "Every task's representative cluster and confidence.",
+    ));
+    if multi {
+        sec.blocks.push(b.table(
+            "cluster-runs.csv",
+            tables::cluster_runs(&inp.clusters),
+            "Agreement of each run's own clusters with the representative clusters: adjusted Rand index (1 = the same partition, about 0 = chance).",
+        ));
+    }
+    b.csv("consensus-merges.csv", tables::merges(&inp.clusters));
     if let Some(st) = &inp.stability {
         let fig = stability_figure(st)?;
-        let mean = st
+        let mut mean = st
             .mean
             .map(style::fmt_value)
             .unwrap_or_else(|| "n/a".into());
+        if let Some(ci) = &st.mean_ci {
+            mean.push_str(&format!(
+                ", 95 % bootstrap interval {}–{} over {} resamples of the runs",
+                style::fmt_value(ci.low),
+                style::fmt_value(ci.high),
+                ci.replicates
+            ));
+        }
         sec.blocks.push(b.figure(
             "stability.svg",
             heatmap::render(&fig)?,
@@ -178,7 +227,26 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
             ),
             None,
         ));
-        b.csv("stability.csv", stability_table(st));
+        let pairs = tables::stability_pairs(st);
+        if st.bootstrap > 0 {
+            sec.blocks.push(b.table(
+                "stability.csv",
+                pairs,
+                &format!(
+                    "Spearman of every pair of runs with its Mantel p-value and its 95 % bootstrap interval ({} replicates, each run's filters resampled with replacement and its similarity matrix recomputed).",
+                    st.bootstrap
+                ),
+            ));
+            let outside = tables::outside_interval(st);
+            if outside > 0 {
+                sec.blocks.push(Block::Note(format!(
+                    "{outside} of {} pairs have their Spearman outside the filter-bootstrap interval: resampling filters adds noise to both similarity matrices and pulls the replicates down (column bootstrap_mean), so read the interval's width as how much ρ depends on which filters were sampled.",
+                    st.pairs.len()
+                )));
+            }
+        } else {
+            b.csv("stability.csv", pairs);
+        }
     }
     b.sections.push(sec);
 
@@ -394,42 +462,33 @@ fn tasks(inp: &ReportInputs) -> &[String] {
     &inp.clusters.cooccurrence.tasks
 }
 
-/// Mean, min and max of values already computed per run (display only).
-fn spread(v: &[f64]) -> (f64, f64, f64) {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (mean, min, max)
-}
-
 fn capacity_figure(inp: &ReportInputs) -> Result<BarFigure, ReportError> {
     let tasks = tasks(inp);
-    let by_name: Vec<HashMap<&str, &crate::analysis::capacity::TaskCapacity>> = inp
-        .runs
+    let by_name: HashMap<&str, &crate::analysis::across_runs::TaskCapacitySpread> = inp
+        .capacity_across_runs
+        .tasks
         .iter()
-        .map(|r| {
-            r.capacity
-                .tasks
-                .iter()
-                .map(|t| (t.task.as_str(), t))
-                .collect()
-        })
+        .map(|t| (t.task.as_str(), t))
         .collect();
-    let column = |sel: fn(&crate::analysis::capacity::TaskCapacity) -> f64| -> Result<Vec<(f64, f64, f64)>, ReportError> {
-        tasks
-            .iter()
-            .map(|t| {
-                let v: Option<Vec<f64>> = by_name.iter().map(|m| m.get(t.as_str()).map(|c| sel(c))).collect();
-                v.map(|v| spread(&v))
-                    .ok_or_else(|| ReportError::Inputs(format!("task '{t}' has no capacity in every run; runs must share their tasks")))
+    let rows: Vec<&crate::analysis::across_runs::TaskCapacitySpread> = tasks
+        .iter()
+        .map(|t| {
+            by_name.get(t.as_str()).copied().ok_or_else(|| {
+                ReportError::Inputs(format!(
+                    "task '{t}' has no capacity in every run; runs must share their tasks"
+                ))
             })
-            .collect()
-    };
-    let shared = column(|c| c.shared)?;
-    let indep = column(|c| c.independent)?;
-    let total = column(|c| c.capacity)?;
+        })
+        .collect::<Result<_, _>>()?;
     let multi = inp.runs.len() > 1;
+    let series =
+        |name: &str, sel: fn(&crate::analysis::across_runs::TaskCapacitySpread) -> &Spread| {
+            BarSeries {
+                name: name.into(),
+                values: rows.iter().map(|r| sel(r).mean).collect(),
+                range: multi.then(|| rows.iter().map(|r| (sel(r).min, sel(r).max)).collect()),
+            }
+        };
     Ok(BarFigure {
         name: "capacity".into(),
         title: if multi {
@@ -439,18 +498,13 @@ fn capacity_figure(inp: &ReportInputs) -> Result<BarFigure, ReportError> {
         },
         categories: tasks.to_vec(),
         series: vec![
-            BarSeries {
-                name: "shared".into(),
-                values: shared.iter().map(|s| s.0).collect(),
-                range: multi.then(|| shared.iter().map(|s| (s.1, s.2)).collect()),
-            },
-            BarSeries {
-                name: "independent".into(),
-                values: indep.iter().map(|s| s.0).collect(),
-                range: multi.then(|| indep.iter().map(|s| (s.1, s.2)).collect()),
-            },
+            series("shared", |r| &r.shared),
+            series("independent", |r| &r.independent),
         ],
-        marker: Some(("capacity C".into(), total.iter().map(|s| s.0).collect())),
+        marker: Some((
+            "capacity C".into(),
+            rows.iter().map(|r| r.capacity.mean).collect(),
+        )),
         value_label: "capacity (mean importance)".into(),
     })
 }
@@ -580,11 +634,19 @@ fn cooccurrence_figure(inp: &ReportInputs) -> Result<HeatmapFigure, ReportError>
 }
 
 fn clusters_table(c: &ClusterReport) -> Table {
-    let mut t = Table::new(&["cluster", "size", "tasks"]);
+    let mut t = Table::new(&["cluster", "size", "mean confidence", "tasks"]);
     for (i, members) in c.clusters.iter().enumerate() {
+        let conf: Vec<f64> = c
+            .confidence
+            .iter()
+            .filter(|x| x.cluster == i)
+            .map(|x| x.confidence)
+            .collect();
+        let mean = (!conf.is_empty()).then(|| conf.iter().sum::<f64>() / conf.len() as f64);
         t.push(vec![
             (i + 1).into(),
             members.len().into(),
+            mean.into(),
             members.join(", ").into(),
         ]);
     }
@@ -603,19 +665,6 @@ fn stability_figure(st: &StabilityReport) -> Result<HeatmapFigure, ReportError> 
         range: (lo, 1.0),
         value_name: "Spearman ρ".into(),
     })
-}
-
-fn stability_table(st: &StabilityReport) -> Table {
-    let mut t = Table::new(&["run_a", "run_b", "spearman", "p_value"]);
-    for p in &st.pairs {
-        t.push(vec![
-            p.a.clone().into(),
-            p.b.clone().into(),
-            p.spearman.into(),
-            p.p_value.into(),
-        ]);
-    }
-    t
 }
 
 fn specialization_figure(inp: &ReportInputs) -> Result<LineFigure, ReportError> {
@@ -643,11 +692,14 @@ fn specialization_figure(inp: &ReportInputs) -> Result<LineFigure, ReportError> 
         })
         .collect();
     if series.len() > 1 {
-        let mean = (0..layers.len())
-            .map(|i| {
-                let v: Option<Vec<f64>> = series.iter().map(|s| s.values[i]).collect();
-                v.map(|v| spread(&v).0)
-            })
+        let by: HashMap<&str, Option<f64>> = inp
+            .specialization_across_runs
+            .iter()
+            .map(|(l, s)| (l.as_str(), s.as_ref().map(|s| s.mean)))
+            .collect();
+        let mean = layers
+            .iter()
+            .map(|l| by.get(l.as_str()).copied().flatten())
             .collect();
         series.push(LineSeries {
             name: format!("mean of {} runs", series.len()),

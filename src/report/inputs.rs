@@ -7,13 +7,14 @@ use std::path::Path;
 use super::ReportError;
 use super::build::{ReportInputs, RunResults};
 use super::provenance::{Provenance, ToolInfo, sha256_file};
+use crate::analysis::across_runs::{capacity_across_runs, specialization_across_runs};
 use crate::analysis::capacity::capacity;
 use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
 use crate::analysis::filter_groups::{FilterGroupParams, filter_groups};
 use crate::analysis::gate_stats::gate_distribution;
 use crate::analysis::similarity::cosine_similarity;
 use crate::analysis::specialization::{SpecializationParams, specialization};
-use crate::analysis::stability::{StabilityParams, stability};
+use crate::analysis::stability::{StabilityParams, stability_of_importance};
 use crate::checkpoint::discover::Gates;
 use crate::importance::{GateKind, ImportanceMatrix};
 
@@ -41,7 +42,8 @@ pub struct ReportParams {
     /// Filter groups for every run rather than the first only (k-means on
     /// every filter is the slowest analysis; one run is usually enough).
     pub filter_groups_all_runs: bool,
-    /// Mantel permutations for the stability p-values (0 skips them).
+    /// Mantel permutations for the stability p-values (0 skips them) and
+    /// bootstrap replicates for its intervals (0 skips them).
     pub stability: StabilityParams,
     /// Histogram bins of the gate distributions.
     pub bins: usize,
@@ -49,8 +51,8 @@ pub struct ReportParams {
 
 impl ReportParams {
     /// The paper's settings: k clusters with average linkage, τ = 0.5,
-    /// 8 filter groups (seed 0) of the first run, no permutation test, 40
-    /// bins.
+    /// 8 filter groups (seed 0) of the first run, no permutation test, no
+    /// bootstrap, 40 bins.
     pub fn paper(title: &str, k: usize) -> Result<ReportParams, ReportError> {
         Ok(ReportParams {
             title: title.to_string(),
@@ -137,13 +139,30 @@ pub fn collect(
     }
     let clusters = cluster_runs(&sims, &p.clusters)?;
     let stability = if runs.len() > 1 {
-        Some(stability(&sims, &p.stability)?)
+        let ims: Vec<(String, &ImportanceMatrix)> = runs
+            .iter()
+            .map(|s| (s.name.to_string(), s.importance))
+            .collect();
+        Some(stability_of_importance(&ims, &p.stability)?)
     } else {
         None
     };
+    let capacities: Vec<(String, &crate::analysis::capacity::CapacityReport)> = results
+        .iter()
+        .map(|r| (r.provenance.run.clone(), &r.capacity))
+        .collect();
+    let capacity_spread = capacity_across_runs(&capacities)?;
+    let specialization_spread = specialization_across_runs(
+        &results
+            .iter()
+            .map(|r| &r.specialization)
+            .collect::<Vec<_>>(),
+    );
     Ok(ReportInputs {
         title: p.title.clone(),
         runs: results,
+        capacity_across_runs: capacity_spread,
+        specialization_across_runs: specialization_spread,
         clusters,
         stability,
         tool,

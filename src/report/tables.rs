@@ -1,8 +1,9 @@
 //! Typed results → [`Table`]s: which columns each result has. The JSON
 //! rendering is the results' own `Serialize` (see README, "JSON output").
 
+use crate::analysis::across_runs::CapacityAcrossRuns;
 use crate::analysis::capacity::CapacityReport;
-use crate::analysis::clusters::ClusterReport;
+use crate::analysis::clusters::{ClusterReport, ClusterTie, MergeRule};
 use crate::analysis::depth::{CapacityByLayer, SimilarityByLayer};
 use crate::analysis::diff::DiffReport;
 use crate::analysis::filter_groups::FilterGroupReport;
@@ -115,6 +116,70 @@ pub fn capacity(r: &CapacityReport) -> Table {
     t
 }
 
+/// One row per task: for capacity, shared and independent capacity the
+/// mean, sample standard deviation, min, max and 95 % t-interval over runs.
+pub fn capacity_across_runs(r: &CapacityAcrossRuns) -> Table {
+    let mut headers = vec!["task".to_string()];
+    for part in ["capacity", "shared", "independent"] {
+        for stat in ["mean", "sd", "min", "max", "ci_low", "ci_high"] {
+            headers.push(format!("{part}_{stat}"));
+        }
+    }
+    let mut t = Table {
+        title: None,
+        headers,
+        rows: Vec::new(),
+    };
+    for task in &r.tasks {
+        let mut row: Vec<Cell> = vec![task.task.clone().into()];
+        for s in [&task.capacity, &task.shared, &task.independent] {
+            row.extend([
+                s.mean.into(),
+                s.sd.into(),
+                s.min.into(),
+                s.max.into(),
+                s.ci_low.into(),
+                s.ci_high.into(),
+            ]);
+        }
+        t.push(row);
+    }
+    t
+}
+
+/// Text of several runs' capacity: mean and interval per task.
+pub fn capacity_across_runs_text(r: &CapacityAcrossRuns) -> String {
+    let mut t = Table::new(&[
+        "task",
+        "capacity",
+        "95% interval",
+        "shared",
+        "95% interval",
+        "independent",
+        "95% interval",
+    ])
+    .titled(format!(
+        "capacity over {} runs: mean and 95 % Student-t interval of the mean (mean ± t·sd/√n); per-run values: --format json or csv",
+        r.runs.len()
+    ));
+    let iv = |s: &crate::analysis::across_runs::Spread| match (s.ci_low, s.ci_high) {
+        (Some(a), Some(b)) => Cell::Text(format!("{a:.4}–{b:.4}")),
+        _ => Cell::Missing,
+    };
+    for task in &r.tasks {
+        t.push(vec![
+            task.task.clone().into(),
+            task.capacity.mean.into(),
+            iv(&task.capacity),
+            task.shared.mean.into(),
+            iv(&task.shared),
+            task.independent.mean.into(),
+            iv(&task.independent),
+        ]);
+    }
+    t.to_text()
+}
+
 /// A square matrix with task names down the first column.
 pub fn matrix(corner: &str, labels: &[String], m: &[Vec<f64>]) -> Table {
     let mut headers = vec![corner.to_string()];
@@ -196,14 +261,27 @@ pub fn specialization_text(r: &SpecializationReport) -> Table {
     t
 }
 
+/// One row per pair of runs; `ci_low`/`ci_high`: the bootstrap interval
+/// (empty without bootstrap).
 pub fn stability_pairs(r: &StabilityReport) -> Table {
-    let mut t = Table::new(&["run_a", "run_b", "spearman", "p_value"]);
+    let mut t = Table::new(&[
+        "run_a",
+        "run_b",
+        "spearman",
+        "p_value",
+        "ci_low",
+        "ci_high",
+        "bootstrap_mean",
+    ]);
     for p in &r.pairs {
         t.push(vec![
             p.a.clone().into(),
             p.b.clone().into(),
             p.spearman.into(),
             p.p_value.into(),
+            p.ci.as_ref().map(|c| c.low).into(),
+            p.ci.as_ref().map(|c| c.high).into(),
+            p.ci.as_ref().map(|c| c.mean).into(),
         ]);
     }
     t
@@ -213,11 +291,26 @@ pub fn stability_text(r: &StabilityReport) -> String {
     let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
     let mut t = stability_pairs(r);
     t.title = Some(format!(
-        "Spearman rank correlation between runs' task-similarity matrices (upper triangles); p-values: one-sided Mantel test, {} permutations",
-        r.permutations
+        "Spearman rank correlation between runs' task-similarity matrices (upper triangles); p-values: one-sided Mantel test, {} permutations; ci: 95 % bootstrap interval over {} resamples of each run's filters",
+        r.permutations, r.bootstrap
     ));
+    let mean_ci = r.mean_ci.as_ref().map_or(String::new(), |c| {
+        format!(
+            " (95 % interval {:.4}–{:.4} over {} resamples of the runs)",
+            c.low, c.high, c.replicates
+        )
+    });
+    let outside = outside_interval(r);
+    let note = if outside > 0 {
+        format!(
+            "note: {outside} of {} pairs have their Spearman outside the filter-bootstrap interval: resampling filters adds noise to both similarity matrices and pulls replicates down (bootstrap_mean); read the interval's width as the sensitivity to which filters were sampled\n",
+            r.pairs.len()
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{}\nmean {}  min {}  max {}  over {} pairs of {} runs\n",
+        "{}\nmean {}{mean_ci}  min {}  max {}  over {} pairs of {} runs\n{note}",
         t.to_text(),
         fmt(r.mean),
         fmt(r.min),
@@ -227,25 +320,123 @@ pub fn stability_text(r: &StabilityReport) -> String {
     )
 }
 
-/// Long table: one row per task with its representative cluster.
+/// Number of pairs whose Spearman lies outside its bootstrap interval.
+pub fn outside_interval(r: &StabilityReport) -> usize {
+    r.pairs
+        .iter()
+        .filter(|p| match (p.spearman, &p.ci) {
+            (Some(v), Some(c)) => v < c.low || v > c.high,
+            _ => false,
+        })
+        .count()
+}
+
+/// Long table: one row per task with its representative cluster (1-based)
+/// and confidence, clusters in order.
 pub fn cluster_long(r: &ClusterReport) -> Table {
-    let mut t = Table::new(&["task", "cluster"]);
+    let mut t = Table::new(&["task", "cluster", "confidence"]);
     for (i, c) in r.clusters.iter().enumerate() {
         for task in c {
-            t.push(vec![task.clone().into(), (i + 1).into()]);
+            let conf = r
+                .confidence
+                .iter()
+                .find(|x| &x.task == task)
+                .map(|x| x.confidence);
+            t.push(vec![task.clone().into(), (i + 1).into(), conf.into()]);
         }
     }
     t
 }
 
+/// One row per task in task order: cluster (1-based) and confidence.
+pub fn cluster_tasks(r: &ClusterReport) -> Table {
+    let mut t = Table::new(&["task", "cluster", "confidence"]);
+    for c in &r.confidence {
+        t.push(vec![
+            c.task.clone().into(),
+            (c.cluster + 1).into(),
+            c.confidence.into(),
+        ]);
+    }
+    t
+}
+
+/// One row per run: its adjusted Rand index to the representative clusters
+/// and how many clusters it had.
+pub fn cluster_runs(r: &ClusterReport) -> Table {
+    let mut t = Table::new(&["run", "ari", "clusters"]);
+    for rc in &r.runs {
+        let k = rc.labels.iter().max().map_or(0, |m| m + 1);
+        t.push(vec![rc.run.clone().into(), rc.ari.into(), k.into()]);
+    }
+    t
+}
+
+fn rule_name(m: MergeRule) -> &'static str {
+    match m {
+        MergeRule::Distance => "distance",
+        MergeRule::Secondary => "secondary",
+        MergeRule::Profile => "profile",
+        MergeRule::Simultaneous => "simultaneous",
+        MergeRule::InputOrder => "input_order",
+    }
+}
+
+/// The representative dendrogram's merges (scipy's linkage matrix plus the
+/// secondary distance and the key that decided each merge), with a column
+/// saying which merges the cut applied.
+pub fn merges(r: &ClusterReport) -> Table {
+    let mut t = Table::new(&[
+        "step",
+        "a",
+        "b",
+        "height",
+        "secondary",
+        "size",
+        "decided_by",
+        "in_cut",
+    ]);
+    for (i, s) in r.dendrogram.steps.iter().enumerate() {
+        t.push(vec![
+            i.into(),
+            s.a.into(),
+            s.b.into(),
+            s.distance.into(),
+            s.secondary.into(),
+            s.size.into(),
+            rule_name(s.decided_by).into(),
+            (if i < r.cut.merges { "yes" } else { "no" }).into(),
+        ]);
+    }
+    t
+}
+
+/// A sentence naming a tie that input order decided.
+pub fn tie_sentence(t: &ClusterTie) -> String {
+    let pair = |c: &[Vec<String>; 2]| format!("{{{}}} + {{{}}}", c[0].join(", "), c[1].join(", "));
+    let options: Vec<String> = t.candidates.iter().map(pair).collect();
+    format!(
+        "Exact tie in {} at merge {} (height {:.4}): the data do not order the merges {}; the first was made (input order), and another task order can give other clusters.",
+        t.run
+            .as_ref()
+            .map_or("the representative clustering".to_string(), |r| format!(
+                "run {r}"
+            )),
+        t.step + 1,
+        t.height,
+        options.join(" and ")
+    )
+}
+
 pub fn cluster_text(r: &ClusterReport) -> String {
-    let mut t = Table::new(&["#", "size", "within co-occurrence", "tasks"]).titled(format!(
+    let multi = r.runs.len() > 1;
+    let mut t = Table::new(&["#", "size", "within co-occurrence", "tasks (confidence)"]).titled(format!(
         "{} clusters, {} linkage on 1 − cosine similarity{}",
         r.k,
         r.linkage,
-        if r.runs.len() > 1 {
+        if multi {
             format!(
-                "; representative clusters of {} runs (linkage on 1 − co-occurrence)",
+                "; representative clusters of {} runs (linkage on 1 − co-occurrence, ties broken by 1 − mean similarity)",
                 r.runs.len()
             )
         } else {
@@ -253,6 +444,12 @@ pub fn cluster_text(r: &ClusterReport) -> String {
         }
     ));
     let idx = |name: &str| r.cooccurrence.tasks.iter().position(|t| t == name);
+    let conf = |name: &str| {
+        r.confidence
+            .iter()
+            .find(|c| c.task == name)
+            .map(|c| c.confidence)
+    };
     for (i, c) in r.clusters.iter().enumerate() {
         // Mean co-occurrence of the cluster's pairs: how consistently runs agree.
         let ids: Vec<usize> = c.iter().filter_map(|n| idx(n)).collect();
@@ -271,14 +468,69 @@ pub fn cluster_text(r: &ClusterReport) -> String {
         } else {
             Cell::Missing
         };
+        let names: Vec<String> = c
+            .iter()
+            .map(|name| match conf(name) {
+                Some(v) => format!("{name} ({v:.2})"),
+                None => name.clone(),
+            })
+            .collect();
         t.push(vec![
             (i + 1).into(),
             c.len().into(),
             within,
-            c.join(", ").into(),
+            names.join(", ").into(),
         ]);
     }
-    t.to_text()
+    let mut out = t.to_text();
+    out.push_str("confidence: mean co-occurrence with the cluster mates (alone: share of runs that left the task alone)\n");
+    let heights: Vec<String> = r
+        .dendrogram
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let h = format!("{:.3}", s.distance);
+            if i + 1 == r.cut.merges && i + 1 < r.dendrogram.steps.len() {
+                format!("{h} |")
+            } else {
+                h
+            }
+        })
+        .collect();
+    out.push_str(&format!(
+        "\n{} merge heights ({}; '|' marks the cut: {} merges, {} clusters): {}\n",
+        if multi {
+            "consensus dendrogram"
+        } else {
+            "dendrogram"
+        },
+        if multi {
+            "1 − co-occurrence"
+        } else {
+            "1 − cosine"
+        },
+        r.cut.merges,
+        r.cut.clusters,
+        heights.join(" ")
+    ));
+    if r.cut.clusters < r.k {
+        out.push_str(&format!(
+            "only {} clusters: merges tied in every key straddle the cut at k = {}, so they are made together\n",
+            r.cut.clusters, r.k
+        ));
+    }
+    if multi {
+        let mut runs = cluster_runs(r);
+        runs.title =
+            Some("each run against the representative clusters (adjusted Rand index)".into());
+        out.push('\n');
+        out.push_str(&runs.to_text());
+    }
+    for tie in &r.ties {
+        out.push_str(&format!("\nwarning: {}\n", tie_sentence(tie)));
+    }
+    out
 }
 
 pub fn filter_groups(r: &FilterGroupReport) -> Table {
