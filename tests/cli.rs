@@ -356,7 +356,7 @@ fn every_command_agrees_across_formats() {
             "p_value",
             "ci_low",
             "ci_high",
-            "bootstrap_mean"
+            "replicate_mean"
         ]
     );
     let pair = &j["pairs"][0];

@@ -140,9 +140,9 @@ enum Command {
         /// T! ≤ N all permutations are enumerated exactly.
         #[arg(long, default_value_t = 999)]
         permutations: usize,
-        /// Bootstrap replicates for the 95 % intervals of the mean Spearman
-        /// (percentile, resampling runs) and of each pair's Spearman (basic
-        /// bootstrap, resampling each run's filters); 0: no intervals.
+        /// Replicates for the 95 % intervals of the mean Spearman (bootstrap
+        /// over runs, percentile) and of each pair's Spearman (delete-d
+        /// jackknife over each run's filters, 90 % kept); 0: no intervals.
         #[arg(long, default_value_t = 200)]
         bootstrap: usize,
         /// Seed of the permutation and bootstrap RNGs.

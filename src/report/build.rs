@@ -233,14 +233,14 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
                 "stability.csv",
                 pairs,
                 &format!(
-                    "Spearman of every pair of runs with its Mantel p-value and its 95 % bootstrap interval ({} replicates, each run's filters resampled with replacement and its similarity matrix recomputed).",
+                    "Spearman of every pair of runs with its Mantel p-value and its 95 % interval over filters (delete-d jackknife: {} replicates, each keeping a random 90 % of every run's filters and recomputing its similarity matrix; ρ ± 1.96 · SE).",
                     st.bootstrap
                 ),
             ));
             let outside = tables::outside_interval(st);
             if outside > 0 {
                 sec.blocks.push(Block::Note(format!(
-                    "{outside} of {} pairs have their Spearman outside the filter-bootstrap interval: resampling filters adds noise to both similarity matrices and pulls the replicates down (column bootstrap_mean), so read the interval's width as how much ρ depends on which filters were sampled.",
+                    "{outside} of {} pairs have their observed Spearman outside their interval over filters, which is centred on it: only clipping to [−1, 1] can cause that.",
                     st.pairs.len()
                 )));
             }

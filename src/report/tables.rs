@@ -271,7 +271,7 @@ pub fn stability_pairs(r: &StabilityReport) -> Table {
         "p_value",
         "ci_low",
         "ci_high",
-        "bootstrap_mean",
+        "replicate_mean",
     ]);
     for p in &r.pairs {
         t.push(vec![
@@ -291,7 +291,7 @@ pub fn stability_text(r: &StabilityReport) -> String {
     let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
     let mut t = stability_pairs(r);
     t.title = Some(format!(
-        "Spearman rank correlation between runs' task-similarity matrices (upper triangles); p-values: one-sided Mantel test, {} permutations; ci: 95 % bootstrap interval over {} resamples of each run's filters",
+        "Spearman rank correlation between runs' task-similarity matrices (upper triangles); p-values: one-sided Mantel test, {} permutations; ci: 95 % interval over filters (delete-d jackknife, {} subsamples of 90 % of each run's filters)",
         r.permutations, r.bootstrap
     ));
     let mean_ci = r.mean_ci.as_ref().map_or(String::new(), |c| {
@@ -303,7 +303,7 @@ pub fn stability_text(r: &StabilityReport) -> String {
     let outside = outside_interval(r);
     let note = if outside > 0 {
         format!(
-            "note: {outside} of {} pairs have their Spearman outside the filter-bootstrap interval: resampling filters adds noise to both similarity matrices and pulls replicates down (bootstrap_mean); read the interval's width as the sensitivity to which filters were sampled\n",
+            "note: {outside} of {} pairs have their observed Spearman outside their interval over filters (only clipping to [−1, 1] can cause that)\n",
             r.pairs.len()
         )
     } else {
