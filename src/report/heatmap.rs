@@ -2,11 +2,14 @@
 //! task-similarity matrix (paper §5.2, App. C), the co-occurrence matrix of
 //! the representative clusters (Table 5) and the Spearman matrix between
 //! runs. Every cell carries a `<title>` tooltip naming its row, column and
-//! value.
+//! value — up to [`MAX_VECTOR_CELLS`] rows; larger matrices (hundreds of
+//! tasks) draw their cells as one embedded PNG and leave the names and
+//! values to the CSV beside the figure.
 
 use std::collections::BTreeMap;
 
 use super::ReportError;
+use super::raster;
 use super::style::{self, Scale};
 use super::svg::{self, Anchor, TextSpec};
 
@@ -40,19 +43,34 @@ pub struct HeatmapFigure {
     pub value_name: String,
 }
 
+/// Above this many rows the cells are one raster image, without per-cell
+/// tooltips or row labels (they would be a pixel tall).
+pub const MAX_VECTOR_CELLS: usize = 120;
+
 /// Renders the heatmap as SVG text.
 pub fn render(f: &HeatmapFigure) -> Result<String, ReportError> {
     let n = f.labels.len();
     check(f)?;
-    let cell: i32 = (560 / n.max(1) as i32).clamp(12, 44);
+    let raster = n > MAX_VECTOR_CELLS;
+    let cell: i32 = if raster {
+        (720 / n as i32).max(1)
+    } else {
+        (560 / n.max(1) as i32).clamp(12, 44)
+    };
     let font = if cell >= 16 {
         style::NORMAL
     } else {
         style::SMALL
     };
     let labels: Vec<String> = f.labels.iter().map(|l| style::shorten(l, 32)).collect();
-    let label_w = style::max_text_width(&labels, font);
-    let dendro_w = if f.dendrogram.is_some() && n > 1 {
+    let label_w = if raster {
+        style::text_width("(names in the CSV)", style::SMALL)
+    } else {
+        style::max_text_width(&labels, font)
+    };
+    // A dendrogram of hundreds of leaves a pixel apart is a grey block: the
+    // rows keep its order, the tree itself is left out.
+    let dendro_w = if f.dendrogram.is_some() && n > 1 && !raster {
         150
     } else {
         0
@@ -78,43 +96,66 @@ pub fn render(f: &HeatmapFigure) -> Result<String, ReportError> {
     let mut tips = BTreeMap::new();
     let svg_text = svg::render(&f.name, (width as u32, height as u32), |a| {
         // Cells first: attach_titles finds them by their top-left corner.
-        for (di, &i) in f.order.iter().enumerate() {
-            for (dj, &j) in f.order.iter().enumerate() {
-                let (x, y) = (hx0 + dj as i32 * cell, hy0 + di as i32 * cell);
-                let v = f.values[i][j];
-                svg::rect(a, (x, y), (x + cell, y + cell), colour(v))?;
-                let shown = v
-                    .filter(|v| v.is_finite())
-                    .map(style::fmt_value)
-                    .unwrap_or_else(|| "n/a".into());
-                tips.insert(
-                    (x, y),
-                    format!(
-                        "{} × {}: {} {}",
-                        f.labels[i], f.labels[j], f.value_name, shown
-                    ),
-                );
-                if cell >= 36 {
-                    let c = if style::needs_light_text(colour(v)) {
-                        style::BACKGROUND
-                    } else {
-                        style::INK
-                    };
-                    let short = v
+        if !raster {
+            for (di, &i) in f.order.iter().enumerate() {
+                for (dj, &j) in f.order.iter().enumerate() {
+                    let (x, y) = (hx0 + dj as i32 * cell, hy0 + di as i32 * cell);
+                    let v = f.values[i][j];
+                    svg::rect(a, (x, y), (x + cell, y + cell), colour(v))?;
+                    let shown = v
                         .filter(|v| v.is_finite())
-                        .map(|v| format!("{v:.2}"))
-                        .unwrap_or_else(|| "–".into());
-                    svg::text(
-                        a,
-                        &short,
-                        (x + cell / 2, y + cell / 2),
-                        &TextSpec::new(style::SMALL, Anchor::Center).color(c),
-                    )?;
+                        .map(style::fmt_value)
+                        .unwrap_or_else(|| "n/a".into());
+                    tips.insert(
+                        (x, y),
+                        format!(
+                            "{} × {}: {} {}",
+                            f.labels[i], f.labels[j], f.value_name, shown
+                        ),
+                    );
+                    if cell >= 36 {
+                        let c = if style::needs_light_text(colour(v)) {
+                            style::BACKGROUND
+                        } else {
+                            style::INK
+                        };
+                        let short = v
+                            .filter(|v| v.is_finite())
+                            .map(|v| format!("{v:.2}"))
+                            .unwrap_or_else(|| "–".into());
+                        svg::text(
+                            a,
+                            &short,
+                            (x + cell / 2, y + cell / 2),
+                            &TextSpec::new(style::SMALL, Anchor::Center).color(c),
+                        )?;
+                    }
                 }
             }
         }
         svg::title(a, &f.title)?;
-        for (d, &i) in f.order.iter().enumerate() {
+        if raster {
+            svg::text(
+                a,
+                &format!(
+                    "{n} rows in {} order",
+                    if f.dendrogram.is_some() {
+                        "dendrogram"
+                    } else {
+                        "task"
+                    }
+                ),
+                (hx1 + 6, hy0 + 6),
+                &TextSpec::new(style::SMALL, Anchor::Left),
+            )?;
+            svg::text(
+                a,
+                "(names in the CSV)",
+                (hx1 + 6, hy0 + 22),
+                &TextSpec::new(style::SMALL, Anchor::Left),
+            )?;
+        }
+        for (d, &i) in f.order.iter().enumerate().filter(|_| !raster) {
             let mid = hy0 + d as i32 * cell + cell / 2;
             svg::text(
                 a,
@@ -171,6 +212,31 @@ pub fn render(f: &HeatmapFigure) -> Result<String, ReportError> {
         )?;
         Ok(())
     })?;
+    if raster {
+        // One pixel per cell, scaled to the cell size without smoothing.
+        let px: Vec<[u8; 3]> = f
+            .order
+            .iter()
+            .flat_map(|&i| {
+                f.order.iter().map(move |&j| {
+                    let c = colour(f.values[i][j]);
+                    [c.0, c.1, c.2]
+                })
+            })
+            .collect();
+        let png = raster::png_rgb(n as u32, n as u32, &px);
+        let image = raster::svg_image(&png, (hx0, hy0, side, side));
+        // After the background rect, before everything else.
+        let at = svg_text
+            .find("/>\n")
+            .map(|i| i + 3)
+            .unwrap_or(svg_text.len());
+        let mut out = String::with_capacity(svg_text.len() + image.len());
+        out.push_str(&svg_text[..at]);
+        out.push_str(&image);
+        out.push_str(&svg_text[at..]);
+        return Ok(out);
+    }
     svg::attach_titles(&f.name, svg_text, &tips)
 }
 
@@ -329,5 +395,39 @@ mod tests {
             ..fig()
         };
         assert_eq!(render(&f).unwrap().matches("<title>").count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod large_tests {
+    use super::*;
+
+    #[test]
+    fn hundreds_of_rows_are_one_image_not_a_rect_each() {
+        let n = MAX_VECTOR_CELLS + 30;
+        let values: Vec<Vec<Option<f64>>> = (0..n)
+            .map(|i| (0..n).map(|j| Some(((i * j) % 7) as f64 / 6.0)).collect())
+            .collect();
+        let f = HeatmapFigure {
+            name: "big".into(),
+            title: "Big".into(),
+            labels: (0..n).map(|i| format!("task_{i}")).collect(),
+            values,
+            order: (0..n).rev().collect(),
+            dendrogram: None,
+            range: (0.0, 1.0),
+            value_name: "v".into(),
+        };
+        let s = render(&f).unwrap();
+        assert_eq!(s.matches("<image ").count(), 1);
+        assert!(s.contains("href=\"data:image/png;base64,iVBORw0KGgo"));
+        // Background and colour-bar rects only: no cell is a rect.
+        assert!(
+            s.matches("<rect").count() < 60,
+            "{}",
+            s.matches("<rect").count()
+        );
+        assert!(!s.contains("task_3<") && s.contains(&format!("{n} rows in task order")));
+        assert!(s.len() < 200_000, "{} bytes", s.len());
     }
 }

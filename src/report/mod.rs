@@ -15,6 +15,7 @@ pub mod html;
 pub mod inputs;
 pub mod lines;
 pub mod provenance;
+mod raster;
 pub mod stacked;
 pub mod style;
 mod svg;
