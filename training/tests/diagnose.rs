@@ -247,6 +247,17 @@ fn bad_input_gets_a_clear_error() {
         m.insert("mtl.dataset".into(), "celeba".into());
     });
     run(&celeba, &[]).code(2).stderr(contains("pass --data"));
+    // … and a folder that holds CelebA.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let empty_arg = empty.to_str().unwrap();
+    run(&celeba, &["--data", empty_arg])
+        .code(1)
+        .stderr(contains("no CelebA annotations"));
+    // Shapes data is regenerated, never read.
+    run(&ckpt, &["--data", empty_arg])
+        .code(2)
+        .stderr(contains("drop --data"));
     run(&ckpt, &["--batches", "2", "--prune-k", "57"])
         .code(2)
         .stderr(contains("at most 56"));
