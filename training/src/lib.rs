@@ -6,12 +6,14 @@
 //! ```text
 //! data::{shapes, celeba} ─▶ Dataset ─▶ train::train_seed(models::MultiTaskNet(layers::*), optim)
 //!   ─▶ checkpoint::save (mtl_inspect::checkpoint::stacked) + metrics CSV
+//! checkpoint ─▶ diagnose (per-task gradients, conflict, AvgNorm, pruning) ─▶ JSON + CSV
 //! ```
 
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod diagnose;
 pub mod layers;
 pub mod metrics;
 pub mod models;

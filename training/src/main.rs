@@ -1,5 +1,5 @@
 //! `mtl-train`: parse and check arguments, load the data, train each seed
-//! (progress on stderr), or evaluate a checkpoint. Exit codes: 0 ok,
+//! (progress on stderr), or evaluate or diagnose a checkpoint. Exit codes: 0 ok,
 //! 1 input or training error, 2 usage error.
 
 use std::io::{IsTerminal, Write};
@@ -11,9 +11,10 @@ use candle_core::Device;
 use clap::Parser;
 
 use mtl_train::checkpoint::LoadedCheckpoint;
-use mtl_train::cli::{Cli, Command, TrainSettings, UsageError};
+use mtl_train::cli::{Cli, Command, DiagnoseOutputs, TrainSettings, UsageError};
 use mtl_train::data::shapes::{self, ShapesParams};
 use mtl_train::data::{Dataset, celeba};
+use mtl_train::diagnose::DiagnoseParams;
 use mtl_train::layers::{NormKind, NormParams};
 use mtl_train::metrics::mean_scores;
 use mtl_train::models::ModelKind;
@@ -105,7 +106,60 @@ fn run(command: Command) -> Result<()> {
             batch_size,
             limit,
         } => eval(&checkpoint, data.as_deref(), test_split, batch_size, limit),
+        Command::Diagnose { params, out } => diagnose(&params, &out),
     }
+}
+
+fn diagnose(p: &DiagnoseParams, out: &DiagnoseOutputs) -> Result<()> {
+    use mtl_train::diagnose::{DiagnoseProgress, report};
+    let device = device()?;
+    let tty = std::io::stderr().is_terminal();
+    let mut on_progress = |pr: DiagnoseProgress| {
+        if !tty {
+            return;
+        }
+        let (what, done, total) = match pr {
+            DiagnoseProgress::Gradients { done, total } => ("gradients  ", done, total),
+            DiagnoseProgress::Evaluations { done, total } => ("evaluations", done, total),
+        };
+        let width = 30;
+        let filled = done * width / total.max(1);
+        eprint!(
+            "\r{what} [{}{}] {done}/{total}   ",
+            "#".repeat(filled),
+            "-".repeat(width - filled)
+        );
+        if done == total {
+            eprintln!();
+        }
+        let _ = std::io::stderr().flush();
+    };
+    let d = mtl_train::diagnose::run(p, &device, &mut on_progress)
+        .with_context(|| format!("diagnosing {}", p.checkpoint.display()))?;
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let csv = report::CsvNames {
+        conflict: name(&out.conflict_csv),
+        tasks: name(&out.tasks_csv),
+    };
+    let json = report::render_json(&report::to_json(&d, &csv));
+    for (path, body) in [
+        (&out.json, json),
+        (&out.conflict_csv, report::conflict_csv(&d)),
+        (&out.tasks_csv, report::tasks_csv(&d)),
+    ] {
+        std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "wrote {}, {} and {}",
+        out.json.display(),
+        out.conflict_csv.display(),
+        out.tasks_csv.display()
+    );
+    Ok(())
 }
 
 fn train_all(dataset: &Dataset, s: &TrainSettings) -> Result<()> {

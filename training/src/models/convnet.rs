@@ -20,6 +20,46 @@ pub struct ConvStage {
     pub pool: bool,
 }
 
+/// A shared weight op of the trunk, as a [`ForwardTap`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedOp {
+    /// k×k convolution without bias (k from the weight's shape).
+    Conv { stride: usize, pad: usize },
+    /// `x · Wᵀ` without bias.
+    Linear,
+}
+
+/// Sees every shared weight op of a forward pass, in depth order: the
+/// per-task gradient diagnostics (`crate::diagnose::task_grads`) attach to
+/// the ops' outputs here. The plain [`MultiTaskNet::forward`] uses none.
+pub trait ForwardTap {
+    /// Run the trunk on `T` task-major copies of the images instead of once,
+    /// so that every shared op, the first convolution included, has task
+    /// `t`'s rows in block `t`. The values are the same (each task's first
+    /// norm layer sees the same N samples); only task-specific norms allow it.
+    fn fold_input(&self) -> bool {
+        false
+    }
+
+    /// `output` = op(`input`, `weight`); returns the tensor the network
+    /// continues with (`output`, or a value-preserving function of it).
+    fn shared_op(
+        &mut self,
+        weight: &Tensor,
+        op: SharedOp,
+        input: &Tensor,
+        output: Tensor,
+    ) -> Result<Tensor>;
+}
+
+struct NoTap;
+
+impl ForwardTap for NoTap {
+    fn shared_op(&mut self, _: &Tensor, _: SharedOp, _: &Tensor, output: Tensor) -> Result<Tensor> {
+        Ok(output)
+    }
+}
+
 /// The architecture of a [`MultiTaskNet`].
 #[derive(Debug, Clone)]
 pub struct ConvNetSpec {
@@ -140,19 +180,44 @@ impl MultiTaskNet {
 
     /// Logits `[N, T]` for images `[N, C, H, W]`.
     pub fn forward(&self, images: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_tapped(images, train, &mut NoTap)
+    }
+
+    /// [`forward`](Self::forward) with `tap` called at every shared weight op.
+    pub fn forward_tapped(
+        &self,
+        images: &Tensor,
+        train: bool,
+        tap: &mut dyn ForwardTap,
+    ) -> Result<Tensor> {
         let layout = TaskLayout {
             tasks: self.tasks,
             n: images.dim(0)?,
         };
-        let mut x = images.clone();
-        for block in &self.convs {
-            if self.fused {
-                x = crate::layers::conv::conv2d(&x, &block.weight, block.stage.stride, 1)?;
-                x = block.norm.forward_relu(&x, layout, train)?;
-            } else {
-                x = x.conv2d(&block.weight, 1, block.stage.stride, 1, 1)?;
-                x = block.norm.forward(&x, layout, train)?.relu()?;
+        let mut x = if tap.fold_input() {
+            if !self.norm.is_task_specific() {
+                candle_core::bail!(
+                    "fold_input needs task-specific norms; shared BN ({}) mixes the copies' statistics",
+                    self.norm
+                );
             }
+            images.repeat((self.tasks, 1, 1, 1))?
+        } else {
+            images.clone()
+        };
+        for block in &self.convs {
+            let stride = block.stage.stride;
+            let y = if self.fused {
+                crate::layers::conv::conv2d(&x, &block.weight, stride, 1)?
+            } else {
+                x.conv2d(&block.weight, 1, stride, 1, 1)?
+            };
+            let y = tap.shared_op(&block.weight, SharedOp::Conv { stride, pad: 1 }, &x, y)?;
+            x = if self.fused {
+                block.norm.forward_relu(&y, layout, train)?
+            } else {
+                block.norm.forward(&y, layout, train)?.relu()?
+            };
             if block.stage.pool {
                 // Not `Tensor::max_pool2d`: its backward scales gradients
                 // by 1/4 (candle 0.9.2); see `layers::pool`.
@@ -161,7 +226,8 @@ impl MultiTaskNet {
         }
         x = x.mean(D::Minus1)?.mean(D::Minus1)?;
         for block in &self.fcs {
-            x = x.matmul(&block.weight.t()?)?;
+            let y = x.matmul(&block.weight.t()?)?;
+            x = tap.shared_op(&block.weight, SharedOp::Linear, &x, y)?;
             x = if self.fused {
                 block.norm.forward_relu(&x, layout, train)?
             } else {

@@ -5,7 +5,7 @@
 pub mod convnet;
 pub mod loss;
 
-pub use convnet::{ConvNetSpec, ConvStage, MultiTaskNet};
+pub use convnet::{ConvNetSpec, ConvStage, ForwardTap, MultiTaskNet, SharedOp};
 
 /// The `--model` choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,6 +35,9 @@ Tensor names in the file, for each family F:
   F.grad.<name> f64, F.loss [] f64: PyTorch's gradient and loss, computed in
     float64 from the f32 values above (so the reference carries no f32
     rounding of its own)
+  F.task_grad.<t>.<name> f64: the gradient of L_t / T alone (L_t: task t's
+    mean BCE over the N images), for the per-task gradients of
+    `mtl-train diagnose`; they sum over t to F.grad.<name>
 """
 import os
 
@@ -169,6 +172,16 @@ def main():
         else:
             raise SystemExit(f"{family}: no seed with margins above {MIN_MARGIN}")
         loss = F.binary_cross_entropy_with_logits(logits, labels.double())
+        # Per-task gradients g_t = ∇(L_t / T), L_t task t's mean BCE: the
+        # reference of the diagnostics' per-task gradients (tests/task_grads.rs).
+        names = list(p)
+        for t in range(T):
+            lt = F.binary_cross_entropy_with_logits(logits[:, t], labels[:, t].double()) / T
+            gs = torch.autograd.grad(lt, [p[n] for n in names], retain_graph=True,
+                                     allow_unused=True)
+            for name, g in zip(names, gs):
+                g = torch.zeros_like(p[name]) if g is None else g
+                out[f"{family}.task_grad.{t}.{name}"] = g.detach().contiguous()
         loss.backward()
         print(f"{family}: parameter seed {seed}, loss {loss.item():.6f}, "
               f"min |pre-ReLU| {relu_margin:.2e}, min top-2 gap in a live pool window {gap:.2e}")

@@ -1,0 +1,475 @@
+//! `mtl-train diagnose`: gradient conflict, per-task gradient norms and
+//! AvgNorm weights, and pruning impact of one checkpoint.
+//!
+//! ```text
+//! input::load (checkpoint → model + data)
+//!   ─▶ task_grads (per-task gradients of the shared weights, batch by batch)
+//!   ─▶ geometry (cosines, norms, AvgNorm, identity check)  ─▶ summary (distributions)
+//!   ─▶ evaluation (per-task loss, F1) ─▶ gates + pruning (T × T drops, dominance, p-value)
+//!   ─▶ Diagnosis ─▶ report (JSON + CSV bytes; main.rs writes them)
+//! ```
+//!
+//! Papers: Suteu & Serban (000) Fig. 2 left and Fig. 7 (cosine between the
+//! tasks' gradients on the shared convolutions), §5.3 and Fig. 4 right
+//! (pruning each task's most important filters); Guo et al. (003) §V-F
+//! (per-task gradient norms, cosine with the aggregate gradient) and eq. 6
+//! (AvgNorm). Gradients are taken on training batches in training mode, at
+//! the checkpoint's weights; the metrics on `--split` in evaluation mode.
+
+pub mod evaluation;
+pub mod gates;
+pub mod geometry;
+pub mod input;
+pub mod pruning;
+pub mod report;
+pub mod summary;
+pub mod task_grads;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::cli::UsageError;
+use crate::models::SharedOp;
+
+use evaluation::{TaskEval, evaluate_tasks};
+use gates::{FilterRef, TaskGates};
+use geometry::{Geometry, ScopeValues, task_pairs};
+use input::CheckpointInfo;
+use pruning::Direction;
+use summary::Summary;
+use task_grads::{GradMethod, task_gradients};
+
+/// Random relabellings for the pruning p-value.
+pub const PERMUTATIONS: usize = 9999;
+
+/// Name of the scope made of all shared weights together.
+pub const OVERALL: &str = "overall";
+
+/// Checked settings of a diagnose run.
+#[derive(Debug, Clone)]
+pub struct DiagnoseParams {
+    pub checkpoint: PathBuf,
+    /// CelebA folder (CelebA checkpoints only).
+    pub data: Option<PathBuf>,
+    /// CelebA: at most this many images per split.
+    pub limit: Option<usize>,
+    /// Training batches whose gradients are measured.
+    pub batches: usize,
+    /// Default: the checkpoint's `mtl.batch_size`.
+    pub batch_size: Option<usize>,
+    /// Filters switched off per task; default [`pruning::default_k`].
+    pub prune_k: Option<usize>,
+    /// Evaluate on the test split (else validation).
+    pub test_split: bool,
+    /// Evaluation batch size (running statistics: any size gives the same).
+    pub eval_batch_size: usize,
+    /// Seeds the batch order and the permutations.
+    pub seed: u64,
+}
+
+/// What the run reports while it works.
+#[derive(Debug, Clone, Copy)]
+pub enum DiagnoseProgress {
+    Gradients { done: usize, total: usize },
+    Evaluations { done: usize, total: usize },
+}
+
+/// One shared weight tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedLayer {
+    pub name: String,
+    pub op: SharedOp,
+    pub shape: Vec<usize>,
+}
+
+/// The per-batch values of one scope and their distributions.
+#[derive(Debug, Clone)]
+pub struct ScopeReport {
+    /// [`OVERALL`] or a shared weight's name.
+    pub scope: String,
+    /// Per batch, in batch order.
+    pub batches: Vec<ScopeValues>,
+    /// cos(g_i, g_j) over all pairs and batches.
+    pub conflict_pooled: Summary,
+    /// Per pair ([`task_pairs`] order), over batches.
+    pub conflict_pairs: Vec<Summary>,
+    /// Per task, over batches.
+    pub norms: Vec<Summary>,
+    pub cos_aggregate: Vec<Summary>,
+    pub avgnorm_weights: Vec<Summary>,
+    pub aggregate_norm: Summary,
+    /// max_t mean‖g_t‖ / min_t mean‖g_t‖ (None if some mean is 0).
+    pub imbalance_of_mean_norms: Option<f64>,
+    /// max_t ‖g_t‖ / min_t ‖g_t‖ per batch.
+    pub imbalance_per_batch: Summary,
+    /// Largest |Σ_t ‖g_t‖ cos(g_t, g) − ‖g‖| / ‖g‖ over batches.
+    pub identity_max_residual: Option<f64>,
+}
+
+/// Gradient diagnostics over the measured batches.
+#[derive(Debug, Clone)]
+pub struct GradientReport {
+    pub method: GradMethod,
+    pub batch_size: usize,
+    /// Measured batches: the first of one epoch's order shuffled with the seed.
+    pub batches: usize,
+    /// Training batches available at this batch size.
+    pub batches_available: usize,
+    /// [`OVERALL`] first, then the shared weights in depth order.
+    pub scopes: Vec<ScopeReport>,
+    /// Per batch, L_t.
+    pub task_losses: Vec<Vec<f64>>,
+    /// max over batches and tensors of ‖Σ_t g_t − ∇L‖ / ‖∇L‖ (∇L: the
+    /// autograd gradient of the whole loss from the same pass).
+    pub sum_max_rel_error: f64,
+}
+
+/// One metric's pruning matrix and its diagonal dominance.
+#[derive(Debug, Clone)]
+pub struct DropReport {
+    /// `[pruned task][evaluated task]`, positive = hurt.
+    pub matrix: Vec<Vec<f64>>,
+    pub share_by_evaluated: Option<f64>,
+    pub p_by_evaluated: Option<f64>,
+    pub share_by_pruned: Option<f64>,
+    pub p_by_pruned: Option<f64>,
+}
+
+/// The pruning matrices of one filter ranking.
+#[derive(Debug, Clone)]
+pub struct RankingReport {
+    pub ranking: pruning::Ranking,
+    /// Per task, the filters removed, highest-ranked first.
+    pub pruned: Vec<Vec<FilterRef>>,
+    /// Per pruned task, every task's evaluation with those filters removed.
+    pub evaluations: Vec<TaskEval>,
+    pub f1_drop: DropReport,
+    pub loss_increase: DropReport,
+}
+
+/// Pruning impact (TSσBN and TSBN).
+#[derive(Debug, Clone)]
+pub struct PruningReport {
+    pub k: usize,
+    pub filters_per_task: usize,
+    pub importance: &'static str,
+    pub switch_off: &'static str,
+    /// One per [`pruning::Ranking`].
+    pub rankings: Vec<RankingReport>,
+    pub permutations: usize,
+    /// Set when T < 2 (a share needs two tasks to mean anything).
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PruningOutcome {
+    Done(Box<PruningReport>),
+    Skipped { reason: String },
+}
+
+/// Everything `diagnose` found.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub checkpoint: CheckpointInfo,
+    pub tasks: Vec<String>,
+    pub shared_layers: Vec<SharedLayer>,
+    pub seed: u64,
+    pub gradients: GradientReport,
+    pub eval_split: &'static str,
+    pub evaluation: TaskEval,
+    pub pruning: PruningOutcome,
+}
+
+/// ‖a − b‖ / ‖b‖ in f64 (‖a − b‖ when b = 0).
+fn rel_err(a: &candle_core::Tensor, b: &candle_core::Tensor) -> Result<f64> {
+    let (a, b) = (a.to_dtype(DType::F64)?, b.to_dtype(DType::F64)?);
+    let diff = (&a - &b)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
+    let norm = b.sqr()?.sum_all()?.to_scalar::<f64>()?;
+    Ok(if norm > 0.0 {
+        (diff / norm).sqrt()
+    } else {
+        diff.sqrt()
+    })
+}
+
+fn scope_report(scope: &str, geos: &[Geometry], tasks: usize) -> ScopeReport {
+    let batches: Vec<ScopeValues> = geos.iter().map(ScopeValues::of).collect();
+    let pairs = task_pairs(tasks);
+    let pooled: Vec<Option<f64>> = batches.iter().flat_map(|b| b.pair_cos.clone()).collect();
+    let per_pair = (0..pairs.len())
+        .map(|p| Summary::of(&batches.iter().map(|b| b.pair_cos[p]).collect::<Vec<_>>()))
+        .collect();
+    let per_task = |f: &dyn Fn(&ScopeValues, usize) -> Option<f64>| -> Vec<Summary> {
+        (0..tasks)
+            .map(|t| Summary::of(&batches.iter().map(|b| f(b, t)).collect::<Vec<_>>()))
+            .collect()
+    };
+    let norms = per_task(&|b, t| Some(b.norms[t]));
+    let means: Vec<f64> = norms.iter().filter_map(|s| s.mean).collect();
+    let max = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = means.iter().copied().fold(f64::INFINITY, f64::min);
+    let imbalance_of_mean_norms =
+        (means.len() == tasks && tasks > 0 && min > 0.0).then(|| max / min);
+    ScopeReport {
+        scope: scope.to_string(),
+        conflict_pooled: Summary::of(&pooled),
+        conflict_pairs: per_pair,
+        cos_aggregate: per_task(&|b, t| b.cos_aggregate[t]),
+        avgnorm_weights: per_task(&|b, t| b.avgnorm_weights[t]),
+        norms,
+        aggregate_norm: Summary::of_values(
+            &batches.iter().map(|b| b.aggregate_norm).collect::<Vec<_>>(),
+        ),
+        imbalance_of_mean_norms,
+        imbalance_per_batch: Summary::of(&batches.iter().map(|b| b.norm_ratio).collect::<Vec<_>>()),
+        identity_max_residual: batches
+            .iter()
+            .filter_map(|b| b.identity_residual)
+            .reduce(f64::max),
+        batches,
+    }
+}
+
+/// The identity Σ_t ‖g_t‖ cos(g_t, g) = ‖g‖ must hold to this relative
+/// error on every batch and scope, or the run fails.
+pub const IDENTITY_TOLERANCE: f64 = 1e-6;
+
+/// Runs the diagnostics on `p.checkpoint`.
+pub fn run(
+    p: &DiagnoseParams,
+    device: &Device,
+    on_progress: &mut dyn FnMut(DiagnoseProgress),
+) -> Result<Diagnosis> {
+    let loaded = input::load(&p.checkpoint, p.data.as_deref(), p.limit, device)?;
+    let net = &loaded.model.net;
+    let store = &loaded.model.store;
+    let data = &loaded.data;
+    let t = loaded.tasks.len();
+
+    // Settings that depend on the checkpoint, checked before the long work.
+    let batch_size = p.batch_size.or(loaded.info.batch_size).unwrap_or(32);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(p.seed);
+    let order = data.train.epoch_batches(batch_size, &mut rng);
+    if p.batches > order.len() {
+        return Err(UsageError(format!(
+            "--batches {} exceeds the {} training batches of {batch_size} in {}; lower --batches or --batch-size",
+            p.batches,
+            order.len(),
+            p.checkpoint.display()
+        ))
+        .into());
+    }
+    let gates = TaskGates::of(store, net.norm, net.norm_layers(), t)?;
+    let k = match &gates {
+        Some(g) => {
+            let f = g.filters();
+            let k = p.prune_k.unwrap_or_else(|| pruning::default_k(f));
+            if k > f {
+                return Err(UsageError(format!(
+                    "--prune-k {k} exceeds the {f} filters a task has in {}; use at most {f}",
+                    p.checkpoint.display()
+                ))
+                .into());
+            }
+            k
+        }
+        None => 0,
+    };
+
+    // Gradients, batch by batch.
+    let mut per_scope: Vec<Vec<Geometry>> = Vec::new();
+    let mut shared_layers = Vec::new();
+    let mut task_losses = Vec::with_capacity(p.batches);
+    let mut sum_err = 0.0f64;
+    let mut method = GradMethod::Folded;
+    for (b, idx) in order.iter().take(p.batches).enumerate() {
+        let (x, y) = data.train.batch(idx, data.image_size, t, device)?;
+        let g = task_gradients(net, store, &x, &y)
+            .with_context(|| format!("per-task gradients of batch {b}"))?;
+        method = g.method;
+        if shared_layers.is_empty() {
+            shared_layers = g
+                .layers
+                .iter()
+                .map(|l| SharedLayer {
+                    name: l.name.clone(),
+                    op: l.op,
+                    shape: l.full.dims().to_vec(),
+                })
+                .collect();
+            per_scope = vec![Vec::with_capacity(p.batches); g.layers.len() + 1];
+        }
+        let mut geos = Vec::with_capacity(g.layers.len());
+        for l in &g.layers {
+            sum_err = sum_err.max(rel_err(&l.per_task.sum(0)?, &l.full)?);
+            geos.push(Geometry::of(
+                &l.per_task,
+                &format!("{} (batch {b})", l.name),
+            )?);
+        }
+        let overall = Geometry::concat(&geos)
+            .ok_or_else(|| anyhow::anyhow!("the model has no shared weights"))?;
+        per_scope[0].push(overall);
+        for (slot, geo) in per_scope[1..].iter_mut().zip(geos) {
+            slot.push(geo);
+        }
+        task_losses.push(g.task_losses);
+        on_progress(DiagnoseProgress::Gradients {
+            done: b + 1,
+            total: p.batches,
+        });
+    }
+    let names: Vec<&str> = std::iter::once(OVERALL)
+        .chain(shared_layers.iter().map(|l| l.name.as_str()))
+        .collect();
+    let scopes: Vec<ScopeReport> = names
+        .iter()
+        .zip(&per_scope)
+        .map(|(n, g)| scope_report(n, g, t))
+        .collect();
+    for s in &scopes {
+        if let Some(r) = s.identity_max_residual
+            && r > IDENTITY_TOLERANCE
+        {
+            anyhow::bail!(
+                "internal check failed: Σ_t ‖g_t‖ cos(g_t, g) differs from ‖g‖ by {r:.2e} (relative) in {}",
+                s.scope
+            );
+        }
+    }
+    let gradients = GradientReport {
+        method,
+        batch_size,
+        batches: p.batches,
+        batches_available: order.len(),
+        scopes,
+        task_losses,
+        sum_max_rel_error: sum_err,
+    };
+
+    // Evaluation, then one evaluation per pruned task.
+    let split = if p.test_split { &data.test } else { &data.val };
+    let evals_total = 1 + if gates.is_some() {
+        pruning::Ranking::ALL.len() * t
+    } else {
+        0
+    };
+    let evaluation = evaluate_tasks(net, data, split, p.eval_batch_size, device)?;
+    on_progress(DiagnoseProgress::Evaluations {
+        done: 1,
+        total: evals_total,
+    });
+    let pruning = match &gates {
+        None => PruningOutcome::Skipped {
+            reason: format!(
+                "{} has no task-specific gates (norm '{}'): no filter belongs to one task, so there is nothing to prune per task",
+                p.checkpoint.display(),
+                net.norm
+            ),
+        },
+        Some(g) => {
+            let importance = g.importance()?;
+            let base_f1: Vec<f64> = evaluation.scores.iter().map(|s| s.f1).collect();
+            let mut rankings = Vec::with_capacity(pruning::Ranking::ALL.len());
+            for (ri, ranking) in pruning::Ranking::ALL.into_iter().enumerate() {
+                let chosen = pruning::top_k_filters(&ranking.scores(&importance), k);
+                let mut evaluations = Vec::with_capacity(t);
+                for (task, filters) in chosen.iter().enumerate() {
+                    let saved = g.switch_off(filters, None)?;
+                    let e = evaluate_tasks(net, data, split, p.eval_batch_size, device);
+                    g.restore(saved)?;
+                    evaluations.push(e?);
+                    on_progress(DiagnoseProgress::Evaluations {
+                        done: 2 + ri * t + task,
+                        total: evals_total,
+                    });
+                }
+                let f1: Vec<Vec<f64>> = evaluations
+                    .iter()
+                    .map(|e| e.scores.iter().map(|s| s.f1).collect())
+                    .collect();
+                let loss: Vec<Vec<f64>> = evaluations.iter().map(|e| e.loss.clone()).collect();
+                rankings.push(RankingReport {
+                    ranking,
+                    pruned: chosen
+                        .iter()
+                        .map(|fs| fs.iter().filter_map(|&f| g.filter(f)).collect())
+                        .collect(),
+                    f1_drop: drop_report(
+                        pruning::drop_matrix(&base_f1, &f1, Direction::HigherIsBetter),
+                        t,
+                        p.seed,
+                    ),
+                    loss_increase: drop_report(
+                        pruning::drop_matrix(&evaluation.loss, &loss, Direction::LowerIsBetter),
+                        t,
+                        p.seed,
+                    ),
+                    evaluations,
+                });
+            }
+            PruningOutcome::Done(Box::new(PruningReport {
+                k,
+                filters_per_task: g.filters(),
+                importance: match g.gate_kind() {
+                    mtl_inspect::GateKind::Sigmoid => "sigmoid(gamma)",
+                    _ => "abs(gamma)",
+                },
+                switch_off: match net.norm {
+                    crate::layers::NormKind::TsSigmaBn => {
+                        "filter removed: every task's gate of the filter set to 0 (gamma = -inf)"
+                    }
+                    _ => {
+                        "filter removed: every task's gate of the filter set to 0 (gamma = beta = 0)"
+                    }
+                },
+                rankings,
+                permutations: PERMUTATIONS,
+                note: (t < 2).then(|| "one task: diagonal dominance is undefined".to_string()),
+            }))
+        }
+    };
+    Ok(Diagnosis {
+        checkpoint: loaded.info.clone(),
+        tasks: loaded.tasks.clone(),
+        shared_layers,
+        seed: p.seed,
+        gradients,
+        eval_split: if p.test_split { "test" } else { "val" },
+        evaluation,
+        pruning,
+    })
+}
+
+fn drop_report(matrix: Vec<Vec<f64>>, tasks: usize, seed: u64) -> DropReport {
+    if tasks < 2 {
+        return DropReport {
+            matrix,
+            share_by_evaluated: None,
+            p_by_evaluated: None,
+            share_by_pruned: None,
+            p_by_pruned: None,
+        };
+    }
+    DropReport {
+        share_by_evaluated: Some(pruning::share_by_evaluated(&matrix)),
+        p_by_evaluated: Some(pruning::permutation_p_value(
+            &matrix,
+            pruning::share_by_evaluated,
+            PERMUTATIONS,
+            seed,
+        )),
+        share_by_pruned: Some(pruning::share_by_pruned(&matrix)),
+        p_by_pruned: Some(pruning::permutation_p_value(
+            &matrix,
+            pruning::share_by_pruned,
+            PERMUTATIONS,
+            seed,
+        )),
+        matrix,
+    }
+}
