@@ -166,3 +166,120 @@ fn report_opens_in_chromium_without_errors_and_shows_every_figure() {
         );
     }
 }
+
+/// Reports at the sizes users have (hundreds of tasks): the page stays
+/// light (heatmaps beyond 120 rows are one image each) and opens without a
+/// console message. Three runs of 130 tasks here, above the raster
+/// threshold but cheap in a debug build (capacity is cubic in T); 500 tasks
+/// were measured by hand with a release build (README, "Reports at
+/// hundreds of tasks").
+#[test]
+fn a_report_of_hundreds_of_tasks_is_light_and_opens_cleanly() {
+    let Some(bin) = chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium is not installed; .ci/run must install Debian's chromium package");
+        }
+        eprintln!("SKIPPED: chromium not found (apt-get install chromium, or set MTL_CHROMIUM)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (t, layers, c) = (130usize, 3usize, 32usize);
+    let mut paths = Vec::new();
+    let mut rng = report_data::Rng(5);
+    for run in 0..3 {
+        let tensors: Vec<(String, Vec<f32>)> = (0..layers)
+            .map(|l| {
+                // Tasks in 10 groups of 13 that share a preferred filter pair.
+                let v = (0..t * c)
+                    .map(|k| {
+                        let (task, f) = (k / c, k % c);
+                        let home = (task / 13) % c;
+                        let near = if f == home || f == (home + 1) % c {
+                            2.0
+                        } else {
+                            -1.0
+                        };
+                        (near + rng.normal()) as f32
+                    })
+                    .collect();
+                (format!("enc.{l}.gamma"), v)
+            })
+            .collect();
+        let bytes: Vec<(String, Vec<u8>)> = tensors
+            .iter()
+            .map(|(n, v)| (n.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+            .iter()
+            .map(|(n, bytes)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(
+                        safetensors::tensor::Dtype::F32,
+                        vec![t, c],
+                        bytes,
+                    )
+                    .unwrap(),
+                )
+            })
+            .collect();
+        let p = dir.path().join(format!("run{run}.safetensors"));
+        std::fs::write(&p, safetensors::serialize(views, None).unwrap()).unwrap();
+        paths.push(p);
+    }
+    let out = dir.path().join("report");
+    let status = Command::new(env!("CARGO_BIN_EXE_mtl-inspect"))
+        .arg("report")
+        .args(&paths)
+        .args([
+            "--k",
+            "25",
+            "--bootstrap",
+            "0",
+            "--permutations",
+            "0",
+            "--groups",
+            "0",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let index = out.join("index.html");
+    let size = std::fs::metadata(&index).unwrap().len();
+    assert!(
+        size < 8_000_000,
+        "index.html is {size} bytes for 3 runs of 500 tasks"
+    );
+    let page = std::fs::read_to_string(&index).unwrap();
+    assert!(page.matches("data:image/png;base64,").count() >= 4);
+    let url = format!("file://{}", index.canonicalize().unwrap().display());
+    let (dom, log) = run_chromium(&bin, &["--dump-dom".into()], &url);
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Content Security Policy"))
+        .collect();
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
+    assert!(
+        dom.contains("<image "),
+        "the raster heatmaps are not in the DOM"
+    );
+    let shot = artifact_dir("browser").join("report-130-tasks.png");
+    let _ = std::fs::remove_file(&shot);
+    run_chromium(
+        &bin,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,4000".into(),
+        ],
+        &url,
+    );
+    assert!(std::fs::read(&shot).is_ok_and(|b| b.starts_with(b"\x89PNG")));
+}

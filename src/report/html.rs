@@ -1,5 +1,6 @@
 //! The one self-contained HTML page: inline SVG figures, inline CSS, no
-//! scripts, nothing fetched (a Content-Security-Policy forbids it), so it
+//! scripts, nothing fetched (a Content-Security-Policy forbids it; only the
+//! `data:` images of large heatmaps inside the page are allowed), so it
 //! opens from `file://`, mails as one attachment and prints.
 
 use super::provenance::{Provenance, ToolInfo};
@@ -74,7 +75,7 @@ pre { background: #f4f4f4; padding: 8px 10px; overflow-x: auto; white-space: pre
 pub fn render(p: &Page) -> Vec<u8> {
     let mut o = String::with_capacity(1 << 20);
     o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    o.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
+    o.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n");
     o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     o.push_str(&format!(
         "<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
