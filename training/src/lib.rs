@@ -16,5 +16,6 @@ pub mod layers;
 pub mod metrics;
 pub mod models;
 pub mod optim;
+pub mod sweep;
 pub mod train;
 pub mod vars;
