@@ -28,14 +28,19 @@ pub struct RunInfo {
     pub extra: BTreeMap<String, String>,
 }
 
-/// Metric JSON `{"task": {"f1": …, "accuracy": …}, …}` in task order.
+/// Metric JSON `{"task": {"f1": …, "accuracy": …}, "size": {"mse": …,
+/// "r2": …}, …}` in task order (F1 and accuracy for binary tasks, MSE and
+/// R² for regression tasks).
 pub fn metrics_json(tasks: &[String], scores: &[TaskScore]) -> String {
     let mut obj = serde_json::Map::new();
     for (t, s) in tasks.iter().zip(scores) {
-        obj.insert(
-            t.clone(),
-            serde_json::json!({ "f1": s.f1, "accuracy": s.accuracy }),
-        );
+        let v = match *s {
+            TaskScore::Binary { f1, accuracy } => {
+                serde_json::json!({ "f1": f1, "accuracy": accuracy })
+            }
+            TaskScore::Regression { mse, r2 } => serde_json::json!({ "mse": mse, "r2": r2 }),
+        };
+        obj.insert(t.clone(), v);
     }
     serde_json::Value::Object(obj).to_string()
 }

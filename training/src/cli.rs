@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::data::shapes::ShapesParams;
 use crate::layers::{NormKind, NormParams};
-use crate::models::ModelKind;
+use crate::models::{HeadInit, ModelKind};
 use crate::optim::OptimizerKind;
 use crate::train::TrainParams;
 
@@ -138,6 +138,15 @@ pub struct ShapesArgs {
     /// probability XI/2 (paper App. E).
     #[arg(long, value_name = "XI")]
     pub noisy_copy: Option<f64>,
+    /// Append a regression task, the size of group 0's object
+    /// (`topleft_size`, standardised), trained with squared error.
+    #[arg(long)]
+    pub regression_task: bool,
+    /// Gaussian noise of variance XI (times the size target's, paper App. E
+    /// eq. 6) in the size task's training and validation targets; implies
+    /// --regression-task. A comma list (0,0.5,1,2,3) sweeps it.
+    #[arg(long, value_name = "XI[,XI…]")]
+    pub noise: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -148,9 +157,15 @@ pub struct TrainArgs {
     /// tssbn (TSσBN), tsbn (task-specific affine BN) or bn (shared BN, HPS).
     #[arg(long, default_value = "tssbn")]
     pub norm: String,
-    /// Learning-rate multiplier of the norm-layer parameters.
-    #[arg(long, default_value_t = 100.0)]
-    pub alpha: f64,
+    /// Learning-rate multiplier of the norm-layer parameters. A comma list
+    /// (1,10,100,1000) sweeps it.
+    #[arg(long, default_value = "100", value_name = "ALPHA[,ALPHA…]")]
+    pub alpha: String,
+    /// How the per-task heads start: independent (PyTorch's default per
+    /// head) or tied (one random row for all, bias 0). Default: independent
+    /// for celeba-cnn, tied for shapes-cnn.
+    #[arg(long, value_name = "independent|tied")]
+    pub heads: Option<String>,
     /// Epochs (default: 3 for shapes, 15 for CelebA).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -196,7 +211,10 @@ pub struct UsageError(pub String);
 /// Validated training settings common to both datasets.
 #[derive(Debug, Clone)]
 pub struct TrainSettings {
+    /// The settings of one run; `alpha` is the first of `alphas`.
     pub params: TrainParams,
+    /// Every α to train (a sweep when more than one).
+    pub alphas: Vec<f64>,
     pub seeds: Vec<u64>,
     pub out: PathBuf,
     pub resume: bool,
@@ -208,7 +226,10 @@ pub struct TrainSettings {
 pub enum Command {
     Bench(crate::bench::BenchParams),
     Shapes {
+        /// `size_noise` is the first of `noises`.
         data: ShapesParams,
+        /// Noise levels of the size task, `[None]` without it.
+        noises: Vec<Option<f64>>,
         train: TrainSettings,
     },
     Celeba {
@@ -292,6 +313,35 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, UsageError> {
     Ok(seeds)
 }
 
+/// Parses a comma list of numbers for `flag`, each accepted by `check`,
+/// without repeats (two runs of a sweep would write the same files).
+pub fn parse_list(
+    flag: &str,
+    s: &str,
+    check: impl Fn(f64) -> bool,
+    what: &str,
+) -> Result<Vec<f64>, UsageError> {
+    let mut out: Vec<f64> = Vec::new();
+    for part in s.split(',') {
+        let v: f64 = part.trim().parse().map_err(|_| {
+            UsageError(format!(
+                "{flag} '{s}': '{}' is not a number; give one value or a comma list like 1,10,100",
+                part.trim()
+            ))
+        })?;
+        if !check(v) {
+            return Err(UsageError(format!("{flag} values must be {what}, got {v}")));
+        }
+        if out.contains(&v) {
+            return Err(UsageError(format!(
+                "{flag} '{s}' lists {v} twice; each value of a sweep names its own files"
+            )));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
 fn positive(name: &str, v: f64) -> Result<f64, UsageError> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -360,11 +410,23 @@ impl TrainArgs {
                 self.weight_decay
             )));
         }
+        let alphas = parse_list(
+            "--alpha",
+            &self.alpha,
+            |a| a.is_finite() && a > 0.0,
+            "positive numbers",
+        )?;
+        let heads = match &self.heads {
+            None => model.spec().heads,
+            Some(h) => HeadInit::parse(h).ok_or_else(|| {
+                UsageError(format!("unknown --heads '{h}'; choose independent or tied"))
+            })?,
+        };
         Ok(TrainSettings {
             params: TrainParams {
                 model,
                 norm,
-                alpha: positive("--alpha", self.alpha)?,
+                alpha: alphas[0],
                 epochs,
                 batch_size,
                 lr: positive("--lr", self.lr.unwrap_or(default_lr))?,
@@ -372,7 +434,10 @@ impl TrainArgs {
                 weight_decay: self.weight_decay,
                 norm_params: NormParams::default(),
                 save_optimizer_state: !self.no_optimizer_state,
+                heads,
+                sweep: Default::default(),
             },
+            alphas,
             seeds: parse_seeds(&self.seeds)?,
             out: self.out,
             resume: self.resume,
@@ -385,6 +450,19 @@ impl RawCommand {
     pub fn check(self) -> Result<Command, UsageError> {
         match self {
             RawCommand::Shapes { data, train } => {
+                let noises: Vec<Option<f64>> = match &data.noise {
+                    Some(list) => parse_list(
+                        "--noise",
+                        list,
+                        |xi| xi.is_finite() && xi >= 0.0,
+                        "finite and ≥ 0",
+                    )?
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+                    None if data.regression_task => vec![Some(0.0)],
+                    None => vec![None],
+                };
                 let params = ShapesParams {
                     tasks: data.tasks,
                     groups: data.groups,
@@ -394,10 +472,12 @@ impl RawCommand {
                     test: data.test_size,
                     seed: data.data_seed,
                     noisy_copy: data.noisy_copy,
+                    size_noise: noises[0],
                 };
                 params.validate().map_err(|e| UsageError(e.to_string()))?;
                 Ok(Command::Shapes {
                     data: params,
+                    noises,
                     train: train.check(ModelKind::ShapesCnn, 3, 32, 1e-3)?,
                 })
             }
@@ -559,5 +639,19 @@ mod tests {
         assert_eq!(parse_seeds("3, 7").unwrap(), vec![3, 7]);
         assert!(parse_seeds("5..5").is_err());
         assert!(parse_seeds("a..b").is_err());
+    }
+
+    #[test]
+    fn lists_parse_and_refuse_repeats() {
+        let pos = |a: f64| a > 0.0;
+        assert_eq!(
+            parse_list("--alpha", "1, 10,100", pos, "positive").unwrap(),
+            vec![1.0, 10.0, 100.0]
+        );
+        // 1e2 and 100 are the same run.
+        let e = parse_list("--alpha", "100,1e2", pos, "positive").unwrap_err();
+        assert!(e.0.contains("twice"), "{e}");
+        assert!(parse_list("--alpha", "0", pos, "positive").is_err());
+        assert!(parse_list("--alpha", "1,,2", pos, "positive").is_err());
     }
 }

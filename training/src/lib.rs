@@ -18,5 +18,6 @@ pub mod layers;
 pub mod metrics;
 pub mod models;
 pub mod optim;
+pub mod sweep;
 pub mod train;
 pub mod vars;

@@ -16,8 +16,9 @@ use mtl_train::data::shapes::{self, ShapesParams};
 use mtl_train::data::{Dataset, celeba};
 use mtl_train::diagnose::DiagnoseParams;
 use mtl_train::layers::{NormKind, NormParams};
-use mtl_train::metrics::mean_scores;
+use mtl_train::metrics::{TaskScore, mean_regression_mse, mean_scores};
 use mtl_train::models::ModelKind;
+use mtl_train::sweep::Sweep;
 use mtl_train::train::{Progress, RunPaths, build_model, evaluate, train_seed};
 
 // candle allocates every activation and gradient afresh; with glibc's
@@ -74,14 +75,36 @@ fn device() -> Result<Device> {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Shapes { data, train } => {
-            let dataset = shapes::generate(&data).map_err(|e| UsageError(e.to_string()))?;
-            train_all(&dataset, &train)
+        Command::Shapes {
+            data,
+            noises,
+            train,
+        } => {
+            let sweep = Sweep {
+                alphas: train.alphas.clone(),
+                noises,
+                seeds: train.seeds.clone(),
+            };
+            // One dataset per noise level.
+            for noise in &sweep.noises {
+                let p = ShapesParams {
+                    size_noise: *noise,
+                    ..data.clone()
+                };
+                let dataset = shapes::generate(&p).map_err(|e| UsageError(e.to_string()))?;
+                train_all(&dataset, &sweep, *noise, &train)?;
+            }
+            Ok(())
         }
         Command::Celeba { dir, limit, train } => {
             eprintln!("loading CelebA from {} …", dir.display());
             let dataset = celeba::load(&dir, limit)?;
-            train_all(&dataset, &train)
+            let sweep = Sweep {
+                alphas: train.alphas.clone(),
+                noises: vec![None],
+                seeds: train.seeds.clone(),
+            };
+            train_all(&dataset, &sweep, None, &train)
         }
         Command::Bench(p) => {
             let times = mtl_train::bench::time_steps(&p, &device()?)?;
@@ -162,17 +185,35 @@ fn diagnose(p: &DiagnoseParams, out: &DiagnoseOutputs) -> Result<()> {
     Ok(())
 }
 
-fn train_all(dataset: &Dataset, s: &TrainSettings) -> Result<()> {
+/// Trains the runs of `sweep` whose noise level is `noise` on `dataset`.
+fn train_all(
+    dataset: &Dataset,
+    sweep: &Sweep,
+    noise: Option<f64>,
+    s: &TrainSettings,
+) -> Result<()> {
     std::fs::create_dir_all(&s.out)
         .with_context(|| format!("creating output folder {}", s.out.display()))?;
     let device = device()?;
     let tty = std::io::stderr().is_terminal();
-    for &seed in &s.seeds {
-        let paths = RunPaths::new(&s.out, &dataset.name, s.params.norm, seed);
-        let resume = (s.resume && paths.checkpoint.exists()).then_some(paths.checkpoint.as_path());
+    for run in sweep.runs().into_iter().filter(|r| r.noise == noise) {
+        let seed = run.seed;
+        let label = sweep.label(&run);
+        let params = mtl_train::train::TrainParams {
+            alpha: run.alpha,
+            sweep: sweep.varying(&run),
+            ..s.params.clone()
+        };
+        let paths = RunPaths::labelled(&s.out, &dataset.name, params.norm, &label, seed);
+        let resume = (s.resume && paths.last.exists()).then_some(paths.last.as_path());
         if let Some(r) = resume {
             eprintln!("seed {seed}: resuming from {}", r.display());
         }
+        let who = if label.is_empty() {
+            format!("seed {seed}")
+        } else {
+            format!("{label} seed {seed}")
+        };
         let mut on_progress = |p: Progress| match p {
             Progress::Step {
                 epoch,
@@ -185,7 +226,7 @@ fn train_all(dataset: &Dataset, s: &TrainSettings) -> Result<()> {
                 let width = 30;
                 let done = step * width / steps.max(1);
                 eprint!(
-                    "\rseed {seed} epoch {epoch}/{epochs} [{}{}] {step}/{steps} loss {loss:.4} {images_per_sec:.0} img/s   ",
+                    "\r{who} epoch {epoch}/{epochs} [{}{}] {step}/{steps} loss {loss:.4} {images_per_sec:.0} img/s   ",
                     "#".repeat(done),
                     "-".repeat(width - done)
                 );
@@ -196,8 +237,12 @@ fn train_all(dataset: &Dataset, s: &TrainSettings) -> Result<()> {
                 if tty {
                     eprintln!();
                 }
+                let mse = r
+                    .val_regression_mse
+                    .map(|m| format!(", val size MSE {m:.4}"))
+                    .unwrap_or_default();
                 eprintln!(
-                    "seed {seed} epoch {}: train loss {:.4}, val loss {:.4}, val mean F1 {:.4}, acc {:.4}, {:.0} img/s, {:.1}s",
+                    "{who} epoch {}: train loss {:.4}, val loss {:.4}, val mean F1 {:.4}, acc {:.4}{mse}, {:.0} img/s, {:.1}s",
                     r.epoch,
                     r.train_loss,
                     r.val_loss,
@@ -211,18 +256,22 @@ fn train_all(dataset: &Dataset, s: &TrainSettings) -> Result<()> {
         };
         let summary = train_seed(
             dataset,
-            &s.params,
+            &params,
             seed,
             &paths,
             resume,
             &device,
             &mut on_progress,
         )
-        .with_context(|| format!("training seed {seed}"))?;
+        .with_context(|| format!("training {who}"))?;
         let test = mean_scores(&summary.test);
+        let mse = mean_regression_mse(&summary.test)
+            .map(|m| format!("\ttest size MSE {m:.4}"))
+            .unwrap_or_default();
         println!(
-            "{}\tseed {seed}\ttest mean F1 {:.4}\taccuracy {:.4}\t{:.1}s",
+            "{}\t{who}\tbest epoch {}\ttest mean F1 {:.4}\taccuracy {:.4}{mse}\t{:.1}s",
             summary.checkpoint.display(),
+            summary.best_epoch,
             test.f1,
             test.accuracy,
             summary.seconds
@@ -254,14 +303,15 @@ fn eval(
                     .parse()
                     .with_context(|| format!("mtl.{key} of {} is not a number", path.display()))
             };
-            let noisy_copy = match ckpt.meta("dataset_noisy_copy") {
-                Some(v) => Some(v.parse().with_context(|| {
-                    format!(
-                        "mtl.dataset_noisy_copy of {} is not a number",
-                        path.display()
-                    )
-                })?),
-                None => None,
+            let optional = |k: &str| -> Result<Option<f64>> {
+                let key = format!("dataset_{k}");
+                ckpt.meta(&key)
+                    .map(|v| {
+                        v.parse().with_context(|| {
+                            format!("mtl.{key} of {} is not a number", path.display())
+                        })
+                    })
+                    .transpose()
             };
             let p = ShapesParams {
                 tasks: num("tasks")? as usize,
@@ -271,7 +321,8 @@ fn eval(
                 val: num("val")? as usize,
                 test: num("test")? as usize,
                 seed: num("seed")?,
-                noisy_copy,
+                noisy_copy: optional("noisy_copy")?,
+                size_noise: optional("noise")?,
             };
             shapes::generate(&p)?
         }
@@ -295,6 +346,7 @@ fn eval(
             dataset.tasks.iter().take(3).collect::<Vec<_>>()
         );
     }
+    // The head initialisation does not matter: every tensor is loaded.
     let m = build_model(model, norm, tasks.len(), 0, NormParams::default(), &device)?;
     ckpt.load_into(&m.store)?;
     let split = if test_split {
@@ -305,10 +357,27 @@ fn eval(
     let (loss, scores) = evaluate(&m, &dataset, split, batch_size)?;
     println!("task\tf1\taccuracy");
     for (t, s) in tasks.iter().zip(&scores) {
-        println!("{t}\t{:.4}\t{:.4}", s.f1, s.accuracy);
+        if let TaskScore::Binary { f1, accuracy } = s {
+            println!("{t}\t{f1:.4}\t{accuracy:.4}");
+        }
     }
     let mean = mean_scores(&scores);
     println!("mean\t{:.4}\t{:.4}", mean.f1, mean.accuracy);
+    // Regression tasks have no F1; the mean above leaves them out.
+    let regression: Vec<_> = tasks
+        .iter()
+        .zip(&scores)
+        .filter_map(|(t, s)| match s {
+            TaskScore::Regression { mse, r2 } => Some((t, mse, r2)),
+            TaskScore::Binary { .. } => None,
+        })
+        .collect();
+    if !regression.is_empty() {
+        println!("task\tmse\tr2");
+        for (t, mse, r2) in regression {
+            println!("{t}\t{mse:.4}\t{r2:.4}");
+        }
+    }
     eprintln!("loss {loss:.4} on {} samples", split.len);
     Ok(())
 }

@@ -1,7 +1,11 @@
 //! The training loop of one seed: batches, forward over all tasks at once,
-//! BCE, the grouped optimiser, per-epoch validation, the metrics CSV and an
-//! atomic checkpoint after every epoch. Progress goes to a callback; this
-//! module prints nothing.
+//! BCE (squared error for regression tasks), the grouped optimiser,
+//! per-epoch validation, the metrics CSV and atomic checkpoints. As FAMO and
+//! FairGrad report CelebA, the run's result is the epoch with the best mean
+//! validation F1 (binary tasks; the earliest on ties), and the test split is
+//! evaluated at that epoch: `<stem>.safetensors` holds it, `last/<stem>.safetensors`
+//! the last epoch (what `--resume` continues). Progress goes to a callback;
+//! this module prints nothing.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,8 +20,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::checkpoint::{self, LoadedCheckpoint, RunInfo, metrics_json};
 use crate::data::{Dataset, Split};
 use crate::layers::{NormKind, NormParams};
-use crate::metrics::{TaskMetrics, TaskScore, mean_scores};
-use crate::models::{ModelKind, MultiTaskNet, loss::bce_with_logits};
+use crate::metrics::{TaskMetrics, TaskScore, mean_regression_mse, mean_scores};
+use crate::models::loss::multi_task_loss;
+use crate::models::{HeadInit, ModelKind, MultiTaskNet};
 use crate::optim::{Optimizer, OptimizerKind, param_groups};
 use crate::vars::ParamStore;
 
@@ -35,8 +40,14 @@ pub struct TrainParams {
     /// L2 weight decay of the trunk and heads (never of the gates).
     pub weight_decay: f64,
     pub norm_params: NormParams,
-    /// Also write `<stem>.optim.safetensors` so `--resume` continues exactly.
+    /// Also write `last/<stem>.optim.safetensors` so `--resume` continues
+    /// exactly.
     pub save_optimizer_state: bool,
+    /// How the heads start (`mtl.heads`).
+    pub heads: HeadInit,
+    /// The values a sweep varies, by flag (`alpha`, `noise`), recorded as
+    /// the JSON object `mtl.sweep`; empty for a single run.
+    pub sweep: BTreeMap<String, f64>,
 }
 
 /// A model and its tensors.
@@ -45,7 +56,8 @@ pub struct Model {
     pub net: MultiTaskNet,
 }
 
-/// Builds `kind` for `tasks` tasks, weights drawn from `seed`.
+/// Builds `kind` for `tasks` tasks with the model's own head
+/// initialisation, weights drawn from `seed`.
 pub fn build_model(
     kind: ModelKind,
     norm: NormKind,
@@ -54,8 +66,33 @@ pub fn build_model(
     norm_params: NormParams,
     device: &Device,
 ) -> Result<Model> {
+    build_model_with_heads(
+        kind,
+        kind.spec().heads,
+        norm,
+        tasks,
+        seed,
+        norm_params,
+        device,
+    )
+}
+
+/// [`build_model`] with the heads started as `heads`.
+pub fn build_model_with_heads(
+    kind: ModelKind,
+    heads: HeadInit,
+    norm: NormKind,
+    tasks: usize,
+    seed: u64,
+    norm_params: NormParams,
+    device: &Device,
+) -> Result<Model> {
     let store = ParamStore::new(DType::F32, device.clone());
-    let net = MultiTaskNet::new(&kind.spec(), norm, tasks, norm_params, &store.builder(seed))
+    let spec = crate::models::ConvNetSpec {
+        heads,
+        ..kind.spec()
+    };
+    let net = MultiTaskNet::new(&spec, norm, tasks, norm_params, &store.builder(seed))
         .with_context(|| format!("building {kind} with {norm} for {tasks} tasks"))?;
     Ok(Model { store, net })
 }
@@ -70,14 +107,25 @@ pub struct EpochRecord {
     pub val_accuracy: f64,
     pub images_per_sec: f64,
     pub seconds: f64,
+    /// Mean validation MSE of the regression tasks, if the data has any.
+    pub val_regression_mse: Option<f64>,
 }
 
 impl EpochRecord {
     pub const CSV_HEADER: &'static str =
         "epoch,train_loss,val_loss,val_mean_f1,val_mean_accuracy,images_per_sec,seconds";
 
+    /// The header, with a `val_regression_mse` column when `regression`.
+    pub fn csv_header(regression: bool) -> String {
+        let mut h = Self::CSV_HEADER.to_string();
+        if regression {
+            h.push_str(",val_regression_mse");
+        }
+        h
+    }
+
     pub fn csv_row(&self) -> String {
-        format!(
+        let mut row = format!(
             "{},{:.6},{:.6},{:.6},{:.6},{:.1},{:.2}",
             self.epoch,
             self.train_loss,
@@ -86,7 +134,11 @@ impl EpochRecord {
             self.val_accuracy,
             self.images_per_sec,
             self.seconds
-        )
+        );
+        if let Some(mse) = self.val_regression_mse {
+            row.push_str(&format!(",{mse:.6}"));
+        }
+        row
     }
 }
 
@@ -106,16 +158,35 @@ pub enum Progress<'a> {
 /// Where a seed's outputs go.
 #[derive(Debug, Clone)]
 pub struct RunPaths {
+    /// The best epoch (mean validation F1), with test metrics: the result.
     pub checkpoint: PathBuf,
+    /// The last epoch, in the sub-folder `last/` so that a glob over the
+    /// folder (`runs/*.safetensors`) sees each run once.
+    pub last: PathBuf,
     pub metrics_csv: PathBuf,
 }
 
+/// Sub-folder of `--out` holding the last epoch's checkpoints.
+pub const LAST_DIR: &str = "last";
+
 impl RunPaths {
-    /// `<dir>/<dataset>_<norm>_seed<seed>.safetensors` and `.metrics.csv`.
+    /// `<dir>/<dataset>_<norm>_seed<seed>.safetensors`, `.metrics.csv` and
+    /// `<dir>/last/<…>.safetensors`.
     pub fn new(dir: &Path, dataset: &str, norm: NormKind, seed: u64) -> Self {
-        let stem = format!("{dataset}_{}_seed{seed}", norm.name());
+        Self::labelled(dir, dataset, norm, "", seed)
+    }
+
+    /// As [`new`](Self::new) with a sweep label between the norm and the
+    /// seed: `<dataset>_<norm>_<label>_seed<seed>` (no label: `new`'s name).
+    pub fn labelled(dir: &Path, dataset: &str, norm: NormKind, label: &str, seed: u64) -> Self {
+        let stem = if label.is_empty() {
+            format!("{dataset}_{}_seed{seed}", norm.name())
+        } else {
+            format!("{dataset}_{}_{label}_seed{seed}", norm.name())
+        };
         RunPaths {
             checkpoint: dir.join(format!("{stem}.safetensors")),
+            last: dir.join(LAST_DIR).join(format!("{stem}.safetensors")),
             metrics_csv: dir.join(format!("{stem}.metrics.csv")),
         }
     }
@@ -124,10 +195,37 @@ impl RunPaths {
 /// The outcome of a seed.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
+    /// The best epoch's checkpoint.
     pub checkpoint: PathBuf,
+    pub best_epoch: usize,
+    /// Validation and test scores at the best epoch.
     pub val: Vec<TaskScore>,
     pub test: Vec<TaskScore>,
     pub seconds: f64,
+}
+
+/// The best epoch so far and its mean validation F1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BestEpoch {
+    pub epoch: usize,
+    pub val_mean_f1: f64,
+}
+
+/// Which epoch a checkpoint file holds (`mtl.selection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// The best mean validation F1 so far.
+    Best,
+    Last,
+}
+
+impl Selection {
+    pub fn name(self) -> &'static str {
+        match self {
+            Selection::Best => "best_val_mean_f1",
+            Selection::Last => "last",
+        }
+    }
 }
 
 /// Loss and per-task scores of `model` on `split`, running statistics used.
@@ -139,13 +237,15 @@ pub fn evaluate(
 ) -> Result<(f64, Vec<TaskScore>)> {
     let t = data.tasks.len();
     let device = &model.store.device;
-    let mut metrics = TaskMetrics::new(t);
+    let regression = regression_mask(data);
+    let mut metrics = TaskMetrics::new(&data.kinds);
     let mut loss_sum = 0.0;
     let mut n = 0usize;
     for idx in split.eval_batches(batch) {
         let (x, y) = split.batch(&idx, data.image_size, t, device)?;
         let logits = model.net.forward(&x, false)?;
-        loss_sum += bce_with_logits(&logits, &y)?.to_scalar::<f32>()? as f64 * idx.len() as f64;
+        loss_sum += multi_task_loss(&logits, &y, &regression)?.to_scalar::<f32>()? as f64
+            * idx.len() as f64;
         n += idx.len();
         let l = logits.flatten_all()?.to_vec1::<f32>()?;
         let yv = y.flatten_all()?.to_vec1::<f32>()?;
@@ -154,9 +254,27 @@ pub fn evaluate(
     Ok((loss_sum / n.max(1) as f64, metrics.scores()))
 }
 
+/// `true` for each regression task of `data`.
+fn regression_mask(data: &Dataset) -> Vec<bool> {
+    data.kinds
+        .iter()
+        .map(|k| *k == crate::data::TaskKind::Regression)
+        .collect()
+}
+
 fn optimizer_for(model: &Model, params: &TrainParams) -> Result<Optimizer> {
     let groups = param_groups(&model.store, params.alpha, params.weight_decay);
     Ok(Optimizer::new(params.optimizer, params.lr, groups)?)
+}
+
+/// What a checkpoint file holds: its epoch, which selection it is, the best
+/// epoch so far, and the scores at its epoch.
+struct Snapshot<'a> {
+    epoch: usize,
+    selection: Selection,
+    best: BestEpoch,
+    val: &'a [TaskScore],
+    test: Option<&'a [TaskScore]>,
 }
 
 fn run_info(
@@ -164,13 +282,36 @@ fn run_info(
     data: &Dataset,
     params: &TrainParams,
     seed: u64,
-    epoch: usize,
-    val: &[TaskScore],
-    test: Option<&[TaskScore]>,
+    snap: &Snapshot,
 ) -> RunInfo {
+    let Snapshot {
+        epoch,
+        selection,
+        best,
+        val,
+        test,
+    } = *snap;
     let mut extra = BTreeMap::new();
     extra.insert("model".into(), params.model.name().into());
     extra.insert("alpha".into(), params.alpha.to_string());
+    extra.insert("heads".into(), params.heads.name().into());
+    if !params.sweep.is_empty() {
+        extra.insert(
+            "sweep".into(),
+            serde_json::to_string(&params.sweep).unwrap_or_default(),
+        );
+    }
+    let regression = data.regression_tasks();
+    if !regression.is_empty() {
+        extra.insert(
+            "regression_tasks".into(),
+            serde_json::to_string(&regression).unwrap_or_default(),
+        );
+    }
+    extra.insert("selection".into(), selection.name().into());
+    extra.insert("best_epoch".into(), best.epoch.to_string());
+    // Full precision: a resumed run compares later epochs with it.
+    extra.insert("best_val_mean_f1".into(), best.val_mean_f1.to_string());
     extra.insert("seed".into(), seed.to_string());
     extra.insert("dataset".into(), data.name.clone());
     for (k, v) in &data.provenance {
@@ -186,11 +327,17 @@ fn run_info(
     let m = mean_scores(val);
     extra.insert("val_mean_f1".into(), format!("{:.6}", m.f1));
     extra.insert("val_mean_accuracy".into(), format!("{:.6}", m.accuracy));
+    if let Some(mse) = mean_regression_mse(val) {
+        extra.insert("val_regression_mse".into(), format!("{mse:.6}"));
+    }
     if let Some(test) = test {
         extra.insert("test_metrics".into(), metrics_json(&data.tasks, test));
         let m = mean_scores(test);
         extra.insert("test_mean_f1".into(), format!("{:.6}", m.f1));
         extra.insert("test_mean_accuracy".into(), format!("{:.6}", m.accuracy));
+        if let Some(mse) = mean_regression_mse(test) {
+            extra.insert("test_regression_mse".into(), format!("{mse:.6}"));
+        }
     }
     extra.insert(
         "trainer".into(),
@@ -204,8 +351,11 @@ fn run_info(
     }
 }
 
-/// Trains one seed, writing the checkpoint and metrics CSV after every
-/// epoch. With `resume`, continues from that checkpoint's epoch.
+/// Trains one seed. After every epoch it writes the metrics CSV and the
+/// last epoch's checkpoint (`paths.last`, plus the optimiser sidecar), and
+/// the best epoch's (`paths.checkpoint`) when the mean validation F1
+/// improved. At the end both get test metrics, the best one evaluated on
+/// its own weights. `resume` is a last-epoch checkpoint to continue from.
 pub fn train_seed(
     data: &Dataset,
     params: &TrainParams,
@@ -223,25 +373,41 @@ pub fn train_seed(
             params.batch_size
         );
     }
-    let model = build_model(
+    let model = build_model_with_heads(
         params.model,
+        params.heads,
         params.norm,
         t,
         seed,
         params.norm_params,
         device,
     )?;
+    let regression = regression_mask(data);
     let mut opt = optimizer_for(&model, params)?;
     let mut start_epoch = 0;
     let mut records: Vec<EpochRecord> = Vec::new();
+    let mut best: Option<BestEpoch> = None;
     if let Some(ckpt) = resume {
         let loaded = LoadedCheckpoint::open(ckpt, device)?;
         check_resume(&loaded, data, params, seed)?;
         loaded.load_into(&model.store)?;
-        start_epoch = loaded
-            .require("epoch")?
-            .parse()
-            .with_context(|| format!("mtl.epoch of {} is not a number", ckpt.display()))?;
+        let number = |key: &str| -> Result<f64> {
+            loaded
+                .require(key)?
+                .parse()
+                .with_context(|| format!("mtl.{key} of {} is not a number", ckpt.display()))
+        };
+        start_epoch = number("epoch")? as usize;
+        if loaded.meta("best_epoch").is_none() {
+            bail!(
+                "cannot resume from {}: it has no mtl.best_epoch (written before best-epoch selection); start the run afresh",
+                ckpt.display()
+            );
+        }
+        best = Some(BestEpoch {
+            epoch: number("best_epoch")? as usize,
+            val_mean_f1: number("best_val_mean_f1")?,
+        });
         let optim = checkpoint::optimizer_path(ckpt);
         if optim.exists() {
             let o = LoadedCheckpoint::open(&optim, device)?;
@@ -262,8 +428,6 @@ pub fn train_seed(
         }
     }
     let started = Instant::now();
-    let mut val_scores = Vec::new();
-    let mut test_scores = None;
     if start_epoch >= params.epochs {
         bail!(
             "{} already holds epoch {start_epoch} of {}; raise --epochs to continue",
@@ -271,6 +435,11 @@ pub fn train_seed(
             params.epochs
         );
     }
+    if let Some(dir) = paths.last.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating folder {}", dir.display()))?;
+    }
+    let mut val = Vec::new();
     for epoch in start_epoch..params.epochs {
         // One generator per (seed, epoch): a resumed run shuffles as an
         // uninterrupted one would.
@@ -283,7 +452,7 @@ pub fn train_seed(
         for (step, idx) in batches.iter().enumerate() {
             let (x, y) = data.train.batch(idx, data.image_size, t, device)?;
             let logits = model.net.forward(&x, true)?;
-            let loss = bce_with_logits(&logits, &y)?;
+            let loss = multi_task_loss(&logits, &y, &regression)?;
             let grads = loss.backward()?;
             opt.step(&grads)?;
             let l = loss.to_scalar::<f32>()? as f64;
@@ -305,7 +474,8 @@ pub fn train_seed(
             });
         }
         let train_secs = t0.elapsed().as_secs_f64();
-        let (val_loss, val) = evaluate(&model, data, &data.val, params.batch_size)?;
+        let (val_loss, scores) = evaluate(&model, data, &data.val, params.batch_size)?;
+        val = scores;
         let m = mean_scores(&val);
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -315,37 +485,83 @@ pub fn train_seed(
             val_accuracy: m.accuracy,
             images_per_sec: (steps * params.batch_size) as f64 / train_secs.max(1e-9),
             seconds: train_secs,
+            val_regression_mse: mean_regression_mse(&val),
         };
         records.push(record.clone());
-        write_csv(&paths.metrics_csv, &records)?;
-        if epoch + 1 == params.epochs {
-            let (_, test) = evaluate(&model, data, &data.test, params.batch_size)?;
-            test_scores = Some(test);
+        write_csv(&paths.metrics_csv, &records, regression.contains(&true))?;
+        // Strictly better: on ties the earlier epoch stays.
+        let best_now = match best {
+            Some(b) if m.f1 <= b.val_mean_f1 => b,
+            _ => BestEpoch {
+                epoch: epoch + 1,
+                val_mean_f1: m.f1,
+            },
+        };
+        let improved = best_now.epoch == epoch + 1;
+        best = Some(best_now);
+        let mut snap = Snapshot {
+            epoch: epoch + 1,
+            selection: Selection::Last,
+            best: best_now,
+            val: &val,
+            test: None,
+        };
+        if improved {
+            snap.selection = Selection::Best;
+            let info = run_info(&model, data, params, seed, &snap);
+            checkpoint::save(&paths.checkpoint, &model.store, &info)?;
+            snap.selection = Selection::Last;
         }
-        let info = run_info(
-            &model,
-            data,
-            params,
-            seed,
-            epoch + 1,
-            &val,
-            test_scores.as_deref(),
-        );
-        checkpoint::save(&paths.checkpoint, &model.store, &info)?;
+        let info = run_info(&model, data, params, seed, &snap);
+        checkpoint::save(&paths.last, &model.store, &info)?;
         if params.save_optimizer_state {
             checkpoint::save_optimizer(
-                &checkpoint::optimizer_path(&paths.checkpoint),
+                &checkpoint::optimizer_path(&paths.last),
                 opt.steps_taken(),
                 &opt.state_tensors(),
             )?;
         }
         on_progress(Progress::Epoch(&record));
-        val_scores = val;
     }
+    let last_epoch = params.epochs;
+    let best = best.unwrap_or(BestEpoch {
+        epoch: last_epoch,
+        val_mean_f1: mean_scores(&val).f1,
+    });
+    // Test metrics of the last epoch, then of the best one on its own
+    // weights (loaded back unless it is the last).
+    let (_, test_last) = evaluate(&model, data, &data.test, params.batch_size)?;
+    let last_snap = Snapshot {
+        epoch: last_epoch,
+        selection: Selection::Last,
+        best,
+        val: &val,
+        test: Some(&test_last),
+    };
+    let info = run_info(&model, data, params, seed, &last_snap);
+    checkpoint::save(&paths.last, &model.store, &info)?;
+    let (best_val, best_test) = if best.epoch == last_epoch {
+        (val.clone(), test_last)
+    } else {
+        LoadedCheckpoint::open(&paths.checkpoint, device)?.load_into(&model.store)?;
+        let (_, v) = evaluate(&model, data, &data.val, params.batch_size)?;
+        let (_, t) = evaluate(&model, data, &data.test, params.batch_size)?;
+        (v, t)
+    };
+    let best_snap = Snapshot {
+        epoch: best.epoch,
+        selection: Selection::Best,
+        best,
+        val: &best_val,
+        test: Some(&best_test),
+    };
+    let info = run_info(&model, data, params, seed, &best_snap);
+    checkpoint::save(&paths.checkpoint, &model.store, &info)?;
     Ok(RunSummary {
         checkpoint: paths.checkpoint.clone(),
-        val: val_scores,
-        test: test_scores.unwrap_or_default(),
+        best_epoch: best.epoch,
+        val: best_val,
+        test: best_test,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -356,13 +572,19 @@ fn check_resume(
     params: &TrainParams,
     seed: u64,
 ) -> Result<()> {
-    let checks = [
-        ("model", params.model.name().to_string()),
-        ("norm", params.norm.name().to_string()),
-        ("dataset", data.name.clone()),
-        ("seed", seed.to_string()),
+    let mut checks = vec![
+        ("model".to_string(), params.model.name().to_string()),
+        ("norm".to_string(), params.norm.name().to_string()),
+        ("dataset".to_string(), data.name.clone()),
+        ("seed".to_string(), seed.to_string()),
+        ("alpha".to_string(), params.alpha.to_string()),
+        ("heads".to_string(), params.heads.name().to_string()),
     ];
+    for (k, v) in &data.provenance {
+        checks.push((format!("dataset_{k}"), v.clone()));
+    }
     for (key, want) in checks {
+        let key = key.as_str();
         let have = loaded.require(key)?;
         if have != want {
             bail!(
@@ -380,8 +602,8 @@ fn check_resume(
     Ok(())
 }
 
-fn write_csv(path: &Path, records: &[EpochRecord]) -> Result<()> {
-    let mut body = String::from(EpochRecord::CSV_HEADER);
+fn write_csv(path: &Path, records: &[EpochRecord], regression: bool) -> Result<()> {
+    let mut body = EpochRecord::csv_header(regression);
     body.push('\n');
     for r in records {
         body.push_str(&r.csv_row());
@@ -406,6 +628,18 @@ fn read_csv_records(path: &Path, up_to_epoch: usize) -> Result<Vec<EpochRecord>>
             .map(|s| s.trim().parse::<f64>())
             .collect::<Result<_, _>>()
             .with_context(|| format!("{} line {}: not a number", path.display(), i + 1))?;
+        // 7 columns, or 8 with the regression tasks' validation MSE.
+        let Some((cols, rest)) = f
+            .split_first_chunk::<7>()
+            .filter(|(_, rest)| rest.len() <= 1)
+        else {
+            bail!(
+                "{} line {}: expected 7 or 8 columns, found {}",
+                path.display(),
+                i + 1,
+                f.len()
+            );
+        };
         let [
             epoch,
             train_loss,
@@ -414,10 +648,7 @@ fn read_csv_records(path: &Path, up_to_epoch: usize) -> Result<Vec<EpochRecord>>
             val_accuracy,
             images_per_sec,
             seconds,
-        ] = f[..]
-        else {
-            bail!("{} line {}: expected 7 columns", path.display(), i + 1);
-        };
+        ] = *cols;
         if (epoch as usize) <= up_to_epoch {
             out.push(EpochRecord {
                 epoch: epoch as usize,
@@ -427,6 +658,7 @@ fn read_csv_records(path: &Path, up_to_epoch: usize) -> Result<Vec<EpochRecord>>
                 val_accuracy,
                 images_per_sec,
                 seconds,
+                val_regression_mse: rest.first().copied(),
             });
         }
     }

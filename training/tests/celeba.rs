@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use candle_core::{DType, Device, Tensor};
 use mtl_train::data::celeba::{self, CelebaError};
 use mtl_train::layers::{NormKind, NormParams};
-use mtl_train::models::{ModelKind, MultiTaskNet};
+use mtl_train::models::{HeadInit, ModelKind, MultiTaskNet};
 use mtl_train::vars::{ParamGroupKind, ParamStore};
 use predicates::str::contains;
 
@@ -177,4 +177,17 @@ fn celeba_cnn_has_nine_norm_layers_and_2880_gates_per_task() {
     assert_eq!(gates, 2880);
     let x = Tensor::zeros((2, 3, 64, 64), DType::F32, &Device::Cpu).unwrap();
     assert_eq!(net.forward(&x, true).unwrap().dims(), &[2, 2]);
+    // PyTorch's default per head: independent U(±1/√512) weights and biases.
+    assert_eq!(ModelKind::CelebaCnn.spec().heads, HeadInit::Independent);
+    let weights: std::collections::BTreeMap<_, _> =
+        store.sorted(ParamGroupKind::Weights).into_iter().collect();
+    let w = weights["heads.weight"]
+        .as_tensor()
+        .to_vec2::<f32>()
+        .unwrap();
+    let b = weights["heads.bias"].as_tensor().to_vec1::<f32>().unwrap();
+    let bound = 1.0 / 512f32.sqrt();
+    assert_ne!(w[0], w[1]);
+    assert_ne!(b[0], b[1]);
+    assert!(w.iter().flatten().chain(&b).all(|v| v.abs() <= bound));
 }

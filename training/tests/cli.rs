@@ -1,7 +1,8 @@
 //! The real `mtl-train` binary on real files in a temp dir: shapes training
 //! writes stacked checkpoints that read back with the right tasks, layers
-//! and shapes; `--resume` continues exactly; `eval` reads them; bad input
-//! gets a clear error and exit code.
+//! and shapes; the best epoch is kept beside the last; sweeps label their
+//! runs; `--resume` continues exactly; `eval` reads them; bad input gets a
+//! clear error and exit code.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -186,17 +187,31 @@ fn resume_continues_exactly() {
         .arg(&parts)
         .assert()
         .success();
-    let (a, ma) = read(&whole.join("shapes_tssbn_seed0.safetensors"));
-    let (b, mb) = read(&parts.join("shapes_tssbn_seed0.safetensors"));
-    assert_eq!(mb["mtl.epoch"], "2");
-    assert_eq!(ma["mtl.metrics"], mb["mtl.metrics"]);
-    for name in [
-        "features.1.norm.gamma",
-        "features.2.conv.weight",
-        "heads.weight",
+    // Both the last epoch and the best one (whose choice spans the resume).
+    for file in [
+        "last/shapes_tssbn_seed0.safetensors",
+        "shapes_tssbn_seed0.safetensors",
     ] {
-        assert_eq!(tensor(&a, name), tensor(&b, name), "{name}");
+        let (a, ma) = read(&whole.join(file));
+        let (b, mb) = read(&parts.join(file));
+        for key in [
+            "mtl.epoch",
+            "mtl.best_epoch",
+            "mtl.metrics",
+            "mtl.test_metrics",
+        ] {
+            assert_eq!(ma[key], mb[key], "{file} {key}");
+        }
+        for name in [
+            "features.1.norm.gamma",
+            "features.2.conv.weight",
+            "heads.weight",
+        ] {
+            assert_eq!(tensor(&a, name), tensor(&b, name), "{file} {name}");
+        }
     }
+    let (_, mb) = read(&parts.join("last/shapes_tssbn_seed0.safetensors"));
+    assert_eq!(mb["mtl.epoch"], "2");
     let csv = std::fs::read_to_string(parts.join("shapes_tssbn_seed0.metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
     // Nothing left to do: a clear error.
@@ -245,6 +260,13 @@ fn usage_errors_exit_2_with_the_way_out() {
         .code(2)
         .stderr(contains("half-open"));
     run(&["--alpha", "0"]).code(2).stderr(contains("--alpha"));
+    run(&["--alpha", "1,10,1"])
+        .code(2)
+        .stderr(contains("twice"));
+    run(&["--noise=-1"]).code(2).stderr(contains("--noise"));
+    run(&["--heads", "shared"])
+        .code(2)
+        .stderr(contains("independent or tied"));
     mtl_train()
         .args(["shapes", "--tasks", "15", "--out"])
         .arg(dir.path())
@@ -257,4 +279,187 @@ fn usage_errors_exit_2_with_the_way_out() {
         .assert()
         .code(2)
         .stderr(contains("not a folder"));
+}
+
+/// Column `name` of a metrics CSV.
+fn csv_column(csv: &str, name: &str) -> Vec<f64> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let k = header.iter().position(|h| *h == name).unwrap();
+    lines
+        .map(|l| l.split(',').nth(k).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn best_epoch_is_kept_and_tested_and_the_last_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    mtl_train()
+        .args(TINY)
+        .args(["--epochs", "4", "--no-optimizer-state", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(contains("best epoch"));
+    let csv = std::fs::read_to_string(dir.path().join("shapes_tssbn_seed0.metrics.csv")).unwrap();
+    let f1 = csv_column(&csv, "val_mean_f1");
+    assert_eq!(f1.len(), 4);
+    // The earliest epoch with the highest mean validation F1.
+    let best = f1
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, v)| if *v > f1[b] { i } else { b })
+        + 1;
+    let (b, mb) = read(&dir.path().join("shapes_tssbn_seed0.safetensors"));
+    let (l, ml) = read(&dir.path().join("last/shapes_tssbn_seed0.safetensors"));
+    assert_eq!(mb["mtl.epoch"], best.to_string());
+    assert_eq!(mb["mtl.best_epoch"], best.to_string());
+    assert_eq!(mb["mtl.selection"], "best_val_mean_f1");
+    assert_eq!(ml["mtl.epoch"], "4");
+    assert_eq!(ml["mtl.best_epoch"], best.to_string());
+    assert_eq!(ml["mtl.selection"], "last");
+    assert_eq!(mb["mtl.val_mean_f1"], format!("{:.6}", f1[best - 1]));
+    for m in [&mb, &ml] {
+        let test: serde_json::Value = serde_json::from_str(&m["mtl.test_metrics"]).unwrap();
+        assert!(test["left_large"]["f1"].is_number());
+        assert!(m.contains_key("mtl.test_mean_f1"));
+    }
+    if best != 4 {
+        assert_ne!(tensor(&b, "heads.weight"), tensor(&l, "heads.weight"));
+    }
+    // The best file's weights are the ones its metrics describe.
+    let out = mtl_train()
+        .arg("eval")
+        .arg(dir.path().join("shapes_tssbn_seed0.safetensors"))
+        .args(["--split", "val"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mean_line = stdout.lines().find(|l| l.starts_with("mean\t")).unwrap();
+    let want: f64 = mb["mtl.val_mean_f1"].parse().unwrap();
+    assert!(
+        mean_line.starts_with(&format!("mean\t{want:.4}")),
+        "{mean_line} vs {want}"
+    );
+}
+
+#[test]
+fn sweep_writes_one_labelled_run_per_combination() {
+    let dir = tempfile::tempdir().unwrap();
+    mtl_train()
+        .args(TINY)
+        .args([
+            "--epochs",
+            "1",
+            "--alpha",
+            "1,100",
+            "--noise",
+            "0,2",
+            "--no-optimizer-state",
+            "--out",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let mut heads = Vec::new();
+    for (alpha, noise) in [(1, 0), (1, 2), (100, 0), (100, 2)] {
+        let stem = format!("shapes_tssbn_a{alpha}_noise{noise}_seed0");
+        let (bytes, meta) = read(&dir.path().join(format!("{stem}.safetensors")));
+        assert!(
+            dir.path()
+                .join(format!("last/{stem}.safetensors"))
+                .is_file()
+        );
+        assert_eq!(meta["mtl.alpha"], alpha.to_string());
+        assert_eq!(meta["mtl.dataset_noise"], noise.to_string());
+        let sweep: serde_json::Value = serde_json::from_str(&meta["mtl.sweep"]).unwrap();
+        assert_eq!(
+            sweep,
+            serde_json::json!({"alpha": alpha as f64, "noise": noise as f64})
+        );
+        let tasks: Vec<String> = serde_json::from_str(&meta["mtl.tasks"]).unwrap();
+        assert_eq!(tasks.last().unwrap(), "left_size");
+        assert_eq!(meta["mtl.regression_tasks"], r#"["left_size"]"#);
+        let test: serde_json::Value = serde_json::from_str(&meta["mtl.test_metrics"]).unwrap();
+        assert!(test["left_size"]["mse"].is_number());
+        assert!(test["left_size"]["r2"].is_number());
+        assert!(test["left_size"].get("f1").is_none());
+        assert!(meta.contains_key("mtl.test_regression_mse"));
+        let csv = std::fs::read_to_string(dir.path().join(format!("{stem}.metrics.csv"))).unwrap();
+        assert_eq!(csv_column(&csv, "val_regression_mse").len(), 1);
+        heads.push(tensor(&bytes, "heads.weight").1);
+    }
+    // Four different models, none overwritten by another.
+    for i in 0..4 {
+        for j in i + 1..4 {
+            assert_ne!(heads[i], heads[j], "runs {i} and {j}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4 * 2 + 1);
+    // eval regenerates the noisy data and reports the size task apart.
+    mtl_train()
+        .arg("eval")
+        .arg(
+            dir.path()
+                .join("shapes_tssbn_a100_noise2_seed0.safetensors"),
+        )
+        .assert()
+        .success()
+        .stdout(contains("task\tmse\tr2"))
+        .stdout(contains("left_size\t"));
+    // A single value keeps today's name; the value is still recorded.
+    let single = dir.path().join("single");
+    mtl_train()
+        .args(TINY)
+        .args(["--epochs", "1", "--noise", "0.5", "--out"])
+        .arg(&single)
+        .assert()
+        .success();
+    let (_, meta) = read(&single.join("shapes_tssbn_seed0.safetensors"));
+    assert_eq!(meta["mtl.dataset_noise"], "0.5");
+    assert_eq!(meta["mtl.alpha"], "100");
+    assert!(!meta.contains_key("mtl.sweep"));
+}
+
+#[test]
+fn heads_start_tied_or_independent_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = |bytes: &[u8]| {
+        let (shape, w) = tensor(bytes, "heads.weight");
+        w.chunks(shape[1]).map(<[f32]>::to_vec).collect::<Vec<_>>()
+    };
+    for heads in ["tied", "independent"] {
+        let out = dir.path().join(heads);
+        mtl_train()
+            .args(TINY)
+            .args(["--epochs", "1", "--heads", heads, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        let (bytes, meta) = read(&out.join("shapes_tssbn_seed0.safetensors"));
+        assert_eq!(meta["mtl.heads"], heads);
+        // After one epoch tied rows have moved apart, but far less than
+        // independent draws are apart.
+        let r = rows(&bytes);
+        let spread: f32 = r[0]
+            .iter()
+            .zip(&r[1])
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / r[0].len() as f32;
+        if heads == "tied" {
+            assert!(spread < 0.05, "tied heads {spread}");
+        } else {
+            assert!(spread > 0.1, "independent heads {spread}");
+        }
+    }
+    // shapes-cnn starts tied by default.
+    mtl_train()
+        .args(TINY)
+        .args(["--epochs", "1", "--out"])
+        .arg(dir.path().join("default"))
+        .assert()
+        .success();
+    let (_, meta) = read(&dir.path().join("default/shapes_tssbn_seed0.safetensors"));
+    assert_eq!(meta["mtl.heads"], "tied");
 }

@@ -5,7 +5,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use mtl_train::layers::{NormKind, NormParams};
-use mtl_train::models::{ConvNetSpec, ConvStage, MultiTaskNet};
+use mtl_train::models::{ConvNetSpec, ConvStage, HeadInit, MultiTaskNet};
 use mtl_train::optim::{Optimizer, OptimizerKind, ParamGroup, param_groups};
 use mtl_train::vars::{ParamGroupKind, ParamStore};
 
@@ -40,6 +40,7 @@ fn small_net(norm: NormKind, store: &ParamStore) -> MultiTaskNet {
             pool: true,
         }],
         fc: vec![4],
+        heads: HeadInit::Tied,
     };
     MultiTaskNet::new(&spec, norm, 2, NormParams::default(), &store.builder(0)).unwrap()
 }

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use mtl_train::diagnose::gates::TaskGates;
 use mtl_train::diagnose::pruning::top_k_filters;
 use mtl_train::layers::{NormKind, NormParams};
-use mtl_train::models::{ConvNetSpec, ConvStage, MultiTaskNet};
+use mtl_train::models::{ConvNetSpec, ConvStage, HeadInit, MultiTaskNet};
 use mtl_train::vars::{ParamGroupKind, ParamStore};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -28,6 +28,7 @@ fn net(norm: NormKind) -> (ParamStore, MultiTaskNet, Tensor) {
         image_size: 8,
         convs: vec![stage(6, 1, true), stage(5, 1, false)],
         fc: vec![4],
+        heads: HeadInit::Tied,
     };
     let store = ParamStore::new(DType::F32, Device::Cpu);
     let net = MultiTaskNet::new(&spec, norm, T, NormParams::default(), &store.builder(3)).unwrap();

@@ -23,7 +23,7 @@ use candle_core::{DType, Device, Tensor};
 use mtl_train::diagnose::task_grads::{self, GradMethod, TaskGradients, per_task_bce};
 use mtl_train::layers::{NormKind, NormParams};
 use mtl_train::models::loss::bce_with_logits;
-use mtl_train::models::{ConvNetSpec, ConvStage, MultiTaskNet};
+use mtl_train::models::{ConvNetSpec, ConvStage, HeadInit, MultiTaskNet};
 use mtl_train::vars::{ParamGroupKind, ParamStore};
 
 const TASKS: usize = 3;
@@ -39,6 +39,8 @@ fn twin_spec() -> ConvNetSpec {
         image_size: 16,
         convs: vec![stage(6, 1, true), stage(8, 1, true), stage(8, 2, false)],
         fc: vec![8],
+        // The weights come from the twin file; the start does not matter.
+        heads: HeadInit::Independent,
     }
 }
 

@@ -278,6 +278,7 @@ pub fn load(dir: &Path, limit: Option<usize>) -> Result<Dataset, CelebaError> {
     }
     Ok(Dataset {
         name: "celeba".into(),
+        kinds: vec![super::TaskKind::Binary; names.len()],
         tasks: names,
         image_size: IMAGE_SIZE,
         train: load_split(train, "train")?,

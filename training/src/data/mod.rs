@@ -1,6 +1,7 @@
-//! Multi-label image datasets held in memory as `[N, 3, S, S]` f32 images in
-//! [0, 1] and `[N, T]` {0, 1} labels, with the three splits the paper's
-//! CelebA protocol uses (train / val / test).
+//! Multi-task image datasets held in memory as `[N, 3, S, S]` f32 images in
+//! [0, 1] and `[N, T]` labels — {0, 1} for binary tasks, real values for
+//! regression tasks (shapes' optional size task, paper App. E) — with the
+//! three splits the paper's CelebA protocol uses (train / val / test).
 
 pub mod celeba;
 pub mod shapes;
@@ -16,17 +17,29 @@ pub struct Split {
     /// `len · 3 · S · S` bytes (value/255), sample-major, channels first;
     /// bytes keep all of CelebA (≈200k images) in ~2.5 GB.
     pub images: Vec<u8>,
-    /// `len · T` values in {0, 1}, sample-major.
+    /// `len · T` values, sample-major: {0, 1} for binary tasks, real for
+    /// regression tasks.
     pub labels: Vec<f32>,
     pub len: usize,
 }
 
-/// A dataset: task names, image size, splits and provenance for the
-/// checkpoint metadata.
+/// What a task predicts, which decides its loss and its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A {0, 1} label: BCE on the logit, F1 and accuracy.
+    Binary,
+    /// A real target: squared error on the raw output, MSE and R².
+    Regression,
+}
+
+/// A dataset: task names and kinds, image size, splits and provenance for
+/// the checkpoint metadata.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub name: String,
     pub tasks: Vec<String>,
+    /// One per task, in task order.
+    pub kinds: Vec<TaskKind>,
     pub image_size: usize,
     pub train: Split,
     pub val: Split,
@@ -38,6 +51,16 @@ pub struct Dataset {
 impl Dataset {
     pub fn image_len(&self) -> usize {
         3 * self.image_size * self.image_size
+    }
+
+    /// Names of the regression tasks (none for an all-binary dataset).
+    pub fn regression_tasks(&self) -> Vec<String> {
+        self.tasks
+            .iter()
+            .zip(&self.kinds)
+            .filter(|(_, k)| **k == TaskKind::Regression)
+            .map(|(t, _)| t.clone())
+            .collect()
     }
 }
 

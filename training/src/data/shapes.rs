@@ -26,13 +26,23 @@
 //! `noisy_copy = ξ` appends a copy of the first task whose labels are
 //! flipped with probability ξ/2 (ξ = 1: independent of the original), the
 //! binary counterpart of paper App. E's noisy depth task (eq. 6).
+//!
+//! `size_noise = Some(ξ)` appends a regression task, `<group 0>_size`: the
+//! radius of group 0's object as a fraction of its cell, standardised to
+//! mean 0 and variance 1 ([`SIZE_MEAN`], [`SIZE_SD`]), so it is the
+//! continuous twin of `<group 0>_large`. Training and validation targets
+//! carry Gaussian noise of variance ξ·σ² = ξ (paper App. E, eq. 6:
+//! D̃ = D + N(0, ξ·σ_D²)); test targets are clean, so test MSE measures how
+//! well the object's size was learnt. The noise comes from its own
+//! generator, so images and binary labels are those of the dataset without
+//! the task, and every ξ of a sweep scales the same standard normal draws.
 
 use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::{Dataset, Split};
+use super::{Dataset, Split, TaskKind};
 
 /// Probability that property k of an object equals the object's latent
 /// type; the label correlation of properties j and k of one object is
@@ -47,6 +57,27 @@ pub const PAIR_COUPLING: f64 = 0.875;
 /// group 2i − 1, the previous pair's second object (latent correlation
 /// 2p − 1).
 pub const CHAIN_COUPLING: f64 = 0.8;
+
+/// Radius of a small and a large object as a fraction of its cell; each
+/// object's radius is that times U(0.92, 1.08) (the literals in
+/// `gen_split`).
+const SIZE_SMALL: f64 = 0.2;
+const SIZE_LARGE: f64 = 0.34;
+const SIZE_JITTER: f64 = 0.08;
+
+/// Mean of an object's radius fraction (`large` is a fair coin and the
+/// jitter has mean 1).
+pub const SIZE_MEAN: f64 = (SIZE_SMALL + SIZE_LARGE) / 2.0;
+
+/// Standard deviation of an object's radius fraction:
+/// E[r²] = ½(s² + l²)·E[u²] with E[u²] = 1 + j²/3 for u ~ U(1 − j, 1 + j),
+/// minus the squared mean (≈ 0.0712).
+pub fn size_sd() -> f64 {
+    let second = 0.5
+        * (SIZE_SMALL * SIZE_SMALL + SIZE_LARGE * SIZE_LARGE)
+        * (1.0 + SIZE_JITTER * SIZE_JITTER / 3.0);
+    (second - SIZE_MEAN * SIZE_MEAN).sqrt()
+}
 
 /// Object properties, in the order tasks use them.
 pub const PROPERTIES: [&str; 6] = ["large", "round", "striped", "hollow", "bright", "tall"];
@@ -74,6 +105,9 @@ pub struct ShapesParams {
     pub test: usize,
     pub seed: u64,
     pub noisy_copy: Option<f64>,
+    /// `Some(ξ)`: append the regression task `<group 0>_size` with noise of
+    /// variance ξ in its training and validation targets (module docs).
+    pub size_noise: Option<f64>,
 }
 
 impl Default for ShapesParams {
@@ -87,6 +121,7 @@ impl Default for ShapesParams {
             test: 1024,
             seed: 0,
             noisy_copy: None,
+            size_noise: None,
         }
     }
 }
@@ -124,6 +159,10 @@ pub enum ShapesError {
     },
     #[error("--noisy-copy must lie in [0, 1] (flip probability ξ/2), got {0}")]
     NoisyCopy(f64),
+    #[error(
+        "--noise must be a finite number ≥ 0 (the noise variance as a multiple of the size target's, paper eq. 6), got {0}"
+    )]
+    Noise(f64),
     #[error("split sizes must be at least 1 (train {train}, val {val}, test {test})")]
     EmptySplit {
         train: usize,
@@ -196,6 +235,11 @@ impl ShapesParams {
         {
             return Err(ShapesError::NoisyCopy(xi));
         }
+        if let Some(xi) = self.size_noise
+            && !(xi.is_finite() && xi >= 0.0)
+        {
+            return Err(ShapesError::Noise(xi));
+        }
         if self.train == 0 || self.val == 0 || self.test == 0 {
             return Err(ShapesError::EmptySplit {
                 train: self.train,
@@ -208,7 +252,7 @@ impl ShapesParams {
 
     pub fn task_names(&self) -> Vec<String> {
         let per = self.tasks / self.groups.max(1);
-        let mut names = Vec::with_capacity(self.tasks + 1);
+        let mut names = Vec::with_capacity(self.tasks + 2);
         for g in 0..self.groups {
             for p in PROPERTIES.iter().take(per) {
                 names.push(format!("{}_{p}", group_name(g, self.groups)));
@@ -221,17 +265,51 @@ impl ShapesParams {
                 PROPERTIES[0]
             ));
         }
+        if self.size_noise.is_some() {
+            names.push(format!("{}_size", group_name(0, self.groups)));
+        }
         names
     }
+
+    /// One kind per task: the size task is the only regression task.
+    pub fn task_kinds(&self) -> Vec<TaskKind> {
+        let mut kinds = vec![TaskKind::Binary; self.tasks + usize::from(self.noisy_copy.is_some())];
+        if self.size_noise.is_some() {
+            kinds.push(TaskKind::Regression);
+        }
+        kinds
+    }
+
+    /// Label columns of each sample.
+    fn label_columns(&self) -> usize {
+        self.tasks + usize::from(self.noisy_copy.is_some()) + usize::from(self.size_noise.is_some())
+    }
+}
+
+/// Seed of the size-noise generator, derived from the data seed so that it
+/// never shares a stream with the images.
+fn noise_seed(data_seed: u64) -> u64 {
+    data_seed ^ 0x9E37_79B9_7F4A_7C15
 }
 
 /// Generates the dataset. Deterministic in `params`.
 pub fn generate(params: &ShapesParams) -> Result<Dataset, ShapesError> {
     params.validate()?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
-    let train = gen_split(params, params.train, &mut rng);
-    let val = gen_split(params, params.val, &mut rng);
+    let mut train = gen_split(params, params.train, &mut rng);
+    let mut val = gen_split(params, params.val, &mut rng);
     let test = gen_split(params, params.test, &mut rng);
+    if let Some(xi) = params.size_noise {
+        // Training and validation targets only: the test split keeps the
+        // clean size, so its MSE says how well the size was learnt.
+        let mut noise = Xoshiro256PlusPlus::seed_from_u64(noise_seed(params.seed));
+        let (cols, k) = (params.label_columns(), params.label_columns() - 1);
+        for split in [&mut train, &mut val] {
+            for row in split.labels.chunks_mut(cols) {
+                row[k] += (xi.sqrt() * f64::from(gauss(&mut noise))) as f32;
+            }
+        }
+    }
     let mut provenance = BTreeMap::new();
     provenance.insert("seed".into(), params.seed.to_string());
     provenance.insert("tasks".into(), params.tasks.to_string());
@@ -243,9 +321,13 @@ pub fn generate(params: &ShapesParams) -> Result<Dataset, ShapesError> {
     if let Some(xi) = params.noisy_copy {
         provenance.insert("noisy_copy".into(), xi.to_string());
     }
+    if let Some(xi) = params.size_noise {
+        provenance.insert("noise".into(), xi.to_string());
+    }
     Ok(Dataset {
         name: "shapes".into(),
         tasks: params.task_names(),
+        kinds: params.task_kinds(),
         image_size: params.image_size,
         train,
         val,
@@ -264,7 +346,8 @@ fn gauss<R: Rng>(rng: &mut R) -> f32 {
 fn gen_split<R: Rng>(params: &ShapesParams, len: usize, rng: &mut R) -> Split {
     let s = params.image_size;
     let per = params.tasks / params.groups;
-    let t_out = params.tasks + usize::from(params.noisy_copy.is_some());
+    let t_out = params.label_columns();
+    let sd = size_sd();
     let (rows, cols) = grid(params.groups);
     let cell = (s / rows.max(cols)) as f32;
     let mut images = vec![0f32; len * 3 * s * s];
@@ -293,7 +376,14 @@ fn gen_split<R: Rng>(params: &ShapesParams, len: usize, rng: &mut R) -> Split {
             let (r, c) = ((g / cols) as f32, (g % cols) as f32);
             let cx = (c + 0.5) * cell + rng.gen_range(-cell / 8.0..cell / 8.0);
             let cy = (r + 0.5) * cell + rng.gen_range(-cell / 8.0..cell / 8.0);
+            // SIZE_SMALL, SIZE_LARGE and SIZE_JITTER describe these
+            // literals; they stay literals so that the images are bit for
+            // bit those of earlier versions.
             let base = if large { 0.34 } else { 0.2 } * cell * rng.gen_range(0.92..1.08);
+            if g == 0 && params.size_noise.is_some() {
+                let size = (f64::from(base / cell) - SIZE_MEAN) / sd;
+                labels[i * t_out + t_out - 1] = size as f32;
+            }
             let rx = base;
             let ry = if tall { base * 1.4 } else { base };
             let level = if bright { 1.0 } else { 0.55 };
@@ -431,6 +521,68 @@ mod tests {
     }
 
     #[test]
+    fn size_task_is_standardised_and_only_train_and_val_are_noisy() {
+        let base = ShapesParams {
+            image_size: 24,
+            train: 8000,
+            val: 2000,
+            test: 2000,
+            ..Default::default()
+        };
+        let plain = generate(&base).unwrap();
+        let clean = generate(&ShapesParams {
+            size_noise: Some(0.0),
+            ..base.clone()
+        })
+        .unwrap();
+        let xi = 2.0;
+        let noisy = generate(&ShapesParams {
+            size_noise: Some(xi),
+            ..base.clone()
+        })
+        .unwrap();
+        let t = base.tasks;
+        assert_eq!(noisy.tasks.len(), t + 1);
+        assert_eq!(noisy.tasks[t], "topleft_size");
+        assert_eq!(noisy.kinds[t], TaskKind::Regression);
+        assert_eq!(noisy.regression_tasks(), ["topleft_size"]);
+        assert_eq!(noisy.provenance["noise"], "2");
+        // The task adds a column and changes nothing else.
+        for (a, b) in [(&plain.train, &noisy.train), (&plain.test, &noisy.test)] {
+            assert_eq!(a.images, b.images);
+            for i in 0..a.len {
+                assert_eq!(
+                    a.labels[i * t..(i + 1) * t],
+                    b.labels[i * (t + 1)..i * (t + 1) + t]
+                );
+            }
+        }
+        // Clean size: mean 0, variance 1 (the analytic moments), and the
+        // continuous twin of `topleft_large` (correlation ≈ 0.98).
+        let size = column(&clean.train, t + 1, t);
+        let m = mean(&size);
+        let var = size.iter().map(|v| (v - m).powi(2)).sum::<f64>() / size.len() as f64;
+        assert!(m.abs() < 0.03, "mean {m}");
+        assert!((var - 1.0).abs() < 0.03, "variance {var}");
+        let r = label_corr(&clean.train, t + 1, 0, t);
+        assert!(r > 0.95, "correlation with topleft_large {r}");
+        // Noise of variance ξ in train and val, none in test.
+        for (c, n) in [(&clean.train, &noisy.train), (&clean.val, &noisy.val)] {
+            let d: Vec<f64> = column(n, t + 1, t)
+                .iter()
+                .zip(column(c, t + 1, t))
+                .map(|(a, b)| a - b)
+                .collect();
+            let v = d.iter().map(|x| x * x).sum::<f64>() / d.len() as f64;
+            assert!(
+                (v - xi).abs() < 0.15 * xi,
+                "noise variance {v}, expected {xi}"
+            );
+        }
+        assert_eq!(clean.test.labels, noisy.test.labels);
+    }
+
+    #[test]
     fn bad_sizes_are_explained() {
         let p = ShapesParams {
             tasks: 15,
@@ -450,5 +602,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(p.task_names().last().unwrap(), "topleft_noisylarge");
+        let p = ShapesParams {
+            size_noise: Some(-1.0),
+            ..Default::default()
+        };
+        assert_eq!(p.validate(), Err(ShapesError::Noise(-1.0)));
     }
 }

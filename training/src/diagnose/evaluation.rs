@@ -28,7 +28,7 @@ pub fn evaluate_tasks(
     device: &candle_core::Device,
 ) -> Result<TaskEval> {
     let t = data.tasks.len();
-    let mut metrics = TaskMetrics::new(t);
+    let mut metrics = TaskMetrics::new(&data.kinds);
     let mut loss = vec![0.0f64; t];
     let mut n = 0usize;
     for idx in split.eval_batches(batch) {

@@ -86,6 +86,7 @@ fn shapes_params(ckpt: &LoadedCheckpoint) -> Result<ShapesParams> {
         test: number(ckpt, "dataset_test")?,
         seed: number(ckpt, "dataset_seed")?,
         noisy_copy: optional_number(ckpt, "dataset_noisy_copy")?,
+        size_noise: optional_number(ckpt, "dataset_noise")?,
     })
 }
 
@@ -118,6 +119,13 @@ pub fn load(
                 )));
             }
             let p = shapes_params(&ckpt)?;
+            if p.size_noise.is_some() {
+                // Diagnose's per-task loss and scores are BCE and F1.
+                bail!(UsageError(format!(
+                    "{} has the regression task of the noise sweep (mtl.dataset_noise); diagnose handles binary tasks only — diagnose a run trained without --noise/--regression-task",
+                    path.display()
+                )));
+            }
             shapes::generate(&p)
                 .with_context(|| format!("regenerating the shapes data of {}", path.display()))?
         }

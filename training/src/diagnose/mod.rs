@@ -373,7 +373,11 @@ pub fn run(
         },
         Some(g) => {
             let importance = g.importance()?;
-            let base_f1: Vec<f64> = evaluation.scores.iter().map(|s| s.f1).collect();
+            let base_f1: Vec<f64> = evaluation
+                .scores
+                .iter()
+                .map(|s| s.f1().unwrap_or(f64::NAN))
+                .collect();
             let mut rankings = Vec::with_capacity(pruning::Ranking::ALL.len());
             for (ri, ranking) in pruning::Ranking::ALL.into_iter().enumerate() {
                 let chosen = pruning::top_k_filters(&ranking.scores(&importance), k);
@@ -390,7 +394,12 @@ pub fn run(
                 }
                 let f1: Vec<Vec<f64>> = evaluations
                     .iter()
-                    .map(|e| e.scores.iter().map(|s| s.f1).collect())
+                    .map(|e| {
+                        e.scores
+                            .iter()
+                            .map(|s| s.f1().unwrap_or(f64::NAN))
+                            .collect()
+                    })
                     .collect();
                 let loss: Vec<Vec<f64>> = evaluations.iter().map(|e| e.loss.clone()).collect();
                 rankings.push(RankingReport {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::summary::Summary;
 use super::{Diagnosis, DropReport, IDENTITY_TOLERANCE, OVERALL, PruningOutcome, ScopeReport};
-use crate::metrics::mean_scores;
+use crate::metrics::{TaskScore, mean_scores};
 use crate::models::SharedOp;
 
 /// Identifies the JSON layout; bump `SCHEMA_VERSION` on any change a reader
@@ -167,7 +167,14 @@ pub fn to_json(d: &Diagnosis, csv: &CsvNames) -> Value {
         .iter()
         .zip(&e.loss)
         .zip(&e.scores)
-        .map(|((t, l), s)| json!({"task": t, "loss": l, "f1": s.f1, "accuracy": s.accuracy}))
+        .map(|((t, l), s)| match s {
+            TaskScore::Binary { f1, accuracy } => {
+                json!({"task": t, "loss": l, "f1": f1, "accuracy": accuracy})
+            }
+            TaskScore::Regression { mse, r2 } => {
+                json!({"task": t, "loss": l, "mse": mse, "r2": r2})
+            }
+        })
         .collect();
     let m = mean_scores(&e.scores);
     let mean_loss = e.loss.iter().sum::<f64>() / e.loss.len().max(1) as f64;

@@ -60,13 +60,50 @@ impl ForwardTap for NoTap {
     }
 }
 
-/// The architecture of a [`MultiTaskNet`].
+/// How the per-task linear heads start (`--heads`, metadata `mtl.heads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadInit {
+    /// PyTorch's default for `nn.Linear(F, 1)` per task, drawn
+    /// independently: weight and bias from U(−1/√F, 1/√F). What FAMO's and
+    /// FairGrad's CelebA networks (and the paper's, App. F.1) start from.
+    Independent,
+    /// Every head starts from the same random weight row, bias 0. With
+    /// independent heads each task prefers an arbitrary subset of the last
+    /// layer's (interchangeable) filters and its gates follow that accident
+    /// of initialisation; from a common start only the labels tell tasks
+    /// apart, so tasks whose labels agree gate alike. Not PyTorch's default.
+    Tied,
+}
+
+impl HeadInit {
+    pub fn name(self) -> &'static str {
+        match self {
+            HeadInit::Independent => "independent",
+            HeadInit::Tied => "tied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HeadInit> {
+        [HeadInit::Independent, HeadInit::Tied]
+            .into_iter()
+            .find(|h| h.name() == s)
+    }
+}
+
+impl std::fmt::Display for HeadInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The architecture of a [`MultiTaskNet`] and how its heads start.
 #[derive(Debug, Clone)]
 pub struct ConvNetSpec {
     pub in_channels: usize,
     pub image_size: usize,
     pub convs: Vec<ConvStage>,
     pub fc: Vec<usize>,
+    pub heads: HeadInit,
 }
 
 struct ConvBlock {
@@ -150,16 +187,19 @@ impl MultiTaskNet {
             });
             c_in = out;
         }
-        // All heads start from the same random row: independent random heads
-        // would make each task prefer an arbitrary subset of the last
-        // layer's (interchangeable) filters, and its gates would follow that
-        // accident of initialisation. From a common start only the labels
-        // tell tasks apart, so tasks whose labels agree end up gating alike.
         let heads = vars.pp("heads");
         let bound = (c_in as f64).sqrt().recip();
-        let head_weight = heads.weight("weight", (1, c_in), bound)?;
-        let head_weight = tied_rows(&heads, "weight", &head_weight, tasks)?;
-        let head_bias = heads.weight("bias", tasks, 0.0)?;
+        let (head_weight, head_bias) = match spec.heads {
+            HeadInit::Tied => {
+                let row = heads.weight("weight", (1, c_in), bound)?;
+                let w = tied_rows(&heads, "weight", &row, tasks)?;
+                (w, heads.weight("bias", tasks, 0.0)?)
+            }
+            HeadInit::Independent => (
+                heads.weight("weight", (tasks, c_in), bound)?,
+                heads.weight("bias", tasks, bound)?,
+            ),
+        };
         Ok(MultiTaskNet {
             norm,
             fused: true,

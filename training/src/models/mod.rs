@@ -5,7 +5,7 @@
 pub mod convnet;
 pub mod loss;
 
-pub use convnet::{ConvNetSpec, ConvStage, ForwardTap, MultiTaskNet, SharedOp};
+pub use convnet::{ConvNetSpec, ConvStage, ForwardTap, HeadInit, MultiTaskNet, SharedOp};
 
 /// The `--model` choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,7 @@ impl ModelKind {
                     stage(512, 1, false),
                 ],
                 fc: vec![512, 512],
+                heads: HeadInit::Independent,
             },
             // Sized so one seed of the shapes demo trains in under two
             // minutes on a 2-core CPU with 16 tasks batched (84–96 s
@@ -59,6 +60,9 @@ impl ModelKind {
                 image_size: 32,
                 convs: vec![stage(24, 2, false), stage(16, 1, true), stage(16, 1, true)],
                 fc: vec![],
+                // Tied: the shapes fixtures and their self-test were made
+                // with it (`HeadInit::Tied` says why); `--heads` changes it.
+                heads: HeadInit::Tied,
             },
         }
     }
