@@ -77,6 +77,14 @@ fn run_chromium(bin: &Path, args: &[String], url: &str) -> (String, String) {
     (read("stdout"), read("stderr"))
 }
 
+/// The console lines of a Chromium log: the page has no scripts, so any
+/// is a blocked fetch or a parse problem.
+fn console_messages(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Content Security Policy"))
+        .collect()
+}
+
 #[test]
 fn report_opens_in_chromium_without_errors_and_shows_every_figure() {
     let Some(bin) = chromium() else {
@@ -95,10 +103,7 @@ fn report_opens_in_chromium_without_errors_and_shows_every_figure() {
     );
 
     let (dom, log) = run_chromium(&bin, &["--dump-dom".into()], &url);
-    let console: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Content Security Policy"))
-        .collect();
+    let console = console_messages(&log);
     assert!(
         console.is_empty(),
         "console messages while loading the report:\n{}",
@@ -258,10 +263,7 @@ fn a_report_of_hundreds_of_tasks_is_light_and_opens_cleanly() {
     assert!(page.matches("data:image/png;base64,").count() >= 4);
     let url = format!("file://{}", index.canonicalize().unwrap().display());
     let (dom, log) = run_chromium(&bin, &["--dump-dom".into()], &url);
-    let console: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Content Security Policy"))
-        .collect();
+    let console = console_messages(&log);
     assert!(
         console.is_empty(),
         "console messages:\n{}",

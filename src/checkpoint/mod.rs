@@ -313,12 +313,13 @@ impl Checkpoint {
         }
         let item = s.meta.dtype.bitsize() / 8;
         let numel: usize = s.meta.shape.iter().product();
+        let buf = self.buffers.get(s.buffer).map_or(&[][..], |b| &b[..]);
+        // Readers checked every tensor's range; this guards the decoding.
         let truncated = || CheckpointError::Truncated {
             path: self.path.clone(),
             expected: numel * item,
-            found: 0,
+            found: buf.len().saturating_sub(s.byte_start),
         };
-        let buf = self.buffers.get(s.buffer).ok_or_else(truncated)?;
         let bytes = match &s.strides {
             None => {
                 let start = s.byte_start + s.elem_offset * item;

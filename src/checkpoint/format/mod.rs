@@ -280,7 +280,7 @@ pub fn read(path: &Path, key: Option<&str>) -> Result<(Loaded, FileFormat), Read
         }
         Sniffed::Zip => match torch::zip_kind(&mmap).map_err(ReadError::Format)? {
             torch::ZipKind::Torch => Ok((
-                torch::read(path, mmap, key).map_err(ReadError::Format)?,
+                torch::read(mmap, key).map_err(ReadError::Format)?,
                 FileFormat::TorchZip,
             )),
             torch::ZipKind::Npz => Err(ReadError::Format(FormatError::Other {
@@ -300,7 +300,7 @@ pub fn read(path: &Path, key: Option<&str>) -> Result<(Loaded, FileFormat), Read
             })),
         },
         Sniffed::LegacyTorch => Ok((
-            torch::read_legacy(path, mmap, key).map_err(ReadError::Format)?,
+            torch::read_legacy(mmap, key).map_err(ReadError::Format)?,
             FileFormat::TorchLegacy,
         )),
         Sniffed::Pickle => {

@@ -10,7 +10,6 @@
 //! `state_dict`, `model`, `model_state_dict`, `net`, `ema`, …).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use memmap2::Mmap;
 use safetensors::tensor::Dtype;
@@ -119,7 +118,7 @@ fn is_data_pkl(name: &str) -> bool {
 }
 
 /// Reads a `torch.save` zip archive.
-pub fn read(path: &Path, mmap: Mmap, key: Option<&str>) -> Result<Loaded, FormatError> {
+pub fn read(mmap: Mmap, key: Option<&str>) -> Result<Loaded, FormatError> {
     let entries = entries(&mmap)?;
     let pkl = entries
         .iter()
@@ -139,7 +138,7 @@ pub fn read(path: &Path, mmap: Mmap, key: Option<&str>) -> Result<Loaded, Format
         }
     }
     let data = &mmap[pkl.start..pkl.start + pkl.len];
-    let p = pickle::load(data, PersistentIds::TorchStorage).map_err(|e| refusal(path, e))?;
+    let p = pickle::load(data, PersistentIds::TorchStorage).map_err(refusal)?;
     let storages: BTreeMap<String, Span> = entries
         .iter()
         .filter_map(|e| {
@@ -226,14 +225,14 @@ fn loaded(
 /// number, protocol version 1001, system info, the object, the list of
 /// storage keys), then each storage in that order as a little-endian u64
 /// element count followed by its bytes.
-pub fn read_legacy(path: &Path, mmap: Mmap, key: Option<&str>) -> Result<Loaded, FormatError> {
+pub fn read_legacy(mmap: Mmap, key: Option<&str>) -> Result<Loaded, FormatError> {
     let mut pos = 0usize;
     let mut next = |pids: PersistentIds| -> Result<Pickle, FormatError> {
         let p = pickle::load(&mmap[pos..], pids).map_err(|e| match e {
             PickleError::Malformed { .. } => {
                 FormatError::Damaged(format!("its legacy torch.save stream is {e}"))
             }
-            other => refusal(path, other),
+            other => refusal(other),
         })?;
         pos += p.consumed;
         Ok(p)
@@ -395,8 +394,7 @@ fn tensor(
     }))
 }
 
-fn refusal(path: &Path, e: PickleError) -> FormatError {
-    let _ = path;
+fn refusal(e: PickleError) -> FormatError {
     match e {
         PickleError::Global(g) => FormatError::NeedsCode(g),
         PickleError::Forbidden { .. } => FormatError::NeedsCode(e.to_string()),
