@@ -205,21 +205,7 @@ impl ImportanceMatrix {
     /// counts), or `None` if they are the same. Runs of one architecture
     /// must agree before their results are compared.
     pub fn layer_difference(&self, other: &ImportanceMatrix) -> Option<String> {
-        if self.layers.len() != other.layers.len() {
-            return Some(format!(
-                "{} layers vs {}",
-                self.layers.len(),
-                other.layers.len()
-            ));
-        }
-        self.layers.iter().zip(&other.layers).find_map(|(a, b)| {
-            (a.name != b.name || a.len != b.len).then(|| {
-                format!(
-                    "layer '{}' ({} filters) vs '{}' ({} filters)",
-                    a.name, a.len, b.name, b.len
-                )
-            })
-        })
+        span_difference(&self.layers, &other.layers)
     }
 
     /// The same matrix with rows in the order of `order` (task names).
@@ -239,6 +225,22 @@ impl ImportanceMatrix {
             data,
         })
     }
+}
+
+/// How two runs' layers differ (count, names or widths), `None` if they
+/// agree; see [`ImportanceMatrix::layer_difference`].
+pub fn span_difference(a: &[LayerSpan], b: &[LayerSpan]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{} layers vs {}", a.len(), b.len()));
+    }
+    a.iter().zip(b).find_map(|(a, b)| {
+        (a.name != b.name || a.len != b.len).then(|| {
+            format!(
+                "layer '{}' ({} filters) vs '{}' ({} filters)",
+                a.name, a.len, b.name, b.len
+            )
+        })
+    })
 }
 
 #[cfg(test)]

@@ -364,7 +364,8 @@ fn every_command_agrees_across_formats() {
         assert!(same(cell, &pair[*k]), "{k}: {cell}");
     }
     assert!(same(&rows[1][4], &pair["ci"]["low"]));
-    assert_eq!(num(&pair["ci"]["replicates"]), 40.0);
+    // grouped jackknife: every pair of left-out filter groups (10 × 10)
+    assert_eq!(num(&pair["ci"]["replicates"]), 100.0);
     assert!(num(&pair["ci"]["low"]) <= num(&pair["ci"]["high"]));
     assert!(t.contains(&format!("{:.4}", num(&pair["spearman"]))));
     assert!(t.contains(&format!("mean {:.4}", num(&j["mean"]))));

@@ -10,6 +10,8 @@
 
 use nalgebra::{DMatrix, QR};
 
+use super::kernels::left_svd_of_transpose;
+
 use crate::importance::ImportanceMatrix;
 
 /// One task's capacity and its split; `capacity² = shared² + independent²`.
@@ -78,12 +80,21 @@ pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
     let data = im.data();
     let (t, f) = (im.n_tasks(), im.n_filters());
     let norms: Vec<f64> = data.row_iter().map(|r| r.norm()).collect();
-    let unit = DMatrix::from_fn(t, f, |r, c| {
-        let n = norms[r];
-        if n > 0.0 { data[(r, c)] / n } else { 0.0 }
+    // Nᵀ (F × T): unit rows of I as columns, the layout the QR wants.
+    let inv: Vec<f64> = norms
+        .iter()
+        .map(|&n| if n > 0.0 { 1.0 / n } else { 0.0 })
+        .collect();
+    let nt = faer::Mat::<f64>::from_fn(f, t, |c, r| data[(r, c)] * inv[r]);
+    let unit_sq: Vec<f64> = (0..t)
+        .map(|r| nt.col(r).iter().map(|x| x * x).sum())
+        .collect();
+    let (sigma, u) = left_svd_of_transpose(nt).unwrap_or_else(|| {
+        // faer's SVD did not converge (never seen on finite input): fall
+        // back to the one-sided Jacobi SVD below, slower but certain.
+        let unit = DMatrix::from_fn(t, f, |r, c| data[(r, c)] * inv[r]);
+        left_svd(&unit)
     });
-    let unit_sq: Vec<f64> = unit.row_iter().map(|r| r.norm_squared()).collect();
-    let (sigma, u) = left_svd(&unit);
     let sigma_max = sigma.iter().copied().fold(0.0_f64, f64::max);
     let tol = rank_tolerance(t, f, sigma_max);
     let kept: Vec<usize> = (0..sigma.len().min(u.ncols()))

@@ -9,6 +9,7 @@ pub mod depth;
 pub mod diff;
 pub mod filter_groups;
 pub mod gate_stats;
+pub(crate) mod kernels;
 pub mod similarity;
 pub mod specialization;
 pub mod stability;

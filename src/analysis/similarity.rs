@@ -81,16 +81,20 @@ impl SimilarityMatrix {
 /// `[-1, 1]` against rounding; the diagonal is set to exactly 1. Zero rows:
 /// see [`SimilarityMatrix::zero_norm_tasks`].
 pub fn cosine_similarity(im: &ImportanceMatrix) -> SimilarityMatrix {
-    let (matrix, zero) = cosine_of_rows(im.data());
-    let zero_norm_tasks = im
-        .tasks()
+    similarity_from_gram(im.tasks(), &super::kernels::gram(im.data()))
+}
+
+/// [`cosine_similarity`] from the Gram matrix `I Iᵀ` of the task rows.
+pub(crate) fn similarity_from_gram(tasks: &[String], gram: &DMatrix<f64>) -> SimilarityMatrix {
+    let (matrix, zero) = cosine_from_gram(gram);
+    let zero_norm_tasks = tasks
         .iter()
         .zip(&zero)
         .filter(|(_, z)| **z)
         .map(|(n, _)| n.clone())
         .collect();
     SimilarityMatrix {
-        tasks: im.tasks().to_vec(),
+        tasks: tasks.to_vec(),
         matrix,
         zero_norm_tasks,
     }
@@ -99,8 +103,12 @@ pub fn cosine_similarity(im: &ImportanceMatrix) -> SimilarityMatrix {
 /// The cosine matrix of the rows of `data` and which rows are all zero
 /// (similarity 0 to every other row, 1 to themselves).
 pub(crate) fn cosine_of_rows(data: &DMatrix<f64>) -> (Vec<Vec<f64>>, Vec<bool>) {
-    let t = data.nrows();
-    let gram = data * data.transpose();
+    cosine_from_gram(&super::kernels::gram(data))
+}
+
+/// The cosine matrix and zero rows from a Gram matrix `G = A Aᵀ`.
+pub(crate) fn cosine_from_gram(gram: &DMatrix<f64>) -> (Vec<Vec<f64>>, Vec<bool>) {
+    let t = gram.nrows();
     let norms: Vec<f64> = (0..t).map(|i| gram[(i, i)].max(0.0).sqrt()).collect();
     let zero: Vec<bool> = norms.iter().map(|&n| n == 0.0).collect();
     // Read G above the diagonal only, so the result is symmetric bit for bit.

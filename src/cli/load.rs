@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 
 use mtl_inspect::ImportanceMatrix;
 use mtl_inspect::analysis::AnalysisError;
-use mtl_inspect::analysis::similarity::{SimilarityMatrix, cosine_similarity};
 use mtl_inspect::checkpoint::Checkpoint;
 use mtl_inspect::checkpoint::discover::{DroppedFilters, Gates, discover_gates};
 use mtl_inspect::checkpoint::summary::CheckpointSummary;
+use mtl_inspect::importance::{LayerSpan, span_difference};
 
 use super::Failure;
 use super::args::LoadSettings;
+use super::output::{Source, source};
 
 /// One checkpoint, read and turned into importances.
 pub struct Run {
@@ -96,20 +97,44 @@ pub fn load_all(paths: &[PathBuf], s: &LoadSettings) -> Result<Vec<Run>, Failure
     let runs: Vec<Run> = paths.iter().map(|p| load(p, s)).collect::<Result<_, _>>()?;
     if let Some(first) = runs.first() {
         for r in &runs[1..] {
-            if let Some(d) = first.importance.layer_difference(&r.importance) {
-                return Err(Failure::input(AnalysisError::LayerMismatch(format!(
-                    "{} and {} differ: {d}; compare runs of the same architecture, or select common layers with --layers",
-                    first.name, r.name
-                ))));
-            }
+            check_layers(&first.name, first.importance.layers(), r)?;
         }
     }
     Ok(runs)
 }
 
-/// Each run's task-similarity matrix, named by the run.
-pub fn similarities(runs: &[Run]) -> Vec<(String, SimilarityMatrix)> {
-    runs.iter()
-        .map(|r| (r.name.clone(), cosine_similarity(&r.importance)))
-        .collect()
+fn check_layers(first: &str, spans: &[LayerSpan], r: &Run) -> Result<(), Failure> {
+    match span_difference(spans, r.importance.layers()) {
+        None => Ok(()),
+        Some(d) => Err(Failure::input(AnalysisError::LayerMismatch(format!(
+            "{first} and {} differ: {d}; compare runs of the same architecture, or select common layers with --layers",
+            r.name
+        )))),
+    }
+}
+
+/// Reads the runs one at a time, reduces each with `reduce` (given the
+/// run's position) and drops it, so a command over many runs holds one
+/// run's importance matrix at a time. Layers must agree as in
+/// [`load_all`]. Returns each run's provenance and reduction.
+pub fn stream<T>(
+    paths: &[PathBuf],
+    s: &LoadSettings,
+    mut reduce: impl FnMut(usize, &Run) -> Result<T, Failure>,
+) -> Result<(Vec<Source>, Vec<T>), Failure> {
+    let mut first: Option<(String, Vec<LayerSpan>)> = None;
+    let mut sources = Vec::with_capacity(paths.len());
+    let mut out = Vec::with_capacity(paths.len());
+    for (i, p) in paths.iter().enumerate() {
+        let mut run = load(p, s)?;
+        // Only the importance matrix is reduced: free the raw gates first.
+        run.gates.release_values();
+        match &first {
+            None => first = Some((run.name.clone(), run.importance.layers().to_vec())),
+            Some((name, spans)) => check_layers(name, spans, &run)?,
+        }
+        out.push(reduce(i, &run)?);
+        sources.push(source(&run, s));
+    }
+    Ok((sources, out))
 }

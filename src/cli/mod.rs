@@ -140,9 +140,11 @@ enum Command {
         /// T! ≤ N all permutations are enumerated exactly.
         #[arg(long, default_value_t = 999)]
         permutations: usize,
-        /// Replicates for the 95 % intervals of the mean Spearman (bootstrap
-        /// over runs, percentile) and of each pair's Spearman (delete-d
-        /// jackknife over each run's filters, 90 % kept); 0: no intervals.
+        /// Replicates for the 95 % interval of the mean Spearman (bootstrap
+        /// over runs, percentile); any value > 0 also gives each pair's
+        /// interval (grouped jackknife over each run's filters: 10 random
+        /// groups, each left out once, 10 × 10 replicates per pair; costs
+        /// one more pass over each run's filters); 0: no intervals.
         #[arg(long, default_value_t = 200)]
         bootstrap: usize,
         /// Seed of the permutation and bootstrap RNGs.
@@ -278,24 +280,19 @@ pub fn run() -> Result<(), Failure> {
             } else {
                 ckpts
             };
-            let runs = load::load_all(&ckpts, &s)?;
-            let results: Vec<capacity::CapacityReport> = runs
-                .iter()
-                .map(|r| capacity::capacity(&r.importance))
-                .collect();
-            match (runs.as_slice(), results.as_slice()) {
-                ([run], [r]) => output::capacity(run, &s, r),
-                _ => {
-                    let named: Vec<(String, &capacity::CapacityReport)> = runs
-                        .iter()
-                        .zip(&results)
-                        .map(|(run, r)| (run.name.clone(), r))
-                        .collect();
-                    let spread =
-                        across_runs::capacity_across_runs(&named).map_err(Failure::analysis)?;
-                    output::capacity_runs(&runs, &s, &named, &spread)
-                }
+            if let [ckpt] = ckpts.as_slice() {
+                let mut run = load::load(ckpt, &s)?;
+                run.gates.release_values();
+                let r = capacity::capacity(&run.importance);
+                return write_stdout(&output::capacity(&run, &s, &r));
             }
+            let (sources, results) = load::stream(&ckpts, &s, |_, run| {
+                Ok((run.name.clone(), capacity::capacity(&run.importance)))
+            })?;
+            let named: Vec<(String, &capacity::CapacityReport)> =
+                results.iter().map(|(n, r)| (n.clone(), r)).collect();
+            let spread = across_runs::capacity_across_runs(&named).map_err(Failure::analysis)?;
+            output::capacity_runs(&sources, &s, &named, &spread)
         }
         Command::Similarity {
             ckpt,
@@ -331,7 +328,7 @@ pub fn run() -> Result<(), Failure> {
                     b.name
                 ))
             })?;
-            output::diff(&[a, b], &s, &r)
+            output::diff(&[output::source(&a, &s), output::source(&b, &s)], &s, &r)
         }
         Command::Specialization { ckpt, tau, load } => {
             let p = specialization::SpecializationParams::new(tau)
@@ -354,13 +351,16 @@ pub fn run() -> Result<(), Failure> {
                 .map_err(|e| Failure::usage(anyhow::anyhow!("--bootstrap: {e}")))?;
             let s = load.check()?;
             let ckpts = load::without_sidecars(&ckpts);
-            let runs = load::load_all(&ckpts, &s)?;
-            let ims: Vec<(String, &mtl_inspect::ImportanceMatrix)> = runs
-                .iter()
-                .map(|r| (r.name.clone(), &r.importance))
-                .collect();
-            let r = stability::stability_of_importance(&ims, &p).map_err(Failure::analysis)?;
-            output::stability(&runs, &s, &r)
+            let (sources, reduced) = load::stream(&ckpts, &s, |i, run| {
+                Ok(stability::ReducedRun::new(
+                    run.name.clone(),
+                    &run.importance,
+                    i,
+                    &p,
+                ))
+            })?;
+            let r = stability::stability_of_runs(reduced, &p).map_err(Failure::analysis)?;
+            output::stability(&sources, &s, &r)
         }
         Command::Cluster {
             ckpts,
@@ -372,10 +372,14 @@ pub fn run() -> Result<(), Failure> {
                 .map_err(|e| Failure::usage(anyhow::anyhow!("--k: {e}")))?;
             let s = load.check()?;
             let ckpts = load::without_sidecars(&ckpts);
-            let runs = load::load_all(&ckpts, &s)?;
-            let sims = load::similarities(&runs);
+            let (sources, sims) = load::stream(&ckpts, &s, |_, run| {
+                Ok((
+                    run.name.clone(),
+                    similarity::cosine_similarity(&run.importance),
+                ))
+            })?;
             let r = clusters::cluster_runs(&sims, &p).map_err(Failure::analysis)?;
-            output::cluster(&runs, &s, &r)
+            output::cluster(&sources, &s, &r)
         }
         Command::FilterGroups {
             ckpt,

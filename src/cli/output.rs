@@ -39,7 +39,7 @@ pub fn inspect(s: &CheckpointSummary, f: Format) -> Vec<u8> {
 
 /// Where a result came from and how it was read.
 #[derive(Debug, Serialize)]
-struct Source {
+pub struct Source {
     file: String,
     layout: String,
     dtype: String,
@@ -65,7 +65,7 @@ struct LayerGate {
     reason: String,
 }
 
-fn source(run: &Run, s: &LoadSettings) -> Source {
+pub fn source(run: &Run, s: &LoadSettings) -> Source {
     let sum = run.summary(s);
     Source {
         gate_evidence: sum
@@ -121,7 +121,7 @@ struct One<'a, T: Serialize> {
 struct Many<'a, T: Serialize> {
     #[serde(flatten)]
     result: &'a T,
-    checkpoints: Vec<Source>,
+    checkpoints: &'a [Source],
 }
 
 fn one<T: Serialize>(
@@ -142,7 +142,7 @@ fn one<T: Serialize>(
 }
 
 fn many<T: Serialize>(
-    runs: &[Run],
+    sources: &[Source],
     s: &LoadSettings,
     result: &T,
     text: impl FnOnce() -> String,
@@ -151,11 +151,11 @@ fn many<T: Serialize>(
     match s.format {
         Format::Json => json(&Many {
             result,
-            checkpoints: runs.iter().map(|r| source(r, s)).collect(),
+            checkpoints: sources,
         }),
         Format::Csv => csv().to_csv().into_bytes(),
         Format::Table => {
-            let head: String = runs.iter().map(|r| header_line(&source(r, s))).collect();
+            let head: String = sources.iter().map(header_line).collect();
             format!("{head}{}", text()).into_bytes()
         }
     }
@@ -195,7 +195,7 @@ struct CapacityRuns<'a> {
 /// "across_runs":{...}}`, CSV one row per task with the summary columns,
 /// text the means and intervals.
 pub fn capacity_runs(
-    runs: &[Run],
+    runs: &[Source],
     s: &LoadSettings,
     results: &[(String, &CapacityReport)],
     spread: &CapacityAcrossRuns,
@@ -270,7 +270,7 @@ pub fn similarity_by_layer(run: &Run, s: &LoadSettings, r: &SimilarityByLayer) -
     )
 }
 
-pub fn diff(runs: &[Run], s: &LoadSettings, r: &DiffReport) -> Vec<u8> {
+pub fn diff(runs: &[Source], s: &LoadSettings, r: &DiffReport) -> Vec<u8> {
     many(
         runs,
         s,
@@ -290,7 +290,7 @@ pub fn specialization(run: &Run, s: &LoadSettings, r: &SpecializationReport) -> 
     )
 }
 
-pub fn stability(runs: &[Run], s: &LoadSettings, r: &StabilityReport) -> Vec<u8> {
+pub fn stability(runs: &[Source], s: &LoadSettings, r: &StabilityReport) -> Vec<u8> {
     many(
         runs,
         s,
@@ -300,7 +300,7 @@ pub fn stability(runs: &[Run], s: &LoadSettings, r: &StabilityReport) -> Vec<u8>
     )
 }
 
-pub fn cluster(runs: &[Run], s: &LoadSettings, r: &ClusterReport) -> Vec<u8> {
+pub fn cluster(runs: &[Source], s: &LoadSettings, r: &ClusterReport) -> Vec<u8> {
     many(
         runs,
         s,

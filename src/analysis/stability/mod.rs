@@ -9,10 +9,15 @@ use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 
 use super::AnalysisError;
-use super::similarity::{SimilarityMatrix, align_runs, cosine_of_rows, cosine_similarity};
+use super::kernels;
+use super::similarity::{SimilarityMatrix, align_runs, cosine_of_rows, similarity_from_gram};
 use crate::importance::ImportanceMatrix;
+
+pub mod jackknife;
+use jackknife::RunReplicates;
 
 /// Two computed correlations closer than this count as equal when counting
 /// permutations at least as extreme as the observed one, so that rounding
@@ -218,31 +223,47 @@ pub fn stability(
     let aligned = align_runs(runs, 2)?;
     let names: Vec<String> = runs.iter().map(|(n, _)| n.clone()).collect();
     let r = aligned.len();
-    let triangles: Vec<Vec<f64>> = aligned.iter().map(|s| s.upper_triangle()).collect();
+    // Each run's triangle is ranked once (not once per pair): Spearman is
+    // then the Pearson correlation of the centred rank vectors.
+    let ranks: Vec<Option<Vec<f64>>> = aligned
+        .par_iter()
+        .map(|s| centred_ranks(&s.upper_triangle()))
+        .collect();
+    let rho = |i: usize, j: usize| match (&ranks[i], &ranks[j]) {
+        (Some(a), Some(b)) => centred_correlation(a, b),
+        _ => None,
+    };
     let mut matrix = vec![vec![None; r]; r];
-    let mut pairs = Vec::new();
-    for i in 0..r {
-        matrix[i][i] = spearman(&triangles[i], &triangles[i]);
-        for j in i + 1..r {
-            let rho = spearman(&triangles[i], &triangles[j]);
-            matrix[i][j] = rho;
-            matrix[j][i] = rho;
+    let index: Vec<(usize, usize)> = (0..r)
+        .flat_map(|i| (i + 1..r).map(move |j| (i, j)))
+        .collect();
+    let pairs: Vec<StabilityPair> = index
+        .par_iter()
+        .map(|&(i, j)| {
+            let rho = rho(i, j);
             let pair_seed =
                 p.seed ^ (((i as u64) << 32) | j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let p_value = match rho {
-                Some(obs) if p.permutations > 0 => {
-                    mantel(&aligned[i], &aligned[j], obs, p.permutations, pair_seed)
+            let p_value = match (rho, &ranks[i], &ranks[j]) {
+                (Some(obs), Some(ra), Some(rb)) if p.permutations > 0 => {
+                    mantel(ra, rb, aligned[i].n_tasks(), obs, p.permutations, pair_seed)
                 }
                 _ => None,
             };
-            pairs.push(StabilityPair {
+            StabilityPair {
                 a: names[i].clone(),
                 b: names[j].clone(),
                 spearman: rho,
                 p_value,
                 ci: None,
-            });
-        }
+            }
+        })
+        .collect();
+    for (i, row) in matrix.iter_mut().enumerate() {
+        row[i] = rho(i, i);
+    }
+    for (&(i, j), q) in index.iter().zip(&pairs) {
+        matrix[i][j] = q.spearman;
+        matrix[j][i] = q.spearman;
     }
     let defined: Vec<f64> = pairs.iter().filter_map(|q| q.spearman).collect();
     let (mean, min, max) = if defined.is_empty() {
@@ -274,139 +295,147 @@ pub fn stability(
     })
 }
 
+/// One run reduced to what [`stability_of_runs`] needs: its similarity
+/// matrix and, when intervals are asked for, its jackknife replicates
+/// ([`jackknife`]). Built from one importance matrix, which the caller can
+/// then drop: a command over 20 runs holds one run's matrix at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReducedRun {
+    pub name: String,
+    pub similarity: SimilarityMatrix,
+    replicates: Option<RunReplicates>,
+}
+
+impl ReducedRun {
+    /// `index` is the run's position among the runs: it seeds the run's
+    /// filter partition, so a pair's interval depends only on its two runs
+    /// and their positions.
+    pub fn new(name: String, im: &ImportanceMatrix, index: usize, p: &StabilityParams) -> Self {
+        let gram = kernels::gram(im.data());
+        let similarity = similarity_from_gram(im.tasks(), &gram);
+        let replicates = (p.bootstrap > 0)
+            .then(|| RunReplicates::new(im.data(), &gram, index, p.seed))
+            .flatten();
+        ReducedRun {
+            name,
+            similarity,
+            replicates,
+        }
+    }
+}
+
 /// [`stability`] of runs given by their importance matrices, with an
 /// interval for each pair's Spearman over resampled filters when `p` asks
-/// for one: each replicate keeps a random 90 % of every run's filters
-/// (without replacement), recomputes its similarity matrix on them, and
-/// correlates the pair's upper triangles again ([`resampled_spearman`]).
-/// Filters of different runs do not correspond (training permutes them), so
-/// each run is subsampled on its own. Run `r`'s draws come from a
-/// Xoshiro256++ stream seeded from `seed` and `r`, so a pair's interval
-/// depends only on its two runs and their positions.
-///
-/// The interval is the delete-d jackknife's (d = ⌈F/10⌉ filters left out):
-/// standard error `√((F − d)/d · var(ρ_s))` over the replicates ρ_s, and
-/// `ρ ± z₀.₉₇₅ · SE`, clipped to [−1, 1] ([`jackknife_interval`]). A
-/// bootstrap (drawing F filters with replacement) was tried first and
-/// rejected: duplicated filters add noise to both similarity matrices,
-/// which attenuates their correlation, and its replicates sat 0.1–0.2
-/// below the observed ρ on the fixtures, so its interval missed ρ.
-/// Subsamples without replacement have no duplicates; [`Interval::mean`]
-/// still shows any shift.
+/// for one (a grouped jackknife, see [`jackknife`]).
 ///
 /// Errors: as [`stability`].
 pub fn stability_of_importance(
     runs: &[(String, &ImportanceMatrix)],
     p: &StabilityParams,
 ) -> Result<StabilityReport, AnalysisError> {
+    let reduced = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (n, im))| ReducedRun::new(n.clone(), im, i, p))
+        .collect();
+    stability_of_runs(reduced, p)
+}
+
+/// [`stability`] of reduced runs, with the per-pair jackknife intervals
+/// when the runs carry replicates.
+///
+/// Errors: as [`stability`].
+pub fn stability_of_runs(
+    runs: Vec<ReducedRun>,
+    p: &StabilityParams,
+) -> Result<StabilityReport, AnalysisError> {
     let sims: Vec<(String, SimilarityMatrix)> = runs
         .iter()
-        .map(|(n, im)| (n.clone(), cosine_similarity(im)))
+        .map(|r| (r.name.clone(), r.similarity.clone()))
         .collect();
     let mut report = stability(&sims, p)?;
     if p.bootstrap == 0 {
         return Ok(report);
     }
-    let order: &[String] = sims.first().map_or(&[], |(_, s)| s.tasks.as_slice());
-    let rows: Vec<Vec<usize>> = runs
-        .iter()
-        .map(|(name, im)| {
-            order
-                .iter()
-                .map(|t| im.tasks().iter().position(|x| x == t))
-                .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| {
-                    AnalysisError::TaskMismatch(format!(
-                        "run '{name}' lacks a task of the first run"
-                    ))
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    let r = runs.len();
-    let mut rngs: Vec<Xoshiro256PlusPlus> = (0..r)
-        .map(|i| {
-            Xoshiro256PlusPlus::seed_from_u64(
-                p.seed ^ FILTER_SALT ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            )
+    let order: &[String] = &sims[0].1.tasks;
+    // Every run's replicates in the first run's task order, once.
+    let replicates: Vec<Option<RunReplicates>> = runs
+        .into_iter()
+        .map(|r| {
+            let map = triangle_map(order, &r.similarity.tasks)?;
+            r.replicates.map(|x| x.aligned(&map))
         })
         .collect();
-    let mut values: Vec<Vec<f64>> =
-        vec![Vec::with_capacity(p.bootstrap); r * r.saturating_sub(1) / 2];
-    for _ in 0..p.bootstrap {
-        let ranks: Vec<Option<Vec<f64>>> = runs
-            .iter()
-            .zip(&rows)
-            .zip(rngs.iter_mut())
-            .map(|(((_, im), rows), rng)| {
-                let f = im.n_filters();
-                if f == 0 {
-                    return None;
-                }
-                let mut filters: Vec<usize> = (0..f).collect();
-                let keep = f - jackknife_left_out(f);
-                filters.partial_shuffle(rng, keep);
-                filters.truncate(keep);
-                filters.sort_unstable();
-                Some(average_ranks(&resampled_triangle(
-                    im.data(),
-                    rows,
-                    &filters,
-                )))
-            })
-            .collect();
-        let mut k = 0;
-        for i in 0..r {
-            for j in i + 1..r {
-                if let (Some(a), Some(b)) = (&ranks[i], &ranks[j])
-                    && let Some(rho) = pearson(a, b)
-                {
-                    values[k].push(rho);
-                }
-                k += 1;
-            }
-        }
-    }
-    let f = runs.iter().map(|(_, im)| im.n_filters()).min().unwrap_or(0);
-    for (pair, v) in report.pairs.iter_mut().zip(values) {
-        pair.ci = pair.spearman.and_then(|rho| jackknife_interval(rho, &v, f));
+    let n = replicates.len();
+    let index: Vec<(usize, usize)> = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .collect();
+    let intervals: Vec<Option<Interval>> = index
+        .par_iter()
+        .zip(report.pairs.par_iter())
+        .map(
+            |(&(i, j), pair)| match (pair.spearman, &replicates[i], &replicates[j]) {
+                (Some(rho), Some(a), Some(b)) => jackknife::pair_interval(rho, a, b),
+                _ => None,
+            },
+        )
+        .collect();
+    for (pair, ci) in report.pairs.iter_mut().zip(intervals) {
+        pair.ci = ci;
     }
     Ok(report)
 }
 
-/// Filters each delete-d jackknife replicate leaves out: ⌈F/10⌉ (at least
-/// 1, and never all).
-fn jackknife_left_out(f: usize) -> usize {
-    f.div_ceil(10).clamp(1, f.saturating_sub(1).max(1)).min(f)
+/// For each entry of the upper triangle in `order`, its position in the
+/// upper triangle of a run whose tasks are `tasks` (`None` if the task sets
+/// differ; [`stability`] reports that).
+fn triangle_map(order: &[String], tasks: &[String]) -> Option<Vec<usize>> {
+    let t = tasks.len();
+    if order.len() != t {
+        return None;
+    }
+    let pos: Vec<usize> = order
+        .iter()
+        .map(|name| tasks.iter().position(|x| x == name))
+        .collect::<Option<_>>()?;
+    let mut map = Vec::with_capacity(t * t.saturating_sub(1) / 2);
+    for a in 0..t {
+        for b in a + 1..t {
+            let (lo, hi) = (pos[a].min(pos[b]), pos[a].max(pos[b]));
+            map.push(lo * (2 * t - lo - 1) / 2 + (hi - lo - 1));
+        }
+    }
+    Some(map)
+}
+
+/// Average ranks minus their mean; `None` when a value is not finite
+/// (Spearman is then undefined, as in [`spearman`]) or there are fewer
+/// than 2 values.
+fn centred_ranks(x: &[f64]) -> Option<Vec<f64>> {
+    if x.len() < 2 || x.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mean = (x.len() as f64 + 1.0) / 2.0;
+    Some(average_ranks(x).into_iter().map(|r| r - mean).collect())
+}
+
+/// Pearson correlation of two centred vectors; `None` if either is
+/// constant (all zero).
+fn centred_correlation(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    (aa > 0.0 && bb > 0.0).then(|| (ab / (aa * bb).sqrt()).clamp(-1.0, 1.0))
 }
 
 /// `z` of the two-sided [`BOOTSTRAP_LEVEL`] normal interval.
 const Z_975: f64 = 1.959_963_984_540_054;
-
-/// The delete-d jackknife interval `ρ ± z · √((F − d)/d · var(ρ_s))`
-/// (var with divisor N, the replicates' own mean), clipped to [−1, 1];
-/// `None` without finite replicates. `f` is the number of filters (the
-/// smallest of the two runs' when they differ).
-fn jackknife_interval(rho: f64, replicates: &[f64], f: usize) -> Option<Interval> {
-    let v: Vec<f64> = replicates
-        .iter()
-        .copied()
-        .filter(|x| x.is_finite())
-        .collect();
-    if v.is_empty() || f < 2 {
-        return None;
-    }
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    let d = jackknife_left_out(f) as f64;
-    let se = ((f as f64 - d) / d * var).sqrt();
-    Some(Interval {
-        low: (rho - Z_975 * se).max(-1.0),
-        high: (rho + Z_975 * se).min(1.0),
-        mean,
-        replicates: v.len(),
-    })
-}
 
 /// Salts that keep the bootstrap streams apart from the Mantel streams.
 const FILTER_SALT: u64 = 0xB007_5742_F117_E125;
@@ -558,46 +587,48 @@ fn next_permutation(perm: &mut [usize]) -> bool {
     true
 }
 
-/// Mantel p-value of `rho_obs` for the pair (`a`, `b`), permuting `b`.
+/// Mantel p-value of `rho_obs` for a pair of runs given by the centred
+/// ranks of their upper triangles (`t` tasks), permuting the second run.
 ///
 /// The ranks of `b`'s upper triangle are computed once: permuting task
 /// labels only moves entries around, so the permuted triangle's ranks are the
 /// permuted ranks, and their mean and spread do not change. Each permutation
 /// then costs `O(T²)`.
 fn mantel(
-    a: &SimilarityMatrix,
-    b: &SimilarityMatrix,
+    ra: &[f64],
+    rb_flat: &[f64],
+    t: usize,
     rho_obs: f64,
     permutations: usize,
     seed: u64,
 ) -> Option<f64> {
-    let t = a.n_tasks();
-    let ra = average_ranks(&a.upper_triangle());
-    let rb_flat = average_ranks(&b.upper_triangle());
-    // rank of b[i][j] for i != j, as a full symmetric matrix; entry (a, b)
-    // with a < b sits at a·(2T − a − 1)/2 + (b − a − 1) of the triangle.
-    let rb: Vec<Vec<f64>> = (0..t)
-        .map(|i| {
-            (0..t)
-                .map(|j| {
-                    let (a, b) = (i.min(j), i.max(j));
-                    if a == b {
-                        return 0.0;
-                    }
-                    let k = a * (2 * t - a - 1) / 2 + (b - a - 1);
-                    rb_flat.get(k).copied().unwrap_or(0.0)
-                })
-                .collect()
-        })
-        .collect();
-    let rho_of = |perm: &[usize]| -> Option<f64> {
-        let mut permuted = Vec::with_capacity(ra.len());
+    // rank of b[i][j] for i != j, as a full symmetric T × T matrix (row
+    // major, one allocation); entry (a, b) with a < b sits at
+    // a·(2T − a − 1)/2 + (b − a − 1) of the triangle.
+    let mut rb = vec![0.0; t * t];
+    for i in 0..t {
+        for j in i + 1..t {
+            let v = rb_flat
+                .get(i * (2 * t - i - 1) / 2 + (j - i - 1))
+                .copied()
+                .unwrap_or(0.0);
+            rb[i * t + j] = v;
+            rb[j * t + i] = v;
+        }
+    }
+    let mut permuted = vec![0.0; ra.len()];
+    let mut rho_of = |perm: &[usize]| -> Option<f64> {
+        let mut k = 0;
         for i in 0..t {
-            for j in i + 1..t {
-                permuted.push(rb[perm[i]][perm[j]]);
+            let row = &rb[perm[i] * t..(perm[i] + 1) * t];
+            for &pj in &perm[i + 1..] {
+                permuted[k] = row[pj];
+                k += 1;
             }
         }
-        pearson(&ra, &permuted)
+        // Permuting moves the centred ranks around: their sum stays 0 and
+        // their spread stays the same.
+        centred_correlation(ra, &permuted)
     };
     let at_least = |r: Option<f64>| r.is_some_and(|r| r >= rho_obs - TIE_TOL);
     let mut perm: Vec<usize> = (0..t).collect();
@@ -627,28 +658,6 @@ fn mantel(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jackknife_interval_is_symmetric_around_rho() {
-        // numpy: v = np.array([0.60, 0.62, 0.64, 0.66]); F = 100, d = 10
-        // se = np.sqrt((100 - 10) / 10 * v.var()) = 0.06708203932499375
-        // 0.63 ± 1.959963984540054 * se = (0.49852161891351265, 0.7614783810864874)
-        let ci = jackknife_interval(0.63, &[0.60, 0.62, 0.64, 0.66], 100).unwrap();
-        assert!(
-            (ci.low - 0.498_521_618_913_512_65).abs() < 1e-12,
-            "{}",
-            ci.low
-        );
-        assert!(
-            (ci.high - 0.761_478_381_086_487_4).abs() < 1e-12,
-            "{}",
-            ci.high
-        );
-        assert!((ci.mean - 0.63).abs() < 1e-15 && ci.replicates == 4);
-        assert_eq!(jackknife_interval(0.5, &[f64::NAN], 100), None);
-        assert_eq!(jackknife_left_out(2880), 288);
-        assert_eq!(jackknife_left_out(5), 1);
-    }
 
     #[test]
     fn ranks_average_ties() {
