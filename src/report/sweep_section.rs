@@ -144,43 +144,49 @@ pub(super) fn section(
         None,
     ));
 
-    let mut t = Table::new(&[
-        "run",
-        r.parameter.as_str(),
-        "seed",
-        "epoch",
-        "test mean F1",
-        "noisy task capacity",
-        "shared",
-        "independent",
-        "most similar task",
-        "its cosine similarity",
-        "gates < 0.1",
-        "gates > 0.9",
-        "median gate",
-    ]);
+    // The noisy task's columns only where there is one.
+    let noisy = r.noisy_task.is_some();
+    let mut headers = vec!["run", r.parameter.as_str(), "seed", "epoch", "test mean F1"];
+    if noisy {
+        headers.extend([
+            "noisy task capacity",
+            "shared",
+            "independent",
+            "most similar task",
+            "its cosine similarity",
+        ]);
+    }
+    headers.extend(["gates < 0.1", "gates > 0.9", "median gate"]);
+    let mut t = Table::new(&headers);
     // Rows in order of the swept value.
     for run in r
         .points
         .iter()
         .flat_map(|p| p.runs.iter().filter_map(|&i| r.runs.get(i)))
     {
-        let n = run.noisy.as_ref();
-        t.push(vec![
+        let mut row: Vec<Cell> = vec![
             run.run.clone().into(),
             run.value.into(),
             run.seed.map_or(Cell::Missing, |v| Cell::Int(v as usize)),
             run.epoch.map_or(Cell::Missing, |v| Cell::Int(v as usize)),
             run.test_mean_f1.into(),
-            n.map(|n| n.capacity.capacity).into(),
-            n.map(|n| n.capacity.shared).into(),
-            n.map(|n| n.capacity.independent).into(),
-            n.map_or(Cell::Missing, |n| n.nearest_task.clone().into()),
-            n.map(|n| n.nearest_similarity).into(),
+        ];
+        if noisy {
+            let n = run.noisy.as_ref();
+            row.extend([
+                n.map(|n| n.capacity.capacity).into(),
+                n.map(|n| n.capacity.shared).into(),
+                n.map(|n| n.capacity.independent).into(),
+                n.map_or(Cell::Missing, |n| n.nearest_task.clone().into()),
+                n.map(|n| n.nearest_similarity).into(),
+            ]);
+        }
+        row.extend([
             run.gates.below_0_1.into(),
             run.gates.above_0_9.into(),
             run.gates.median.into(),
         ]);
+        t.push(row);
     }
     blocks.push(files.table(
         &format!("{stem}.csv"),
