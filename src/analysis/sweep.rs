@@ -284,3 +284,96 @@ fn noisy(r: &SweepRunInput<'_>, name: &str) -> Result<NoisyTask, AnalysisError> 
         nearest_similarity,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::DMatrix;
+    use std::path::PathBuf;
+
+    fn meta(file: &str, key: &str, value: f64, f1: Option<f64>, regression: &[&str]) -> RunMeta {
+        RunMeta {
+            path: PathBuf::from(file),
+            sweep: vec![(key.to_string(), value)],
+            epoch: Some(3),
+            best_epoch: Some(3),
+            selection: None,
+            test_mean_f1: f1,
+            val_mean_f1: None,
+            regression_tasks: regression.iter().map(|s| s.to_string()).collect(),
+            seed: Some(0),
+        }
+    }
+
+    fn im(v: &[f64]) -> ImportanceMatrix {
+        let names = vec!["a".to_string(), "b".into(), "noisy".into()];
+        ImportanceMatrix::single_layer(names, "l", DMatrix::from_row_slice(3, 2, v)).unwrap()
+    }
+
+    #[test]
+    fn runs_of_one_value_are_averaged_and_values_sorted() {
+        let m = [
+            meta("r2.safetensors", "noise", 2.0, Some(0.8), &["noisy"]),
+            meta("r0a.safetensors", "noise", 0.0, Some(0.6), &["noisy"]),
+            meta("r0b.safetensors", "noise", 0.0, None, &["noisy"]),
+        ];
+        // The noisy task equals `a` at ξ = 0 (no independent capacity) and
+        // is orthogonal to both others at ξ = 2 (all independent).
+        let ims = [
+            im(&[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]),
+            im(&[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]),
+            im(&[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]),
+        ];
+        let names = ["r2", "r0a", "r0b"];
+        let runs: Vec<SweepRunInput> = (0..3)
+            .map(|i| SweepRunInput {
+                name: names[i],
+                meta: &m[i],
+                importance: &ims[i],
+            })
+            .collect();
+        let r = sweep(&runs, 4).unwrap();
+        assert_eq!(r.noisy_task.as_deref(), Some("noisy"));
+        let values: Vec<f64> = r.points.iter().map(|p| p.value).collect();
+        assert_eq!(values, [0.0, 2.0]);
+        assert_eq!(r.points[0].runs, [1, 2]);
+        // F1 averaged over the runs that have it.
+        assert_eq!(r.points[0].test_mean_f1, Some(0.6));
+        assert_eq!(r.points[0].noisy_independent, Some(0.0));
+        assert!((r.points[1].noisy_independent.unwrap() - 0.5).abs() < 1e-12);
+        // Gates pooled over both runs of ξ = 0.
+        assert_eq!(r.points[0].gates.n, 12);
+        let t = r.independent_trend.unwrap();
+        assert!(t.monotone_rising());
+        assert_eq!(r.best_f1_value, Some(2.0));
+    }
+
+    #[test]
+    fn a_noisy_task_missing_from_a_run_is_named() {
+        let m = meta("x.safetensors", "noise", 1.0, None, &["size"]);
+        let i = im(&[1.0; 6]);
+        let e = sweep(
+            &[SweepRunInput {
+                name: "x",
+                meta: &m,
+                importance: &i,
+            }],
+            4,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'size'") && e.contains("x.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn trends_and_value_text() {
+        let t = Trend::of(&[1.0, 1.0, 2.0]).unwrap();
+        assert_eq!((t.steps, t.rising, t.falling), (2, 1, 0));
+        assert!(!t.monotone_rising(), "a tie is not a rise");
+        assert!(Trend::of(&[]).is_none());
+        assert!(!Trend::of(&[3.0]).unwrap().monotone_rising());
+        assert_eq!(fmt_value(0.5), "0.5");
+        assert_eq!(fmt_value(1000.0), "1000");
+        assert_eq!(fmt_value(0.0), "0");
+    }
+}

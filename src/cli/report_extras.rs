@@ -37,9 +37,12 @@ pub struct ReportExtraArgs {
     /// mtl.sweep metadata, e.g. `fixtures/sweeps/noise`). Runs are grouped
     /// into one section per swept parameter (the mtl.sweep key) and by
     /// value within it: for `noise`, the capacity split of the noisy
-    /// (regression) task against ξ (App. E); for every sweep, the gate
-    /// distributions and the mean test F1 per value. Put it after the
-    /// report's checkpoints (it takes every path that follows).
+    /// (regression) task against ξ (App. E); for other parameters (e.g.
+    /// `alpha`), histograms of all gates per value (Fig. 5/9); for every
+    /// sweep, the mean test F1 per value (mtl.test_mean_f1, at the epoch the
+    /// checkpoint holds). The reading flags (--layers, --gate, …) apply to
+    /// these runs too. Put it after the report's checkpoints (it takes every
+    /// path that follows).
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub sweep: Vec<PathBuf>,
 }

@@ -118,10 +118,12 @@ fn conflict_blocks(
     let mut rows = Vec::new();
     for scope in &scopes {
         for d in ds {
+            // A scope whose cosines are all undefined has nothing to draw.
             let Some(s) = d
                 .conflict
                 .as_ref()
                 .and_then(|c| c.scopes.iter().find(|s| &s.scope == scope))
+                .filter(|s| s.distribution.n > 0)
             else {
                 continue;
             };
@@ -300,6 +302,7 @@ fn per_task_series(
     stat: fn(&Scope) -> &PerTask,
 ) -> Vec<BarSeries> {
     ds.iter()
+        .filter(|d| d.diagnostics.tasks == tasks)
         .filter_map(|d| {
             let s = d.diagnostics.overall()?;
             let p = stat(s);
@@ -333,6 +336,15 @@ fn norm_blocks(
         return Ok(());
     };
     let tasks = first.diagnostics.tasks.clone();
+    // Bars share one task axis: files with other tasks are listed in the
+    // tables only.
+    for d in ds.iter().filter(|d| d.diagnostics.tasks != tasks) {
+        blocks.push(Block::Note(format!(
+            "{} has other tasks than {}; its gradient norms and AvgNorm weights are in the tables below, not in the figures.",
+            label(d),
+            label(first)
+        )));
+    }
     let weights = BarFigure {
         name: "avgnorm-weights".into(),
         title: "AvgNorm weight w_t = ‖Σ g_i‖ / ‖g_t‖ per task (all shared weights)".into(),

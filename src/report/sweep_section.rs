@@ -113,6 +113,12 @@ pub(super) fn section(
         ));
     }
 
+    if r.parameter == "noise" && r.noisy_task.is_none() {
+        blocks.push(Block::Note(
+            "These runs name no single regression task (mtl.regression_tasks), so the noisy task's capacity is not drawn.".into(),
+        ));
+    }
+    let has_f1 = r.points.iter().any(|p| p.test_mean_f1.is_some());
     let f1 = LineFigure {
         name: format!("{stem}-f1"),
         title: format!("Mean test F1 against {sym}"),
@@ -137,12 +143,18 @@ pub(super) fn section(
             emphasis: true,
         }],
     };
-    blocks.push(files.figure(
-        &format!("{}.svg", f1.name),
-        lines::render(&f1)?,
-        f1_caption(r, sym),
-        None,
-    ));
+    if has_f1 {
+        blocks.push(files.figure(
+            &format!("{}.svg", f1.name),
+            lines::render(&f1)?,
+            f1_caption(r, sym),
+            None,
+        ));
+    } else {
+        blocks.push(Block::Note(
+            "No run has mtl.test_mean_f1 metadata, so F1 per value is not drawn.".into(),
+        ));
+    }
 
     // The noisy task's columns only where there is one.
     let noisy = r.noisy_task.is_some();
