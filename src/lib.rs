@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod checkpoint;
+pub mod diagnostics;
 pub mod importance;
 pub mod report;
 

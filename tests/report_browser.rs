@@ -285,3 +285,66 @@ fn a_report_of_hundreds_of_tasks_is_light_and_opens_cleanly() {
     );
     assert!(std::fs::read(&shot).is_ok_and(|b| b.starts_with(b"\x89PNG")));
 }
+
+/// The sections from diagnose files and sweeps open cleanly too: every one
+/// of their figures is in the parsed DOM with drawn content.
+#[test]
+fn diagnostics_and_sweep_sections_open_cleanly() {
+    let Some(bin) = chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium is not installed; .ci/run must install Debian's chromium package");
+        }
+        eprintln!("SKIPPED: chromium not found (apt-get install chromium, or set MTL_CHROMIUM)");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let status = Command::new(env!("CARGO_BIN_EXE_mtl-inspect"))
+        .arg("report")
+        .arg(root.join("fixtures/shapes/shapes_tssbn_seed0.safetensors"))
+        .args(["--bootstrap", "0", "--permutations", "0", "--groups", "0"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--diagnostics")
+        .arg(root.join("training/diagnostics/shapes_tssbn_seed0.json"))
+        .arg(root.join("training/diagnostics/shapes_bn_seed0.json"))
+        .arg("--sweep")
+        .arg(root.join("fixtures/sweeps/noise"))
+        .arg(root.join("fixtures/sweeps/alpha"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let index = out.join("index.html");
+    let url = format!("file://{}", index.canonicalize().unwrap().display());
+    let (dom, log) = run_chromium(&bin, &["--dump-dom".into()], &url);
+    let console = console_messages(&log);
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
+    for stem in [
+        "gradient-cosines",
+        "avgnorm-weights",
+        "gradient-norms",
+        "pruning-shapes_tssbn_seed0-specialization",
+        "pruning-shapes_tssbn_seed0-importance",
+        "sweep-noise-capacity",
+        "sweep-noise-f1",
+        "sweep-alpha-gates",
+        "sweep-alpha-f1",
+    ] {
+        let at = dom
+            .find(&format!("id=\"fig-{stem}\""))
+            .unwrap_or_else(|| panic!("figure {stem} is not in the DOM"));
+        let fig = &dom[at..at + dom[at..].find("</figure>").expect("figure closes")];
+        assert!(fig.contains("viewBox=\"0 0 "), "{stem}: svg without a size");
+        assert!(
+            fig.matches("<text").count() > 3 && fig.contains("<figcaption>"),
+            "{stem}: empty or without a caption"
+        );
+    }
+}

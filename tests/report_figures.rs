@@ -132,6 +132,7 @@ fn bar_figure(runs: usize) -> BarFigure {
                 .collect(),
         )),
         value_label: "capacity".into(),
+        whisker_label: None,
     }
 }
 
@@ -428,6 +429,7 @@ fn small_figures_match_their_snapshots() {
         ],
         marker: Some(("capacity C".into(), vec![0.412, 0.403, 0.304])),
         value_label: "capacity".into(),
+        whisker_label: None,
     };
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")

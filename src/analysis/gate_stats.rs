@@ -70,6 +70,30 @@ pub fn gate_distribution(im: &ImportanceMatrix, bins: usize) -> GateDistribution
     }
 }
 
+/// The distribution of any set of values (pooled gates of several runs,
+/// gradient cosines) with `bins` equal-width bins, by the same rules as
+/// [`gate_distribution`]: `[0, 1]` when every value lies there, else
+/// `[min, max]`. `range` fixes the edges instead (values outside are not
+/// counted in the histogram but are in the statistics).
+pub fn distribution_of(
+    label: &str,
+    values: &[f64],
+    bins: usize,
+    range: Option<(f64, f64)>,
+) -> Distribution {
+    let edges = match range {
+        Some((lo, hi)) if lo.is_finite() && hi.is_finite() && hi > lo => {
+            let bins = bins.max(1);
+            let step = (hi - lo) / bins as f64;
+            (0..=bins)
+                .map(|k| if k == bins { hi } else { lo + k as f64 * step })
+                .collect()
+        }
+        _ => histogram_edges(values, bins.max(1)),
+    };
+    describe(label, values, &edges)
+}
+
 fn histogram_edges(values: &[f64], bins: usize) -> Vec<f64> {
     let (mut lo, mut hi) = values
         .iter()

@@ -9,10 +9,12 @@ pub mod depth;
 pub mod diff;
 pub mod filter_groups;
 pub mod gate_stats;
+pub mod gradient_conflict;
 pub(crate) mod kernels;
 pub mod similarity;
 pub mod specialization;
 pub mod stability;
+pub mod sweep;
 
 /// Invalid parameters or inputs the analyses cannot work with.
 #[derive(Debug, thiserror::Error, PartialEq)]

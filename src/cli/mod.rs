@@ -7,6 +7,7 @@ mod files;
 mod load;
 mod output;
 mod report;
+mod report_extras;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -230,6 +231,8 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
         #[command(flatten)]
+        extras: report_extras::ReportExtraArgs,
+        #[command(flatten)]
         read: ReadArgs,
     },
     /// Write the tidy long table (run, layer, filter, task, gate,
@@ -414,6 +417,7 @@ pub fn run() -> Result<(), Failure> {
             permutations,
             bootstrap,
             title,
+            extras,
             read,
         } => {
             let params = report::ReportArgs {
@@ -425,7 +429,13 @@ pub fn run() -> Result<(), Failure> {
                 bootstrap,
                 title,
             };
-            return report::report(&load::without_sidecars(&ckpts), &out, &params, &read);
+            return report::report(
+                &load::without_sidecars(&ckpts),
+                &out,
+                &params,
+                &read,
+                &extras,
+            );
         }
         Command::Export { ckpts, out, read } => {
             return report::export(&load::without_sidecars(&ckpts), &out, &read);

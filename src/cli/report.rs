@@ -50,6 +50,7 @@ pub fn report(
     out: &Path,
     a: &ReportArgs,
     read: &ReadArgs,
+    extras: &super::report_extras::ReportExtraArgs,
 ) -> Result<(), Failure> {
     let specialization =
         SpecializationParams::new(a.tau).map_err(|e| Failure::usage(anyhow!("--tau: {e}")))?;
@@ -72,6 +73,7 @@ pub fn report(
 
     eprintln!("reading {} checkpoint(s)…", ckpts.len());
     let runs = load::load_all(ckpts, &s)?;
+    let extra_inputs = super::report_extras::collect(extras, ckpts, &s)?;
     let t = runs.first().map_or(1, |r| r.importance.n_tasks());
     let k = a.k.unwrap_or_else(|| t.div_ceil(4).max(1));
     let clusters =
@@ -107,7 +109,8 @@ pub fn report(
     };
     eprintln!("computing the analyses and rendering the figures…");
     let tool = ToolInfo::this_tool(std::env::args().collect());
-    let inputs = inputs::collect(&sources, &params, tool).map_err(report_failure)?;
+    let mut inputs = inputs::collect(&sources, &params, tool).map_err(report_failure)?;
+    inputs.extras = extra_inputs;
     let files = build_report(&inputs).map_err(report_failure)?;
     let bytes = dir.write_all(&files)?;
     eprintln!(

@@ -26,6 +26,8 @@ pub struct BarFigure {
     /// A tick across each band (e.g. the total capacity), with its legend name.
     pub marker: Option<(String, Vec<f64>)>,
     pub value_label: String,
+    /// What the whiskers span, for the legend; `None`: "min–max across runs".
+    pub whisker_label: Option<String>,
 }
 
 pub fn render(f: &BarFigure) -> Result<String, ReportError> {
@@ -73,7 +75,8 @@ pub fn render(f: &BarFigure) -> Result<String, ReportError> {
             entries.push((Swatch::Line(style::INK, 2), name.clone()));
         }
         if f.series.iter().any(|s| s.range.is_some()) {
-            entries.push((Swatch::Line(style::INK, 1), "min–max across runs".into()));
+            let label = f.whisker_label.as_deref().unwrap_or("min–max across runs");
+            entries.push((Swatch::Line(style::INK, 1), label.into()));
         }
         svg::legend(a, &entries, (x0, legend_y), width - 8)?;
         svg::x_axis(

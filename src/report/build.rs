@@ -52,6 +52,8 @@ pub struct ReportInputs {
     pub clusters: ClusterReport,
     pub stability: Option<StabilityReport>,
     pub tool: ToolInfo,
+    /// Diagnose files and sweeps (sections after the checkpoints' own).
+    pub extras: super::extras::ExtraInputs,
 }
 
 /// One output file: its name relative to the report directory, and bytes.
@@ -352,6 +354,9 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         }
         b.sections.push(sec);
     }
+    let (mut extra_sections, mut extra_files) = super::extras::render(&inp.extras)?;
+    b.sections.append(&mut extra_sections);
+    b.files.append(&mut extra_files);
     let notes: Vec<Block> = inp
         .runs
         .iter()
@@ -506,6 +511,7 @@ fn capacity_figure(inp: &ReportInputs) -> Result<BarFigure, ReportError> {
             rows.iter().map(|r| r.capacity.mean).collect(),
         )),
         value_label: "capacity (mean importance)".into(),
+        whisker_label: None,
     })
 }
 

@@ -166,6 +166,7 @@ pub fn collect(
         clusters,
         stability,
         tool,
+        extras: Default::default(),
     })
 }
 

@@ -9,7 +9,9 @@
 
 pub mod bars;
 pub mod build;
+mod diagnostics_section;
 pub mod export;
+pub mod extras;
 pub mod heatmap;
 pub mod html;
 pub mod inputs;
@@ -19,6 +21,7 @@ mod raster;
 pub mod stacked;
 pub mod style;
 mod svg;
+mod sweep_section;
 pub mod table;
 pub mod tables;
 pub mod violins;

@@ -1,0 +1,56 @@
+//! Inputs that are not checkpoints: what `mtl-train` writes about a run
+//! besides its weights.
+//!
+//! - [`diagnose`]: the JSON of `mtl-train diagnose` (schema
+//!   `mtl-train/diagnose`, version 1; training/README.md, "diagnose") and the
+//!   per-batch gradient cosines of its `<stem>.conflict.csv`: gradient
+//!   conflict (paper 000 §3, Fig. 2 left), gradient norms and AvgNorm
+//!   weights (paper 003 eq. 6), the pruning-impact matrix (paper 000 §5.3,
+//!   Fig. 4).
+//! - [`run_meta`]: the training metadata of a checkpoint (`mtl.sweep`,
+//!   `mtl.test_mean_f1`, `mtl.regression_tasks`, …) that sweeps are grouped
+//!   and scored by.
+//!
+//! Both are untrusted input: every problem is a [`DiagnosticsError`] naming
+//! the file, what is wrong and what to do; nothing here panics on a file.
+
+pub mod diagnose;
+pub mod run_meta;
+
+pub use diagnose::{Diagnostics, read_diagnostics};
+pub use run_meta::RunMeta;
+
+use std::path::PathBuf;
+
+/// What can go wrong reading a diagnostics file or a run's metadata.
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnosticsError {
+    #[error("cannot read {}: {source}; check the path", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not valid JSON ({source}); a truncated or damaged file? Re-run `mtl-train diagnose CKPT --out {}`", path.display(), path.display())]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{} is not an mtl-train diagnose file: {found}; pass the JSON written by `mtl-train diagnose CKPT --out FILE.json`", path.display())]
+    WrongSchema { path: PathBuf, found: String },
+    #[error("{} has schema_version {found}, this mtl-inspect reads version 1 of mtl-train/diagnose; upgrade mtl-inspect or re-run the diagnose of this version", path.display())]
+    Version { path: PathBuf, found: String },
+    #[error("{}: {what}; the file does not follow mtl-train/diagnose v1 (training/README.md), re-run `mtl-train diagnose`", path.display())]
+    Invalid { path: PathBuf, what: String },
+    #[error("{}, line {line}: {what}; re-run `mtl-train diagnose` to rewrite it", path.display())]
+    Csv {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
+    #[error("{}: metadata '{key}': {what}", path.display())]
+    Meta {
+        path: PathBuf,
+        key: String,
+        what: String,
+    },
+}
