@@ -227,6 +227,26 @@ impl ImportanceMatrix {
     }
 }
 
+/// The transpose of a row-major `rows × cols` array as a row-major
+/// `cols × rows` array (equivalently: `src` read as column-major
+/// `cols × rows` comes out column-major `rows × cols`), in 64 × 64 tiles so
+/// reads and writes both stay in cache. At 500 tasks × 100 800 filters an
+/// element-wise strided copy was a sixth of a command's time.
+pub(crate) fn transpose_tiled(src: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    const TILE: usize = 64;
+    let mut out = vec![0.0; rows * cols];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    out[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
 /// How two runs' layers differ (count, names or widths), `None` if they
 /// agree; see [`ImportanceMatrix::layer_difference`].
 pub fn span_difference(a: &[LayerSpan], b: &[LayerSpan]) -> Option<String> {

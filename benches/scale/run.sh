@@ -24,17 +24,19 @@ runs=("$data"/run*.safetensors)
 
 # measure NAME CMD...: prints "median_seconds peak_kb" of $repeats runs.
 measure() {
-  local times=() peak=0 out
+  local times=() peak=0 out tmp
+  tmp=$(mktemp)
   for _ in $(seq "$repeats"); do
-    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -f "%e %M" -o "$tmp" "$@" >/dev/null 2>&1
+    out=$(tail -1 "$tmp")
     times+=("${out% *}")
-    (( ${out#* } > peak )) && peak=${out#* }
+    if (( ${out#* } > peak )); then peak=${out#* }; fi
   done
+  rm -f "$tmp"
   local med
   med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   echo "$med $peak"
 }
-
 
 printf '| command | mtl-inspect (s) | peak RSS | numpy/scipy (s) | peak RSS | numpy ÷ mtl-inspect |\n'
 printf '|---|---:|---:|---:|---:|---:|\n'

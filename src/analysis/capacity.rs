@@ -79,22 +79,32 @@ const SNAP_TOL: f64 = 1e-14;
 pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
     let data = im.data();
     let (t, f) = (im.n_tasks(), im.n_filters());
-    let norms: Vec<f64> = data.row_iter().map(|r| r.norm()).collect();
-    // Nᵀ (F × T): unit rows of I as columns, the layout the QR wants.
-    let inv: Vec<f64> = norms
-        .iter()
-        .map(|&n| if n > 0.0 { 1.0 / n } else { 0.0 })
-        .collect();
-    let nt = faer::Mat::<f64>::from_fn(f, t, |c, r| data[(r, c)] * inv[r]);
-    let unit_sq: Vec<f64> = (0..t)
-        .map(|r| nt.col(r).iter().map(|x| x * x).sum())
-        .collect();
-    let (sigma, u) = left_svd_of_transpose(nt).unwrap_or_else(|| {
+    // Nᵀ (F × T, column-major): each task's row of I as a contiguous
+    // column, the layout the QR wants. Sums and norms are taken there.
+    let mut nt = crate::importance::transpose_tiled(data.as_slice(), f, t);
+    let mut sums = vec![0.0; t];
+    let mut norms = vec![0.0; t];
+    let mut unit_sq = vec![0.0; t];
+    for (r, col) in nt.chunks_exact_mut(f.max(1)).take(t).enumerate() {
+        sums[r] = col.iter().sum::<f64>();
+        norms[r] = col.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let inv = if norms[r] > 0.0 { 1.0 / norms[r] } else { 0.0 };
+        col.iter_mut().for_each(|x| *x *= inv);
+        unit_sq[r] = col.iter().map(|x| x * x).sum();
+    }
+    let (sigma, u) = left_svd_of_transpose(&mut nt, f, t).unwrap_or_else(|| {
         // faer's SVD did not converge (never seen on finite input): fall
         // back to the one-sided Jacobi SVD below, slower but certain.
-        let unit = DMatrix::from_fn(t, f, |r, c| data[(r, c)] * inv[r]);
+        let unit = DMatrix::from_fn(t, f, |r, c| {
+            if norms[r] > 0.0 {
+                data[(r, c)] / norms[r]
+            } else {
+                0.0
+            }
+        });
         left_svd(&unit)
     });
+    drop(nt);
     let sigma_max = sigma.iter().copied().fold(0.0_f64, f64::max);
     let tol = rank_tolerance(t, f, sigma_max);
     let kept: Vec<usize> = (0..sigma.len().min(u.ncols()))
@@ -108,7 +118,7 @@ pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
         .iter()
         .enumerate()
         .map(|(row, name)| {
-            let cap = data.row(row).sum() / f as f64;
+            let cap = sums[row] / f as f64;
             if norms[row] == 0.0 {
                 return TaskCapacity {
                     task: name.clone(),

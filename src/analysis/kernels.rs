@@ -60,8 +60,8 @@ pub fn gram_of_columns(a: &DMatrix<f64>, cols: &[usize]) -> DMatrix<f64> {
 }
 
 /// `U` and `Σ` of `N = U Σ Vᵀ` for a `T × F` matrix given as `Nᵀ`
-/// (`F × T`, consumed: it is factorized in place, so no second copy of the
-/// large matrix is made), in `O(T²F + T³)`.
+/// (`F × T`, column-major in `nt`, overwritten: it is factorized in place,
+/// so no second copy of the large matrix is made), in `O(T²F + T³)`.
 ///
 /// Householder QR `Nᵀ = Q R` (blocked, faer) reduces the problem to the
 /// small `M = Rᵀ` (`T × min(T, F)`, the same Gram matrix `N Nᵀ = M Mᵀ`,
@@ -69,8 +69,12 @@ pub fn gram_of_columns(a: &DMatrix<f64>, cols: &[usize]) -> DMatrix<f64> {
 /// (bidiagonalization, divide and conquer; backward stable, like LAPACK's
 /// `gesdd` behind numpy's `lstsq`). Singular values are non-increasing;
 /// `U` has `min(T, F)` columns.
-pub fn left_svd_of_transpose(mut nt: Mat<f64>) -> Option<(Vec<f64>, DMatrix<f64>)> {
-    let (f, t) = (nt.nrows(), nt.ncols());
+pub fn left_svd_of_transpose(
+    nt: &mut [f64],
+    f: usize,
+    t: usize,
+) -> Option<(Vec<f64>, DMatrix<f64>)> {
+    let mut nt = faer::MatMut::from_column_major_slice_mut(nt, f, t);
     let k = f.min(t);
     if k == 0 {
         return Some((Vec::new(), DMatrix::zeros(t, 0)));
@@ -93,7 +97,6 @@ pub fn left_svd_of_transpose(mut nt: Mat<f64>) -> Option<(Vec<f64>, DMatrix<f64>
     );
     // M = Rᵀ: R is the upper triangle of the first k rows.
     let m = Mat::<f64>::from_fn(t, k, |i, j| if j <= i { nt[(j, i)] } else { 0.0 });
-    drop(nt);
     let svd = m.thin_svd().ok()?;
     let (u, s) = (svd.U(), svd.S().column_vector());
     let sigma: Vec<f64> = (0..k).map(|i| s[i]).collect();
@@ -123,8 +126,8 @@ mod tests {
     fn left_svd_reconstructs_the_gram_matrix() {
         // N N^T = U Σ² U^T, and U has orthonormal columns.
         let n = DMatrix::from_fn(5, 300, |i, j| (((i + 1) * (j + 3)) % 11) as f64 / 11.0);
-        let nt = Mat::<f64>::from_fn(300, 5, |i, j| n[(j, i)]);
-        let (sigma, u) = left_svd_of_transpose(nt).unwrap();
+        let mut nt: Vec<f64> = n.transpose().as_slice().to_vec();
+        let (sigma, u) = left_svd_of_transpose(&mut nt, 300, 5).unwrap();
         assert!(sigma.windows(2).all(|w| w[0] >= w[1]));
         let g = &n * n.transpose();
         for i in 0..5 {
@@ -145,8 +148,8 @@ mod tests {
 
     #[test]
     fn more_tasks_than_filters() {
-        let nt = Mat::<f64>::from_fn(2, 4, |i, j| (i + j) as f64 + 1.0);
-        let (sigma, u) = left_svd_of_transpose(nt).unwrap();
+        let mut nt: Vec<f64> = (0..8).map(|k| (k % 2 + k / 2) as f64 + 1.0).collect();
+        let (sigma, u) = left_svd_of_transpose(&mut nt, 2, 4).unwrap();
         assert_eq!((sigma.len(), u.nrows(), u.ncols()), (2, 4, 2));
     }
 }

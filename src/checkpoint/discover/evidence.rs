@@ -61,32 +61,40 @@ impl GateEvidence {
     }
 
     fn stats(raw: &[f64], has_shift: bool) -> Self {
-        let finite: Vec<f64> = raw.iter().copied().filter(|x| x.is_finite()).collect();
-        let n = finite.len();
-        let share = |f: &dyn Fn(f64) -> bool| {
-            if n == 0 {
-                0.0
-            } else {
-                finite.iter().filter(|&&x| f(x)).count() as f64 / n as f64
+        // One pass for the counts; the median by selection on a scratch
+        // copy kept per thread, so layers of millions of values neither
+        // sort nor allocate afresh.
+        let (mut n, mut neg, mut near) = (0usize, 0usize, 0usize);
+        for &x in raw {
+            if x.is_finite() {
+                n += 1;
+                neg += usize::from(x < 0.0);
+                near += usize::from((0.5..=1.5).contains(&x));
             }
-        };
-        let negative = share(&|x| x < 0.0);
-        let near_one = share(&|x| (0.5..=1.5).contains(&x));
-        // Selection, not a sort: layers of 500 tasks hold millions of values.
-        let mut values = finite;
-        let median = match values.len() {
-            0 => f64::NAN,
-            m => {
-                let (below, &mut mid, _) = values.select_nth_unstable_by(m / 2, f64::total_cmp);
-                if m % 2 == 1 {
-                    mid
-                } else {
-                    // The largest value below the middle one.
-                    let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(mid);
-                    0.5 * (lower + mid)
+        }
+        let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        let (negative, near_one) = (share(neg), share(near));
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let median = SCRATCH.with(|cell| {
+            let mut values = cell.borrow_mut();
+            values.clear();
+            values.extend(raw.iter().copied().filter(|x| x.is_finite()));
+            match values.len() {
+                0 => f64::NAN,
+                m => {
+                    let (below, &mut mid, _) = values.select_nth_unstable_by(m / 2, f64::total_cmp);
+                    if m % 2 == 1 {
+                        mid
+                    } else {
+                        // The largest value below the middle one.
+                        let lower = below.iter().copied().max_by(f64::total_cmp).unwrap_or(mid);
+                        0.5 * (lower + mid)
+                    }
                 }
             }
-        };
+        });
         GateEvidence {
             kind: None,
             reason: String::new(),

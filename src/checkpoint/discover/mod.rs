@@ -368,20 +368,42 @@ impl Gates {
         self.check_gate_kinds(p)?;
         let t = self.tasks.len();
         let total: usize = self.layers.iter().map(GateLayer::filters).sum();
-        // Filled column by column in place: no second copy of the matrix.
-        let mut columns: Vec<f64> = Vec::with_capacity(t * total);
+        // Every column is computed in place (in parallel, in chunks of
+        // columns); the rare columns with a non-finite value are found
+        // afterwards and removed.
+        let mut columns: Vec<f64> = vec![0.0; t * total];
+        {
+            use rayon::prelude::*;
+            let mut rest = columns.as_mut_slice();
+            let mut jobs = Vec::new();
+            for layer in &self.layers {
+                let (mine, tail) = rest.split_at_mut(t * layer.filters());
+                rest = tail;
+                let gate = p.gate.or(layer.gate()).unwrap_or(GateKind::Sigmoid);
+                jobs.push((layer, gate, mine));
+            }
+            jobs.into_par_iter().for_each(|(layer, gate, out)| {
+                let apply = half_precision_gate(gate, layer.dtype);
+                out.par_chunks_mut(t * 256)
+                    .zip(layer.raw.as_slice().par_chunks(t * 256))
+                    .for_each(|(o, r)| {
+                        for (o, &x) in o.iter_mut().zip(r) {
+                            *o = apply(x);
+                        }
+                    });
+            });
+        }
         let mut spans = Vec::new();
         let mut dropped = Vec::new();
         let mut start = 0;
+        let mut read = 0;
+        let mut write = 0;
         for layer in &self.layers {
-            let gate = p.gate.or(layer.gate()).unwrap_or(GateKind::Sigmoid);
-            let apply = half_precision_gate(gate, layer.dtype);
             let mut kept = 0;
             let mut bad = Vec::new();
             for (c, raw) in layer.raw.column_iter().enumerate() {
-                let before = columns.len();
-                columns.extend(raw.iter().map(|&x| apply(x)));
-                let col = &columns[before..];
+                let col = &columns[read..read + t];
+                read += t;
                 if let Some(r) = (0..t).find(|&r| !col[r].is_finite() || !raw[r].is_finite()) {
                     if !p.allow_nonfinite {
                         return Err(CheckpointError::NonFinite {
@@ -392,10 +414,13 @@ impl Gates {
                             value: raw[r],
                         });
                     }
-                    columns.truncate(before);
                     bad.push(c);
                     continue;
                 }
+                if write != read - t {
+                    columns.copy_within(read - t..read, write);
+                }
+                write += t;
                 kept += 1;
             }
             if !bad.is_empty() {
@@ -419,6 +444,7 @@ impl Gates {
                 reason: "every filter has a non-finite gate; nothing is left to analyse".into(),
             });
         }
+        columns.truncate(write);
         let data = DMatrix::from_vec(t, start, columns);
         let im = ImportanceMatrix::new(self.tasks.clone(), spans, data).map_err(|e| {
             CheckpointError::Importance {
@@ -430,12 +456,30 @@ impl Gates {
     }
 }
 
+/// The `t × c` column-major matrix of `rows` (row-major, `t` rows of `c`).
+pub(crate) fn transpose_rows(rows: &[f64], t: usize, c: usize) -> DMatrix<f64> {
+    DMatrix::from_vec(t, c, crate::importance::transpose_tiled(rows, t, c))
+}
+
+/// The F16 bit pattern of a finite value decoded from an F16. Normal
+/// numbers take their fields straight from the f32 (exact: an F16's
+/// mantissa has 10 bits); zeros and subnormals go through `half`.
+fn f16_bits(x: f64) -> u16 {
+    let b = (x as f32).to_bits();
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    if (1..31).contains(&exp) {
+        (((b >> 16) & 0x8000) | ((exp as u32) << 10) | ((b >> 13) & 0x3ff)) as u16
+    } else {
+        half::f16::from_f64(x).to_bits()
+    }
+}
+
 /// The gate function for one layer's values. Sigmoids of F16 and BF16
 /// parameters come from a table of all 65 536 bit patterns (each entry is
 /// [`GateKind::apply`] of that value, so the result is the same number):
 /// at 500 tasks × 100 000 filters the `exp` calls were a tenth of a run's
 /// reading time.
-fn half_precision_gate(gate: GateKind, dtype: Dtype) -> Box<dyn Fn(f64) -> f64> {
+fn half_precision_gate(gate: GateKind, dtype: Dtype) -> Box<dyn Fn(f64) -> f64 + Send + Sync> {
     use std::sync::OnceLock;
     static F16: OnceLock<Vec<f64>> = OnceLock::new();
     static BF16: OnceLock<Vec<f64>> = OnceLock::new();
@@ -453,7 +497,7 @@ fn half_precision_gate(gate: GateKind, dtype: Dtype) -> Box<dyn Fn(f64) -> f64> 
             // to the same bits. Non-finite values keep their own path.
             Box::new(move |x: f64| {
                 if x.is_finite() {
-                    t[half::f16::from_f64(x).to_bits() as usize]
+                    t[f16_bits(x) as usize]
                 } else {
                     gate.apply(x)
                 }
@@ -685,5 +729,53 @@ pub(super) fn no_layers(
         path: ckpt.path().to_path_buf(),
         n_tensors: ckpt.len(),
         hint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_bits_round_trip_every_finite_f16() {
+        for b in 0..=u16::MAX {
+            let v = half::f16::from_bits(b);
+            if v.is_finite() {
+                assert_eq!(f16_bits(v.to_f64()), b, "{b:#06x}");
+            }
+        }
+    }
+
+    #[test]
+    fn half_precision_tables_equal_the_gate_function() {
+        for (dtype, to_f64) in [
+            (
+                Dtype::F16,
+                (|b| half::f16::from_bits(b).to_f64()) as fn(u16) -> f64,
+            ),
+            (Dtype::BF16, |b| half::bf16::from_bits(b).to_f64()),
+        ] {
+            let apply = half_precision_gate(GateKind::Sigmoid, dtype);
+            for b in (0..=u16::MAX).step_by(7) {
+                let x = to_f64(b);
+                let (got, want) = (apply(x), GateKind::Sigmoid.apply(x));
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "{dtype:?} {b:#06x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tiled_transpose() {
+        let (t, c) = (70, 131);
+        let rows: Vec<f64> = (0..t * c).map(|k| k as f64).collect();
+        let m = transpose_rows(&rows, t, c);
+        for r in 0..t {
+            for col in 0..c {
+                assert_eq!(m[(r, col)], rows[r * c + col]);
+            }
+        }
     }
 }

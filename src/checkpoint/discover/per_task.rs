@@ -324,7 +324,11 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
     let mut used: BTreeSet<&str> = BTreeSet::new();
     for (layer, c) in &chosen {
         let modules = &groups[layer];
-        let mut raw = DMatrix::zeros(t, *c);
+        // Filled row by row (one task's tensor is one row), then transposed
+        // in cache-sized tiles into the column-major matrix: writing rows
+        // straight into it strides by T and was most of the reading time
+        // at 500 tasks.
+        let mut rows = vec![0.0; t * *c];
         let mut dtype = Dtype::F32;
         let mut all_bias = true;
         let mut any_bias = false;
@@ -346,9 +350,8 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
                 dtype = meta.dtype;
             }
             let v = ckpt.read_f64(w)?;
-            for (cidx, x) in v.iter().enumerate().take(*c) {
-                raw[(r, cidx)] = *x;
-            }
+            let n = v.len().min(*c);
+            rows[r * *c..r * *c + n].copy_from_slice(&v[..n]);
             let b = m.params.contains_key(&NormParam::Bias);
             all_bias &= b;
             any_bias |= b;
@@ -359,6 +362,8 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
             ));
         }
         used.insert(layer);
+        let raw = super::transpose_rows(&rows, t, *c);
+        drop(rows);
         layers.push(GateLayer::new(layer.to_string(), dtype, raw, any_bias));
     }
     let candidate_set: BTreeSet<&str> = candidates.iter().map(String::as_str).collect();
