@@ -248,6 +248,12 @@ struct Agglomeration {
     active: Vec<usize>,
     id: Vec<usize>,
     size: Vec<usize>,
+    /// Per slot, the smallest primary distance to another active slot:
+    /// the next merge's distance is the smallest of these, and only rows
+    /// whose minimum is tied with it can hold a tied pair (`tied` is
+    /// monotone in the distance), so a step reads O(n) values instead of
+    /// all O(n²) pairs.
+    row_min: Vec<f64>,
 }
 
 impl Agglomeration {
@@ -298,18 +304,24 @@ impl Agglomeration {
     /// The pairs tied for the next merge after every data key, in input
     /// order (by cluster ids), and the key that narrowed them last.
     fn candidates(&self) -> (Vec<(usize, usize)>, MergeRule) {
-        let pairs = || {
-            self.active
-                .iter()
-                .enumerate()
-                .flat_map(move |(x, &i)| self.active[x + 1..].iter().map(move |&j| (i, j)))
-        };
-        let m1 = pairs()
-            .map(|(i, j)| self.key(i, j).0)
+        let m1 = self
+            .active
+            .iter()
+            .map(|&i| self.row_min[i])
             .fold(f64::INFINITY, f64::min);
-        let mut s: Vec<(usize, usize)> = pairs()
-            .filter(|&(i, j)| tied(self.key(i, j).0, m1))
-            .collect();
+        // Every pair tied with the minimum, in the order of all pairs.
+        let mut s: Vec<(usize, usize)> = Vec::new();
+        for (x, &i) in self.active.iter().enumerate() {
+            if !tied(self.row_min[i], m1) {
+                continue;
+            }
+            s.extend(
+                self.active[x + 1..]
+                    .iter()
+                    .filter(|&&j| tied(self.key(i, j).0, m1))
+                    .map(|&j| (i, j)),
+            );
+        }
         let mut rule = MergeRule::Distance;
         if s.len() > 1 && self.has_secondary {
             let m2 = s
@@ -364,12 +376,21 @@ impl Agglomeration {
             .copied()
             .filter(|&k| k != i && k != j)
             .collect();
-        for k in others {
+        for &k in &others {
+            let (old_i, old_j) = (self.d1[k * n + i], self.d1[k * n + j]);
             let (v1, v2) = self.merged(i, j, k);
             self.d1[i * n + k] = v1;
             self.d1[k * n + i] = v1;
             self.d2[i * n + k] = v2;
             self.d2[k * n + i] = v2;
+            // k's nearest was i or j (now gone or moved): look again;
+            // otherwise only the new distance can lower it.
+            let m = self.row_min[k];
+            self.row_min[k] = if m.to_bits() == old_i.to_bits() || m.to_bits() == old_j.to_bits() {
+                f64::NAN
+            } else {
+                m.min(v1)
+            };
         }
         let (a, b) = self.ids((i, j));
         let size = self.size[i] + self.size[j];
@@ -384,6 +405,20 @@ impl Agglomeration {
         self.id[i] = n + steps.len() - 1;
         self.size[i] = size;
         self.active.retain(|&x| x != j);
+        for k in others.into_iter().chain([i]) {
+            if k == i || self.row_min[k].is_nan() {
+                self.row_min[k] = self.nearest(k);
+            }
+        }
+    }
+
+    /// The smallest primary distance from slot `k` to another active slot.
+    fn nearest(&self, k: usize) -> f64 {
+        self.active
+            .iter()
+            .filter(|&&x| x != k)
+            .map(|&x| self.d1[k * self.n + x])
+            .fold(f64::INFINITY, f64::min)
     }
 }
 
@@ -456,7 +491,11 @@ fn agglomerate(
         active: (0..n).collect(),
         id: (0..n).collect(),
         size: vec![1; n],
+        row_min: vec![f64::INFINITY; n],
     };
+    for k in 0..n {
+        g.row_min[k] = g.nearest(k);
+    }
     let mut steps: Vec<MergeStep> = Vec::with_capacity(n - 1);
     let mut order_ties = Vec::new();
     while g.active.len() > 1 {

@@ -16,9 +16,16 @@ use faer::linalg::qr::no_pivoting::factor::{
 use faer::{Accum, Mat, MatRef, Par};
 use nalgebra::DMatrix;
 
-/// All cores (rayon's global pool).
-fn par() -> Par {
-    Par::rayon(0)
+/// All cores (rayon's global pool) for products of at least `2²⁶`
+/// multiply-adds; smaller ones run on the calling thread, where waking
+/// other threads would cost more than it saves (CelebA-sized runs,
+/// 40 × 2 880, are a few million).
+fn par(work: usize) -> Par {
+    if work >= 1 << 26 {
+        Par::rayon(0)
+    } else {
+        Par::Seq
+    }
 }
 
 /// faer's view of a nalgebra matrix (both column-major, contiguous).
@@ -42,7 +49,7 @@ pub fn gram(a: &DMatrix<f64>) -> DMatrix<f64> {
             v.transpose(),
             BlockStructure::Rectangular,
             1.0,
-            par(),
+            par(t * t * a.ncols() / 2),
         );
     }
     DMatrix::from_fn(t, t, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] })
@@ -79,19 +86,20 @@ pub fn left_svd_of_transpose(
     if k == 0 {
         return Some((Vec::new(), DMatrix::zeros(t, 0)));
     }
+    let par = par(2 * f * t * k);
     let bs = recommended_block_size::<f64>(f, t);
     let mut householder = Mat::<f64>::zeros(bs, k);
     let mut buf = MemBuffer::new(qr_in_place_scratch::<f64>(
         f,
         t,
         bs,
-        par(),
+        par,
         Default::default(),
     ));
     qr_in_place(
         nt.as_mut(),
         householder.as_mut(),
-        par(),
+        par,
         MemStack::new(&mut buf),
         Default::default(),
     );
