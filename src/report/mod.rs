@@ -9,6 +9,8 @@
 
 pub mod bars;
 pub mod build;
+pub mod depth_curves;
+pub mod diff_page;
 pub mod export;
 pub mod heatmap;
 pub mod html;
