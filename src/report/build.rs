@@ -273,9 +273,6 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         ),
         None,
     ));
-    let (depth_blocks, mut depth_files) = super::depth_curves::blocks(&inp.depth, &slugs)?;
-    sec.blocks.extend(depth_blocks);
-    b.files.append(&mut depth_files);
     if inp
         .runs
         .iter()
@@ -286,6 +283,9 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
             inp.runs[0].provenance.tasks.len()
         )));
     }
+    let (depth_blocks, mut depth_files) = super::depth_curves::blocks(&inp.depth, &slugs)?;
+    sec.blocks.extend(depth_blocks);
+    b.files.append(&mut depth_files);
     sec.blocks.push(b.table(
         "specialization.csv",
         specialization_table(inp, &slugs),

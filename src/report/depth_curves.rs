@@ -65,7 +65,7 @@ pub fn render(f: &BandFigure) -> Result<String, ReportError> {
     }
     let labels: Vec<String> = f.x_labels.iter().map(|l| style::shorten(l, 28)).collect();
     let label_h = style::max_text_width(&labels, style::SMALL);
-    let step = (480 / n as i32).clamp(14, 60);
+    let step = (460 / n as i32).clamp(14, 150);
     let x0 = 80;
     let x1 = x0 + step * n as i32;
     let width = (x1 + 30).max(540);
