@@ -118,9 +118,14 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         let fig = similarity_figure(inp, r, &slugs[r])?;
         let file = format!("{}.svg", fig.name);
         let caption = format!(
-            "Cosine similarity of the tasks' importance vectors in {} (1 = the same filters used equally); rows and columns follow the {}-linkage dendrogram on 1 − similarity, so bright blocks on the diagonal are task groups — hover a cell for its pair and value.",
+            "Cosine similarity of the tasks' importance vectors in {} (1 = the same filters used equally); rows and columns follow the {}-linkage dendrogram on 1 − similarity, so bright blocks on the diagonal are task groups — {}.",
             run.provenance.run,
-            linkage_name(inp)
+            linkage_name(inp),
+            if tasks(inp).len() > heatmap::MAX_VECTOR_CELLS {
+                "drawn as one image at this many tasks; the values are in the CSV"
+            } else {
+                "hover a cell for its pair and value"
+            }
         );
         let collapsed = (r > 0).then(|| format!("Similarity of {}", run.provenance.run));
         sec.blocks
@@ -673,14 +678,9 @@ fn cooccurrence_figure(inp: &ReportInputs) -> Result<HeatmapFigure, ReportError>
 
 fn clusters_table(c: &ClusterReport) -> Table {
     let mut t = Table::new(&["cluster", "size", "mean confidence", "tasks"]);
+    let means = crate::analysis::across_runs::cluster_mean_confidence(c);
     for (i, members) in c.clusters.iter().enumerate() {
-        let conf: Vec<f64> = c
-            .confidence
-            .iter()
-            .filter(|x| x.cluster == i)
-            .map(|x| x.confidence)
-            .collect();
-        let mean = (!conf.is_empty()).then(|| conf.iter().sum::<f64>() / conf.len() as f64);
+        let mean = means.get(i).copied().flatten();
         t.push(vec![
             (i + 1).into(),
             members.len().into(),
