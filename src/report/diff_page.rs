@@ -241,3 +241,106 @@ fn figure_block(files: &mut Vec<ReportFile>, file: &str, svg: String, caption: S
         collapsed: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::diff::{LayerDelta, OwnerChange, PairMove, TaskDelta};
+
+    fn prov(run: &str) -> Provenance {
+        Provenance {
+            run: run.into(),
+            file_name: format!("{run}.safetensors"),
+            size_bytes: 1,
+            sha256: "0".repeat(64),
+            layout: "stacked".into(),
+            tasks: vec!["x".into(), "y".into()],
+            layers: vec!["l".into()],
+            filters: 600,
+            gate: "sigmoid".into(),
+        }
+    }
+
+    fn inputs(owner_changes: usize) -> DiffPageInputs {
+        let task = |t: &str, d: f64| TaskDelta {
+            task: t.into(),
+            capacity_a: 0.5,
+            capacity_b: 0.5 + d,
+            delta_capacity: d,
+            delta_shared: -d,
+            delta_independent: 2.0 * d,
+        };
+        DiffPageInputs {
+            title: "t".into(),
+            a: prov("a"),
+            b: prov("b"),
+            diff: DiffReport {
+                tau: 0.5,
+                tasks: vec![task("x", 0.1), task("y", -0.2)],
+                layers: vec![LayerDelta {
+                    layer: "l".into(),
+                    filters: 600,
+                    delta_mean_capacity: -0.05,
+                    delta_mean_shared: 0.01,
+                    delta_mean_independent: -0.02,
+                    owner_changes,
+                }],
+                similarity_spearman: None,
+                moved_pairs: vec![PairMove {
+                    task_a: "x".into(),
+                    task_b: "y".into(),
+                    similarity_a: 0.9,
+                    similarity_b: 0.7,
+                    delta: -0.2,
+                }],
+                owner_changes: (0..owner_changes)
+                    .map(|f| OwnerChange {
+                        layer: "l".into(),
+                        filter: f,
+                        owner_a: Some("x".into()),
+                        owner_b: None,
+                    })
+                    .collect(),
+            },
+            tool: ToolInfo::this_tool(vec!["mtl-inspect".into(), "diff".into()]),
+        }
+    }
+
+    fn file<'a>(files: &'a [ReportFile], name: &str) -> &'a str {
+        let (_, b) = files.iter().find(|(n, _)| n == name).expect(name);
+        std::str::from_utf8(b).expect("utf-8")
+    }
+
+    #[test]
+    fn long_owner_lists_are_cut_in_the_page_and_whole_in_the_csv() {
+        let files = build_diff_page(&inputs(600)).unwrap();
+        let page = file(&files, "index.html");
+        assert!(page.contains(&format!("The first {OWNER_ROWS_SHOWN} of 600 filters")));
+        assert_eq!(file(&files, "diff-owners.csv").lines().count(), 601);
+        // A constant similarity matrix has no Spearman: said, not NaN.
+        assert!(page.contains("undefined (a similarity matrix is constant)"));
+        assert!(!page.contains("NaN"));
+    }
+
+    #[test]
+    fn no_owner_change_is_said_and_every_file_is_written() {
+        let files = build_diff_page(&inputs(0)).unwrap();
+        let page = file(&files, "index.html");
+        assert!(page.contains("No filter changed owner."));
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "index.html",
+                "diff-tasks.svg",
+                "diff-tasks.csv",
+                "diff-layers.svg",
+                "diff-layers.csv",
+                "diff-pairs.csv",
+                "diff-owners.csv"
+            ]
+        );
+        // One layer: each of the three series is one dot.
+        assert_eq!(file(&files, "diff-layers.svg").matches("<circle").count(), 3);
+    }
+}
