@@ -367,3 +367,43 @@ pub fn runs_table(d: &DepthAcrossRuns, slugs: &[String]) -> Table {
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(values: Vec<Option<f64>>, band: Option<Vec<Option<(f64, f64)>>>) -> BandFigure {
+        BandFigure {
+            name: "t".into(),
+            title: "t".into(),
+            x_labels: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            x_label: "layer".into(),
+            y_label: "v".into(),
+            band_label: Some("min–max".into()),
+            series: vec![BandSeries {
+                name: "s".into(),
+                values,
+                band,
+                color: style::INK,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_missing_layer_splits_the_line_and_the_band() {
+        let v = vec![Some(0.2), Some(0.3), None, Some(0.1)];
+        let b = vec![Some((0.1, 0.3)), Some((0.2, 0.4)), None, Some((0.0, 0.2))];
+        let svg = render(&fig(v, Some(b))).unwrap();
+        // One band polygon over a and b; d alone is a short bar.
+        assert_eq!(svg.matches("<polygon").count(), 1);
+        assert_eq!(svg.matches("<circle").count(), 3);
+    }
+
+    #[test]
+    fn mismatched_lengths_are_an_error_naming_the_series() {
+        let e = render(&fig(vec![Some(0.1)], None)).unwrap_err().to_string();
+        assert!(e.contains("series 's'") && e.contains("4 layers"), "{e}");
+        let e = render(&fig(vec![Some(0.1); 4], Some(vec![None; 3]))).unwrap_err();
+        assert!(e.to_string().contains("3 bands"));
+    }
+}

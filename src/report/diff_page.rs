@@ -341,6 +341,9 @@ mod tests {
             ]
         );
         // One layer: each of the three series is one dot.
-        assert_eq!(file(&files, "diff-layers.svg").matches("<circle").count(), 3);
+        assert_eq!(
+            file(&files, "diff-layers.svg").matches("<circle").count(),
+            3
+        );
     }
 }
