@@ -743,3 +743,71 @@ fn shapes_fixtures_cluster_into_their_object_groups() {
         .success()
         .stdout(predicate::str::contains("importance = |weight|"));
 }
+
+#[test]
+fn diff_out_writes_a_page_with_the_same_numbers_as_the_text_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("diff");
+    let (a, b) = (
+        fx("celeba40/run0.safetensors"),
+        fx("celeba40/run1.safetensors"),
+    );
+    bin()
+        .args(["diff", &a, &b, "--top", "5", "--tau", "0.1", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("index.html"));
+    let read = |f: &str| {
+        std::fs::read_to_string(out.join(f)).unwrap_or_else(|e| panic!("{f} not written: {e}"))
+    };
+    let page = read("index.html");
+    for id in [
+        "summary",
+        "tasks",
+        "layers",
+        "pairs",
+        "owners",
+        "provenance",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"{id}\"")),
+            "section {id} missing"
+        );
+    }
+    assert!(page.contains("id=\"fig-diff-tasks\"") && page.contains("id=\"fig-diff-layers\""));
+    assert!(!page.contains("<script"));
+    read("diff-tasks.svg");
+    read("diff-layers.svg");
+    // The page's per-task table is the text command's CSV, byte for byte.
+    let csv = output(&["diff", &a, &b, "--tau", "0.1"], "csv");
+    assert_eq!(read("diff-tasks.csv"), csv);
+    let json = json_of(&["diff", &a, &b, "--top", "5", "--tau", "0.1"]);
+    assert_eq!(csv_rows(&read("diff-pairs.csv")).len(), 1 + 5);
+    let owners = json["owner_changes"].as_array().unwrap().len();
+    // 40 tasks share most filters: at τ = 0.1 a few owners change.
+    assert!(owners > 0, "the fixture runs should differ in some owners");
+    assert_eq!(csv_rows(&read("diff-owners.csv")).len(), 1 + owners);
+    let layers = csv_rows(&read("diff-layers.csv"));
+    let json_layers = json["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1 + json_layers.len());
+    for (row, l) in layers[1..].iter().zip(json_layers) {
+        assert_eq!(row[0], l["layer"].as_str().unwrap());
+        assert!(same(&row[2], &l["delta_mean_capacity"]));
+        assert!(same(&row[5], &l["owner_changes"]));
+    }
+    // --title needs --out; --out must be a directory.
+    bin()
+        .args(["diff", &a, &b, "--title", "x"])
+        .assert()
+        .code(2);
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    bin()
+        .args(["diff", &a, &b, "--out"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is a file"));
+}

@@ -191,3 +191,53 @@ fn filter_groups_that_cannot_be_made_are_explained_not_drawn() {
     );
     assert!(!files.iter().any(|(n, _)| n.starts_with("filter-groups")));
 }
+
+/// The depth curves (capacity split and mean similarity per layer) are the
+/// analysis of each run, summarized over runs by `analysis::across_runs`,
+/// drawn in the specialization-by-depth section and written as CSV.
+#[test]
+fn depth_curves_are_each_runs_analysis_summarized_over_runs() {
+    use mtl_inspect::analysis::depth::depth_curves;
+    let runs = celeba_runs(3);
+    let inp = inputs(&runs, 10, false);
+    for (r, l) in runs.iter().enumerate() {
+        assert_eq!(inp.depth.per_run[r], depth_curves(&l.importance));
+    }
+    let layers = runs[0].importance.layers().len();
+    assert_eq!(inp.depth.layers.len(), layers);
+    for (i, l) in inp.depth.layers.iter().enumerate() {
+        let vals: Vec<f64> = inp
+            .depth
+            .per_run
+            .iter()
+            .map(|d| d.layers[i].mean_independent)
+            .collect();
+        let mean = vals.iter().sum::<f64>() / 3.0;
+        assert!((l.independent.mean - mean).abs() < 1e-15);
+        assert!(l.independent.min <= mean && mean <= l.independent.max);
+        let s = l.similarity.as_ref().expect("40 tasks have pairs");
+        assert!(s.min <= s.mean && s.mean <= s.max && s.max <= 1.0 + 1e-12);
+    }
+    let files = build_report(&inp).unwrap();
+    let page = html(&files);
+    let section = &page[page.find("<section id=\"specialization\">").unwrap()..];
+    let section = &section[..section.find("</section>").unwrap()];
+    let spec = section.find("id=\"fig-specialization\"").unwrap();
+    let cap = section.find("id=\"fig-depth-capacity\"").unwrap();
+    let sim = section.find("id=\"fig-depth-similarity\"").unwrap();
+    assert!(spec < cap && cap < sim, "depth curves not beside Fig. 4");
+    let csv = |name: &str| {
+        let (_, b) = files.iter().find(|(n, _)| n == name).unwrap();
+        String::from_utf8(b.clone()).unwrap()
+    };
+    let summary = csv("depth.csv");
+    assert_eq!(summary.lines().count(), 1 + layers);
+    assert!(summary.starts_with("layer,filters,capacity_mean,capacity_min,capacity_max"));
+    // One row per run and layer, with the run's own values.
+    let per_run = csv("depth-runs.csv");
+    assert_eq!(per_run.lines().count(), 1 + 3 * layers);
+    let first: Vec<&str> = per_run.lines().nth(1).unwrap().split(',').collect();
+    let d0 = &inp.depth.per_run[0].layers[0];
+    assert_eq!(first[1], d0.layer);
+    assert_eq!(first[5].parse::<f64>().unwrap(), d0.mean_independent);
+}

@@ -1,7 +1,9 @@
 //! Per-run results summarized across runs (seeds): the mean, spread and a
 //! 95 % interval of each task's capacity (paper §5.1, Fig. 3 drawn as the
 //! mean of several runs) and the mean share of specialized filters per
-//! layer (§5.3, Fig. 4). The renderers draw these; they do not compute them.
+//! layer (§5.3, Fig. 4), and the depth curves (capacity split and mean
+//! off-diagonal similarity per layer, [`super::depth`]) over runs. The
+//! renderers draw these; they do not compute them.
 
 use std::collections::HashMap;
 
@@ -9,6 +11,8 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::AnalysisError;
 use super::capacity::CapacityReport;
+use super::clusters::ClusterReport;
+use super::depth::DepthCurves;
 use super::specialization::SpecializationReport;
 
 /// Confidence level of [`Spread`]'s interval.
@@ -155,6 +159,94 @@ pub fn specialization_across_runs(runs: &[&SpecializationReport]) -> Vec<(String
         .collect()
 }
 
+/// One layer's depth-curve values over runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LayerDepthSpread {
+    pub layer: String,
+    pub filters: usize,
+    /// Mean over tasks of the layer's own capacity, shared and independent
+    /// parts, each summarized over runs.
+    pub capacity: Spread,
+    pub shared: Spread,
+    pub independent: Spread,
+    /// Mean off-diagonal similarity over runs (`null` with one task).
+    pub similarity: Option<Spread>,
+}
+
+/// Depth curves of every run and their summary over runs, in the first
+/// run's layer order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DepthAcrossRuns {
+    pub runs: Vec<String>,
+    pub level: f64,
+    /// Each run's own curves, in run order.
+    pub per_run: Vec<DepthCurves>,
+    pub layers: Vec<LayerDepthSpread>,
+}
+
+/// [`Spread`] of each layer's depth-curve values over runs; runs are
+/// matched by layer name.
+///
+/// Errors: no runs, or a run lacking one of the first run's layers.
+pub fn depth_across_runs(runs: &[(String, DepthCurves)]) -> Result<DepthAcrossRuns, AnalysisError> {
+    let Some((first_name, first)) = runs.first() else {
+        return Err(AnalysisError::Param {
+            name: "runs",
+            value: "0".into(),
+            expected: "at least one run's depth curves".into(),
+        });
+    };
+    let mut layers = Vec::with_capacity(first.layers.len());
+    for l in &first.layers {
+        let mut rows = Vec::with_capacity(runs.len());
+        for (name, d) in runs {
+            match d.layers.iter().find(|x| x.layer == l.layer) {
+                Some(x) => rows.push(x),
+                None => {
+                    return Err(AnalysisError::LayerMismatch(format!(
+                        "run '{name}' has no layer '{}' that run '{first_name}' has",
+                        l.layer
+                    )));
+                }
+            }
+        }
+        let col = |f: fn(&super::depth::LayerDepth) -> f64| {
+            Spread::of(&rows.iter().map(|x| f(x)).collect::<Vec<_>>())
+        };
+        let sims: Option<Vec<f64>> = rows.iter().map(|x| x.mean_off_diagonal).collect();
+        layers.push(LayerDepthSpread {
+            layer: l.layer.clone(),
+            filters: l.filters,
+            capacity: col(|x| x.mean_capacity),
+            shared: col(|x| x.mean_shared),
+            independent: col(|x| x.mean_independent),
+            similarity: sims.map(|v| Spread::of(&v)),
+        });
+    }
+    Ok(DepthAcrossRuns {
+        runs: runs.iter().map(|(n, _)| n.clone()).collect(),
+        level: LEVEL,
+        per_run: runs.iter().map(|(_, d)| d.clone()).collect(),
+        layers,
+    })
+}
+
+/// The mean confidence of each representative cluster's tasks (the share
+/// of runs and mates agreeing with the cluster, App. C), in the order of
+/// [`ClusterReport::clusters`]; `None` for a cluster no task points to.
+pub fn cluster_mean_confidence(c: &ClusterReport) -> Vec<Option<f64>> {
+    let mut sums = vec![(0.0, 0usize); c.clusters.len()];
+    for x in &c.confidence {
+        if let Some((s, n)) = sums.get_mut(x.cluster) {
+            *s += x.confidence;
+            *n += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(s, n)| (n > 0).then(|| s / n as f64))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +269,94 @@ mod tests {
         let s = Spread::of(&[0.5]);
         assert_eq!((s.mean, s.sd, s.ci_low, s.ci_high), (0.5, None, None, None));
         assert!(Spread::of(&[]).mean.is_nan());
+    }
+
+    fn curves(layers: &[(&str, f64, Option<f64>)]) -> DepthCurves {
+        DepthCurves {
+            layers: layers
+                .iter()
+                .map(|&(l, c, s)| super::super::depth::LayerDepth {
+                    layer: l.into(),
+                    filters: 4,
+                    mean_capacity: c,
+                    mean_shared: c / 2.0,
+                    mean_independent: c / 4.0,
+                    mean_off_diagonal: s,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn depth_curves_are_summarized_per_layer_by_name() {
+        // The second run lists its layers in another order: matched by name.
+        let runs = vec![
+            (
+                "r0".to_string(),
+                curves(&[("a", 0.2, Some(0.9)), ("b", 0.4, Some(0.5))]),
+            ),
+            (
+                "r1".to_string(),
+                curves(&[("b", 0.6, Some(0.3)), ("a", 0.4, Some(0.7))]),
+            ),
+        ];
+        let d = depth_across_runs(&runs).unwrap();
+        assert_eq!(d.layers.len(), 2);
+        let (a, b) = (&d.layers[0], &d.layers[1]);
+        assert_eq!(a.layer, "a");
+        assert!((a.capacity.mean - 0.3).abs() < 1e-15);
+        assert_eq!((a.capacity.min, a.capacity.max), (0.2, 0.4));
+        assert!((b.shared.mean - 0.25).abs() < 1e-15);
+        let s = b.similarity.as_ref().unwrap();
+        assert!((s.mean - 0.4).abs() < 1e-15 && s.min == 0.3 && s.max == 0.5);
+        assert_eq!(d.per_run.len(), 2);
+
+        let missing = vec![
+            ("r0".to_string(), curves(&[("a", 0.2, None)])),
+            ("r1".to_string(), curves(&[("c", 0.2, None)])),
+        ];
+        assert!(matches!(
+            depth_across_runs(&missing),
+            Err(AnalysisError::LayerMismatch(_))
+        ));
+        // One task: no similarity, still a capacity curve.
+        let one = depth_across_runs(&missing[..1]).unwrap();
+        assert!(one.layers[0].similarity.is_none());
+        assert!(depth_across_runs(&[]).is_err());
+    }
+
+    #[test]
+    fn cluster_mean_confidence_averages_each_clusters_tasks() {
+        use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
+        use crate::analysis::similarity::SimilarityMatrix;
+        let sim = |m: [[f64; 3]; 3]| SimilarityMatrix {
+            tasks: vec!["a".into(), "b".into(), "c".into()],
+            matrix: m.iter().map(|r| r.to_vec()).collect(),
+            zero_norm_tasks: vec![],
+        };
+        // Run 1 groups a with b, run 2 groups b with c.
+        let runs = vec![
+            (
+                "r1".to_string(),
+                sim([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]]),
+            ),
+            (
+                "r2".to_string(),
+                sim([[1.0, 0.2, 0.1], [0.2, 1.0, 0.9], [0.1, 0.9, 1.0]]),
+            ),
+        ];
+        let c = cluster_runs(&runs, &ClusterParams::new(2, Linkage::Average).unwrap()).unwrap();
+        let means = cluster_mean_confidence(&c);
+        assert_eq!(means.len(), c.clusters.len());
+        for (i, m) in means.iter().enumerate() {
+            let conf: Vec<f64> = c
+                .confidence
+                .iter()
+                .filter(|x| x.cluster == i)
+                .map(|x| x.confidence)
+                .collect();
+            let want = conf.iter().sum::<f64>() / conf.len() as f64;
+            assert!((m.unwrap() - want).abs() < 1e-15);
+        }
     }
 }

@@ -112,6 +112,49 @@ pub fn similarity_by_layer(im: &ImportanceMatrix) -> SimilarityByLayer {
     }
 }
 
+/// One layer's point on the depth curves of one run: the means over tasks
+/// of its own capacity split and the mean off-diagonal similarity. The
+/// per-task values and matrices are dropped, so many runs of hundreds of
+/// tasks stay small in memory.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LayerDepth {
+    pub layer: String,
+    pub filters: usize,
+    pub mean_capacity: f64,
+    pub mean_shared: f64,
+    pub mean_independent: f64,
+    /// `null` with a single task.
+    pub mean_off_diagonal: Option<f64>,
+}
+
+/// The depth curves of one run, in depth order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DepthCurves {
+    pub layers: Vec<LayerDepth>,
+}
+
+/// [`capacity_by_layer`] and [`similarity_by_layer`] reduced to their
+/// per-layer summaries.
+pub fn depth_curves(im: &ImportanceMatrix) -> DepthCurves {
+    let cap = capacity_by_layer(im);
+    let sim = similarity_by_layer(im);
+    DepthCurves {
+        layers: cap
+            .layers
+            .into_iter()
+            .zip(sim.layers)
+            .map(|(c, s)| LayerDepth {
+                layer: c.layer,
+                filters: c.filters,
+                mean_capacity: c.mean_capacity,
+                mean_shared: c.mean_shared,
+                mean_independent: c.mean_independent,
+                mean_off_diagonal: s.mean_off_diagonal,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +199,10 @@ mod tests {
         let s = similarity_by_layer(&two_layers());
         assert!((s.layers[0].mean_off_diagonal.unwrap() - 1.0).abs() < 1e-15);
         assert_eq!(s.layers[1].mean_off_diagonal, Some(0.0));
+        let d = depth_curves(&two_layers());
+        assert_eq!(d.layers.len(), 2);
+        assert_eq!(d.layers[0].mean_shared, a.mean_shared);
+        assert_eq!(d.layers[1].mean_independent, b.mean_independent);
+        assert_eq!(d.layers[1].mean_off_diagonal, Some(0.0));
     }
 }

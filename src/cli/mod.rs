@@ -3,6 +3,7 @@
 //! the bytes back to be written to stdout.
 
 mod args;
+mod diff_page;
 mod files;
 mod load;
 mod output;
@@ -104,7 +105,9 @@ enum Command {
     /// shared / independent parts, the Spearman correlation of the two
     /// similarity matrices, the task pairs whose similarity moved most, and
     /// the filters whose owner (the task holding more than τ of the filter's
-    /// importance) changed.
+    /// importance) changed. With --out DIR, the same as a page:
+    /// DIR/index.html with figures per task and per layer, and every table
+    /// as CSV.
     Diff {
         ckpt_a: PathBuf,
         ckpt_b: PathBuf,
@@ -115,6 +118,14 @@ enum Command {
         /// Task pairs to list, by the largest change in similarity.
         #[arg(long, default_value_t = 10)]
         top: usize,
+        /// Write the comparison as a page into this directory instead
+        /// (index.html with the figures inline, each figure as SVG and each
+        /// table as CSV).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Title of the page written with --out.
+        #[arg(long, requires = "out")]
+        title: Option<String>,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -317,11 +328,14 @@ pub fn run() -> Result<(), Failure> {
             ckpt_b,
             tau,
             top,
+            out,
+            title,
             load,
         } => {
             let p = diff::DiffParams::new(tau, top)
                 .map_err(|e| Failure::usage(anyhow::anyhow!("{e}")))?;
             let s = load.check()?;
+            let dir = out.as_deref().map(files::ReportDir::prepare).transpose()?;
             let a = load::load(&ckpt_a, &s)?;
             let b = load::load(&ckpt_b, &s)?;
             let r = diff::diff(&a.importance, &b.importance, &p).map_err(|e| {
@@ -331,6 +345,9 @@ pub fn run() -> Result<(), Failure> {
                     b.name
                 ))
             })?;
+            if let Some(dir) = dir {
+                return diff_page::write(&dir, (&a, &b), (&ckpt_a, &ckpt_b), &s, &r, title);
+            }
             output::diff(&[output::source(&a, &s), output::source(&b, &s)], &s, &r)
         }
         Command::Specialization { ckpt, tau, load } => {

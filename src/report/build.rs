@@ -16,7 +16,7 @@ use super::table::{Cell, Table};
 use super::tables;
 use super::violins::{self, HistogramFigure, HistogramSeries, ViolinFigure, ViolinRow};
 use super::{ReportError, style};
-use crate::analysis::across_runs::{CapacityAcrossRuns, Spread};
+use crate::analysis::across_runs::{CapacityAcrossRuns, DepthAcrossRuns, Spread};
 use crate::analysis::capacity::CapacityReport;
 use crate::analysis::clusters::{ClusterReport, Dendrogram};
 use crate::analysis::filter_groups::{FilterGroupReport, GroupKind};
@@ -49,6 +49,8 @@ pub struct ReportInputs {
     pub capacity_across_runs: CapacityAcrossRuns,
     /// Share of specialized filters per layer over the runs.
     pub specialization_across_runs: Vec<(String, Option<Spread>)>,
+    /// Capacity split and mean similarity per layer, per run and over runs.
+    pub depth: DepthAcrossRuns,
     pub clusters: ClusterReport,
     pub stability: Option<StabilityReport>,
     pub tool: ToolInfo,
@@ -68,7 +70,10 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         ));
     }
     let slugs = slugs(&inp.runs);
-    let mut b = Builder::default();
+    let mut b = Builder {
+        secondary_runs: inp.runs.len() - 1,
+        ..Builder::default()
+    };
     let multi = inp.runs.len() > 1;
     let n_runs = inp.runs.len();
 
@@ -115,9 +120,14 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         let fig = similarity_figure(inp, r, &slugs[r])?;
         let file = format!("{}.svg", fig.name);
         let caption = format!(
-            "Cosine similarity of the tasks' importance vectors in {} (1 = the same filters used equally); rows and columns follow the {}-linkage dendrogram on 1 − similarity, so bright blocks on the diagonal are task groups — hover a cell for its pair and value.",
+            "Cosine similarity of the tasks' importance vectors in {} (1 = the same filters used equally); rows and columns follow the {}-linkage dendrogram on 1 − similarity, so bright blocks on the diagonal are task groups — {}.",
             run.provenance.run,
-            linkage_name(inp)
+            linkage_name(inp),
+            if tasks(inp).len() > heatmap::MAX_VECTOR_CELLS {
+                "drawn as one image at this many tasks; the values are in the CSV"
+            } else {
+                "hover a cell for its pair and value"
+            }
         );
         let collapsed = (r > 0).then(|| format!("Similarity of {}", run.provenance.run));
         sec.blocks
@@ -257,7 +267,7 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
     let tau = inp.runs[0].specialization.tau;
     let mut sec = Section {
         id: "specialization".into(),
-        heading: "Specialized filters by depth (paper §5.3, Fig. 4 left)".into(),
+        heading: "Specialization and sharing by depth (paper §5.3, Fig. 4 left)".into(),
         blocks: vec![],
     };
     sec.blocks.push(b.figure(
@@ -280,6 +290,9 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
             inp.runs[0].provenance.tasks.len()
         )));
     }
+    let (depth_blocks, mut depth_files) = super::depth_curves::blocks(&inp.depth, &slugs)?;
+    sec.blocks.extend(depth_blocks);
+    b.files.append(&mut depth_files);
     sec.blocks.push(b.table(
         "specialization.csv",
         specialization_table(inp, &slugs),
@@ -391,10 +404,23 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
     Ok(files)
 }
 
+/// The secondary runs' copies of one figure (those shown collapsed) are
+/// linked rather than inlined when together they would add more than this
+/// to the page: at 500 tasks one run's gate violins are about 0.7 MB, at
+/// 100 tasks one vector heatmap 1.7 MB, and twenty runs of either would
+/// make the page too heavy to open. Seven runs of 40 tasks stay inline.
+pub const SECONDARY_INLINE_BUDGET: usize = 6_000_000;
+
+/// Rows of a table shown in the page; longer tables are cut there (the
+/// CSV keeps every row).
+pub const MAX_PAGE_ROWS: usize = 1000;
+
 #[derive(Default)]
 struct Builder {
     files: Vec<ReportFile>,
     sections: Vec<Section>,
+    /// Runs after the first, whose figures are shown collapsed.
+    secondary_runs: usize,
 }
 
 impl Builder {
@@ -407,6 +433,15 @@ impl Builder {
     ) -> Block {
         self.files
             .push((file.to_string(), svg.clone().into_bytes()));
+        let heavy = svg.len().saturating_mul(self.secondary_runs) > SECONDARY_INLINE_BUDGET;
+        if let Some(summary) = collapsed.as_ref().filter(|_| heavy) {
+            return Block::Linked {
+                file: file.to_string(),
+                caption,
+                summary: summary.clone(),
+                bytes: svg.len(),
+            };
+        }
         Block::Figure {
             file: file.to_string(),
             svg,
@@ -417,13 +452,21 @@ impl Builder {
     fn csv(&mut self, file: &str, t: Table) {
         self.files.push((file.to_string(), t.to_csv().into_bytes()));
     }
-    fn table(&mut self, file: &str, t: Table, caption: &str) -> Block {
+    fn table(&mut self, file: &str, mut t: Table, caption: &str) -> Block {
         self.files.push((file.to_string(), t.to_csv().into_bytes()));
+        let mut caption = caption.to_string();
+        if t.rows.len() > MAX_PAGE_ROWS {
+            caption.push_str(&format!(
+                " The page shows the first {MAX_PAGE_ROWS} of {} rows; the CSV has them all.",
+                t.rows.len()
+            ));
+            t.rows.truncate(MAX_PAGE_ROWS);
+        }
         Block::Table {
             file: file.to_string(),
             collapsed: t.rows.len() > 12,
             table: t,
-            caption: caption.to_string(),
+            caption,
         }
     }
 }
@@ -641,14 +684,9 @@ fn cooccurrence_figure(inp: &ReportInputs) -> Result<HeatmapFigure, ReportError>
 
 fn clusters_table(c: &ClusterReport) -> Table {
     let mut t = Table::new(&["cluster", "size", "mean confidence", "tasks"]);
+    let means = crate::analysis::across_runs::cluster_mean_confidence(c);
     for (i, members) in c.clusters.iter().enumerate() {
-        let conf: Vec<f64> = c
-            .confidence
-            .iter()
-            .filter(|x| x.cluster == i)
-            .map(|x| x.confidence)
-            .collect();
-        let mean = (!conf.is_empty()).then(|| conf.iter().sum::<f64>() / conf.len() as f64);
+        let mean = means.get(i).copied().flatten();
         t.push(vec![
             (i + 1).into(),
             members.len().into(),

@@ -64,7 +64,9 @@ pub fn render(f: &HeatmapFigure) -> Result<String, ReportError> {
     };
     let labels: Vec<String> = f.labels.iter().map(|l| style::shorten(l, 32)).collect();
     let label_w = if raster {
-        style::text_width("(names in the CSV)", style::SMALL)
+        // The two lines beside the image ("500 rows in dendrogram order",
+        // "(names in the CSV)"); the longer one sets the gap to the colour bar.
+        style::text_width(&format!("{n} rows in dendrogram order"), style::SMALL)
     } else {
         style::max_text_width(&labels, font)
     };
@@ -85,7 +87,12 @@ pub fn render(f: &HeatmapFigure) -> Result<String, ReportError> {
     let bar_h = side.clamp(120, 260);
     let bar_w = 14;
     let width = (bar_x + bar_w + 60).max(hx0 + style::text_width(&f.title, style::TITLE) + 24);
-    let height = hy1 + 8 + label_w + 16;
+    // A raster has no column labels under it.
+    let height = if raster {
+        hy1.max(hy0 + bar_h) + 24
+    } else {
+        hy1 + 8 + label_w + 16
+    };
 
     let (lo, hi) = f.range;
     let colour = |v: Option<f64>| match v {

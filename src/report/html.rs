@@ -44,6 +44,15 @@ pub enum Block {
         collapsed: bool,
     },
     Note(String),
+    /// A figure kept as a file beside the page and linked, not inlined
+    /// (a secondary run's figure too large to inline at hundreds of tasks),
+    /// in a closed `<details>` with `summary`.
+    Linked {
+        file: String,
+        caption: String,
+        summary: String,
+        bytes: usize,
+    },
 }
 
 const CSS: &str = r#"
@@ -161,6 +170,19 @@ fn block(o: &mut String, b: &Block) {
             }
         }
         Block::Note(t) => o.push_str(&format!("<p class=\"note\">{}</p>\n", escape(t))),
+        Block::Linked {
+            file,
+            caption,
+            summary,
+            bytes,
+        } => o.push_str(&format!(
+            "<details><summary>{}</summary>\n<p class=\"note\" id=\"fig-{}\">{} <a href=\"{}\">Open the figure (SVG, {:.1} MB)</a>; it is not inlined to keep this page light.</p>\n</details>\n",
+            escape(summary),
+            escape(file.trim_end_matches(".svg")),
+            escape(caption),
+            escape(file),
+            *bytes as f64 / 1e6
+        )),
     }
 }
 

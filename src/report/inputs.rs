@@ -7,9 +7,12 @@ use std::path::Path;
 use super::ReportError;
 use super::build::{ReportInputs, RunResults};
 use super::provenance::{Provenance, ToolInfo, sha256_file};
-use crate::analysis::across_runs::{capacity_across_runs, specialization_across_runs};
+use crate::analysis::across_runs::{
+    capacity_across_runs, depth_across_runs, specialization_across_runs,
+};
 use crate::analysis::capacity::capacity;
 use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
+use crate::analysis::depth::depth_curves;
 use crate::analysis::filter_groups::{FilterGroupParams, filter_groups};
 use crate::analysis::gate_stats::gate_distribution;
 use crate::analysis::similarity::cosine_similarity;
@@ -137,6 +140,12 @@ pub fn collect(
             notes,
         });
     }
+    let depth = depth_across_runs(
+        &runs
+            .iter()
+            .map(|s| (s.name.to_string(), depth_curves(s.importance)))
+            .collect::<Vec<_>>(),
+    )?;
     let clusters = cluster_runs(&sims, &p.clusters)?;
     let stability = if runs.len() > 1 {
         let ims: Vec<(String, &ImportanceMatrix)> = runs
@@ -163,6 +172,7 @@ pub fn collect(
         runs: results,
         capacity_across_runs: capacity_spread,
         specialization_across_runs: specialization_spread,
+        depth,
         clusters,
         stability,
         tool,

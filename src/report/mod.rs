@@ -9,7 +9,9 @@
 
 pub mod bars;
 pub mod build;
+pub mod depth_curves;
 mod diagnostics_section;
+pub mod diff_page;
 pub mod export;
 pub mod extras;
 pub mod heatmap;

@@ -1,0 +1,350 @@
+//! The page `diff A B --out DIR` writes: what changed between two
+//! checkpoints of the same tasks and layers (paper 000 eq. 4–5, §5.2,
+//! §5.3), drawn from a [`DiffReport`] of [`crate::analysis::diff`]. Like
+//! the report, one self-contained `index.html` with every figure as SVG and
+//! every table as CSV; nothing here computes a statistic.
+
+use super::ReportError;
+use super::bars::{self, BarFigure, BarSeries};
+use super::build::ReportFile;
+use super::depth_curves::{self, BandFigure, BandSeries};
+use super::html::{self, Block, Page, Section};
+use super::provenance::{Provenance, ToolInfo};
+use super::style;
+use super::table::Table;
+use super::tables;
+use crate::analysis::diff::DiffReport;
+
+/// Rows of the owner-change table shown in the page; all are in the CSV.
+pub const OWNER_ROWS_SHOWN: usize = 500;
+
+/// Everything the diff page shows.
+#[derive(Debug, Clone)]
+pub struct DiffPageInputs {
+    pub title: String,
+    /// Checkpoint A (the baseline) and B; every change is B − A.
+    pub a: Provenance,
+    pub b: Provenance,
+    pub diff: DiffReport,
+    pub tool: ToolInfo,
+}
+
+/// `index.html`, the figures as SVG and the tables as CSV.
+pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportError> {
+    let d = &inp.diff;
+    let (a, b) = (&inp.a.run, &inp.b.run);
+    let mut files: Vec<ReportFile> = vec![];
+    let mut sections = vec![];
+
+    let rho = match d.similarity_spearman {
+        Some(v) => style::fmt_value(v),
+        None => "undefined (a similarity matrix is constant)".into(),
+    };
+    sections.push(Section {
+        id: "summary".into(),
+        heading: "Summary".into(),
+        blocks: vec![
+            Block::Note(format!(
+                "Every change is B − A, with A = {a} and B = {b}; tasks and layers are matched by name."
+            )),
+            Block::Note(format!(
+                "Spearman correlation of the two task-similarity matrices (upper triangles): {rho}. Near 1, B orders the task relationships as A does (the paper reports 0.8 between seeds)."
+            )),
+            Block::Note(format!(
+                "{} of {} filters changed owner (the task holding more than τ = {} of a filter's total importance, or none).",
+                d.owner_changes.len(),
+                d.layers.iter().map(|l| l.filters).sum::<usize>(),
+                style::fmt_value(d.tau).trim_end_matches('0')
+            )),
+        ],
+    });
+
+    let tasks_fig = BarFigure {
+        name: "diff-tasks".into(),
+        whisker_label: None,
+        title: format!("Change in capacity per task, {b} − {a}"),
+        categories: d.tasks.iter().map(|t| t.task.clone()).collect(),
+        series: vec![
+            BarSeries {
+                name: "Δ shared".into(),
+                values: d.tasks.iter().map(|t| t.delta_shared).collect(),
+                range: None,
+            },
+            BarSeries {
+                name: "Δ independent".into(),
+                values: d.tasks.iter().map(|t| t.delta_independent).collect(),
+                range: None,
+            },
+        ],
+        marker: Some((
+            "Δ capacity C".into(),
+            d.tasks.iter().map(|t| t.delta_capacity).collect(),
+        )),
+        value_label: "change in capacity (B − A)".into(),
+    };
+    let mut task_table = tables::diff_tasks(d);
+    task_table.title = None;
+    let mut blocks = vec![figure_block(
+        &mut files,
+        "diff-tasks.svg",
+        bars::render(&tasks_fig)?,
+        "Per task, the change of its shared and independent capacity (bars) and of its capacity C (black tick), eq. 4–5 on all filters: a task whose orange bar grows took filters of its own in B.".into(),
+    )];
+    blocks.push(table_block(
+        &mut files,
+        "diff-tasks.csv",
+        task_table,
+        "Capacity of every task in A and B, and the change of each part.",
+    ));
+    sections.push(Section {
+        id: "tasks".into(),
+        heading: "Capacity per task (paper §5.1, eq. 4–5)".into(),
+        blocks,
+    });
+
+    let layers_fig = BandFigure {
+        name: "diff-layers".into(),
+        title: format!("Change of each layer's capacity split, {b} − {a}"),
+        x_labels: d.layers.iter().map(|l| l.layer.clone()).collect(),
+        x_label: "layer (input → output)".into(),
+        y_label: "change of the mean over tasks".into(),
+        band_label: None,
+        series: vec![
+            BandSeries {
+                name: "Δ capacity C".into(),
+                values: d
+                    .layers
+                    .iter()
+                    .map(|l| Some(l.delta_mean_capacity))
+                    .collect(),
+                band: None,
+                color: style::INK,
+            },
+            BandSeries {
+                name: "Δ shared".into(),
+                values: d.layers.iter().map(|l| Some(l.delta_mean_shared)).collect(),
+                band: None,
+                color: style::categorical(0),
+            },
+            BandSeries {
+                name: "Δ independent".into(),
+                values: d
+                    .layers
+                    .iter()
+                    .map(|l| Some(l.delta_mean_independent))
+                    .collect(),
+                band: None,
+                color: style::categorical(1),
+            },
+        ],
+    };
+    let blocks = vec![
+        figure_block(
+            &mut files,
+            "diff-layers.svg",
+            depth_curves::render(&layers_fig)?,
+            "Per layer, the change of the layer's own capacity split (eq. 4–5 on its filters alone), averaged over tasks; the grey line is no change.".into(),
+        ),
+        table_block(
+            &mut files,
+            "diff-layers.csv",
+            tables::diff_layers(d),
+            &format!(
+                "Per layer: the change of the mean capacity split and the number of filters whose owner changed (τ = {}).",
+                d.tau
+            ),
+        ),
+    ];
+    sections.push(Section {
+        id: "layers".into(),
+        heading: "Capacity by depth".into(),
+        blocks,
+    });
+
+    sections.push(Section {
+        id: "pairs".into(),
+        heading: "Task pairs whose similarity moved most (paper §5.2)".into(),
+        blocks: vec![table_block(
+            &mut files,
+            "diff-pairs.csv",
+            tables::diff_pairs(d),
+            &format!(
+                "The {} task pairs with the largest change in cosine similarity of their importance vectors, largest first.",
+                d.moved_pairs.len()
+            ),
+        )],
+    });
+
+    let owners = tables::diff_owner_changes(d);
+    files.push(("diff-owners.csv".into(), owners.to_csv().into_bytes()));
+    let mut blocks = vec![];
+    if owners.rows.is_empty() {
+        blocks.push(Block::Note("No filter changed owner.".into()));
+    } else {
+        let mut shown = owners.clone();
+        shown.rows.truncate(OWNER_ROWS_SHOWN);
+        let caption = if shown.rows.len() < owners.rows.len() {
+            format!(
+                "The first {} of {} filters whose owner changed, in depth order (all in the CSV); '–' is no owner.",
+                shown.rows.len(),
+                owners.rows.len()
+            )
+        } else {
+            "Filters whose owner changed, in depth order; '–' is no owner.".into()
+        };
+        blocks.push(Block::Table {
+            file: "diff-owners.csv".into(),
+            collapsed: shown.rows.len() > 12,
+            table: shown,
+            caption,
+        });
+    }
+    sections.push(Section {
+        id: "owners".into(),
+        heading: "Filters that changed owner (paper §5.3)".into(),
+        blocks,
+    });
+
+    let page = Page {
+        title: inp.title.clone(),
+        subtitle: format!(
+            "A = {a} · B = {b} · {} tasks · {} layers · {} filters · τ = {}",
+            d.tasks.len(),
+            d.layers.len(),
+            d.layers.iter().map(|l| l.filters).sum::<usize>(),
+            d.tau
+        ),
+        sections,
+        provenance: vec![inp.a.clone(), inp.b.clone()],
+        tool: inp.tool.clone(),
+    };
+    let mut out = vec![("index.html".to_string(), html::render(&page))];
+    out.append(&mut files);
+    Ok(out)
+}
+
+fn table_block(files: &mut Vec<ReportFile>, file: &str, t: Table, caption: &str) -> Block {
+    files.push((file.to_string(), t.to_csv().into_bytes()));
+    Block::Table {
+        file: file.to_string(),
+        collapsed: t.rows.len() > 12,
+        table: t,
+        caption: caption.to_string(),
+    }
+}
+
+fn figure_block(files: &mut Vec<ReportFile>, file: &str, svg: String, caption: String) -> Block {
+    files.push((file.to_string(), svg.clone().into_bytes()));
+    Block::Figure {
+        file: file.to_string(),
+        svg,
+        caption,
+        collapsed: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::diff::{LayerDelta, OwnerChange, PairMove, TaskDelta};
+
+    fn prov(run: &str) -> Provenance {
+        Provenance {
+            run: run.into(),
+            file_name: format!("{run}.safetensors"),
+            size_bytes: 1,
+            sha256: "0".repeat(64),
+            layout: "stacked".into(),
+            tasks: vec!["x".into(), "y".into()],
+            layers: vec!["l".into()],
+            filters: 600,
+            gate: "sigmoid".into(),
+        }
+    }
+
+    fn inputs(owner_changes: usize) -> DiffPageInputs {
+        let task = |t: &str, d: f64| TaskDelta {
+            task: t.into(),
+            capacity_a: 0.5,
+            capacity_b: 0.5 + d,
+            delta_capacity: d,
+            delta_shared: -d,
+            delta_independent: 2.0 * d,
+        };
+        DiffPageInputs {
+            title: "t".into(),
+            a: prov("a"),
+            b: prov("b"),
+            diff: DiffReport {
+                tau: 0.5,
+                tasks: vec![task("x", 0.1), task("y", -0.2)],
+                layers: vec![LayerDelta {
+                    layer: "l".into(),
+                    filters: 600,
+                    delta_mean_capacity: -0.05,
+                    delta_mean_shared: 0.01,
+                    delta_mean_independent: -0.02,
+                    owner_changes,
+                }],
+                similarity_spearman: None,
+                moved_pairs: vec![PairMove {
+                    task_a: "x".into(),
+                    task_b: "y".into(),
+                    similarity_a: 0.9,
+                    similarity_b: 0.7,
+                    delta: -0.2,
+                }],
+                owner_changes: (0..owner_changes)
+                    .map(|f| OwnerChange {
+                        layer: "l".into(),
+                        filter: f,
+                        owner_a: Some("x".into()),
+                        owner_b: None,
+                    })
+                    .collect(),
+            },
+            tool: ToolInfo::this_tool(vec!["mtl-inspect".into(), "diff".into()]),
+        }
+    }
+
+    fn file<'a>(files: &'a [ReportFile], name: &str) -> &'a str {
+        let (_, b) = files.iter().find(|(n, _)| n == name).expect(name);
+        std::str::from_utf8(b).expect("utf-8")
+    }
+
+    #[test]
+    fn long_owner_lists_are_cut_in_the_page_and_whole_in_the_csv() {
+        let files = build_diff_page(&inputs(600)).unwrap();
+        let page = file(&files, "index.html");
+        assert!(page.contains(&format!("The first {OWNER_ROWS_SHOWN} of 600 filters")));
+        assert_eq!(file(&files, "diff-owners.csv").lines().count(), 601);
+        // A constant similarity matrix has no Spearman: said, not NaN.
+        assert!(page.contains("undefined (a similarity matrix is constant)"));
+        assert!(!page.contains("NaN"));
+    }
+
+    #[test]
+    fn no_owner_change_is_said_and_every_file_is_written() {
+        let files = build_diff_page(&inputs(0)).unwrap();
+        let page = file(&files, "index.html");
+        assert!(page.contains("No filter changed owner."));
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "index.html",
+                "diff-tasks.svg",
+                "diff-tasks.csv",
+                "diff-layers.svg",
+                "diff-layers.csv",
+                "diff-pairs.csv",
+                "diff-owners.csv"
+            ]
+        );
+        // One layer: each of the three series is one dot.
+        assert_eq!(
+            file(&files, "diff-layers.svg").matches("<circle").count(),
+            3
+        );
+    }
+}
