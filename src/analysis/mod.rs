@@ -10,7 +10,7 @@ pub mod diff;
 pub mod filter_groups;
 pub mod gate_stats;
 pub mod gradient_conflict;
-pub(crate) mod kernels;
+pub mod kernels;
 pub mod similarity;
 pub mod specialization;
 pub mod stability;

@@ -16,10 +16,19 @@ pub fn decode(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f64>> {
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect(),
-        Dtype::F16 => bytes
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f64())
-            .collect(),
+        Dtype::F16 => {
+            // Bits first, then half's slice conversion (F16C instructions
+            // where the CPU has them): a third of a 500-task file's
+            // reading time went to converting one value at a time.
+            use half::slice::HalfFloatSliceExt;
+            let bits: Vec<half::f16> = bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])))
+                .collect();
+            let mut out = vec![0.0; bits.len()];
+            bits.convert_to_f64_slice(&mut out);
+            out
+        }
         Dtype::BF16 => bytes
             .chunks_exact(2)
             .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f64())

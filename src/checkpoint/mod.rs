@@ -322,10 +322,10 @@ impl Checkpoint {
         };
         let bytes = match &s.strides {
             None => {
+                // Contiguous: decoded straight from the file's bytes.
                 let start = s.byte_start + s.elem_offset * item;
-                buf.get(start..start + numel * item)
-                    .ok_or_else(truncated)?
-                    .to_vec()
+                let bytes = buf.get(start..start + numel * item).ok_or_else(truncated)?;
+                return dtype::decode(s.meta.dtype, bytes).ok_or_else(unsupported);
             }
             Some(strides) => {
                 // Gather a strided view element by element (readers checked

@@ -459,7 +459,7 @@ pub(crate) fn transpose_rows(rows: &[f64], t: usize, c: usize) -> DMatrix<f64> {
 /// The F16 bit pattern of a finite value decoded from an F16. Normal
 /// numbers take their fields straight from the f32 (exact: an F16's
 /// mantissa has 10 bits); zeros and subnormals go through `half`.
-fn f16_bits(x: f64) -> u16 {
+pub(super) fn f16_bits(x: f64) -> u16 {
     let b = (x as f32).to_bits();
     let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
     if (1..31).contains(&exp) {

@@ -320,7 +320,7 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
         chosen.sort_by(|a, b| natural_cmp(a.0, b.0));
         LayerOrder::Natural
     };
-    let mut layers = Vec::new();
+    let mut pending = Vec::new();
     let mut used: BTreeSet<&str> = BTreeSet::new();
     for (layer, c) in &chosen {
         let modules = &groups[layer];
@@ -362,10 +362,19 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
             ));
         }
         used.insert(layer);
-        let raw = super::transpose_rows(&rows, t, *c);
-        drop(rows);
-        layers.push(GateLayer::new(layer.to_string(), dtype, raw, any_bias));
+        pending.push((layer.to_string(), dtype, rows, any_bias));
     }
+    // Transposing and weighing the evidence are per layer: both cores.
+    let layers: Vec<GateLayer> = {
+        use rayon::prelude::*;
+        pending
+            .into_par_iter()
+            .map(|(name, dtype, rows, any_bias)| {
+                let c = rows.len() / t.max(1);
+                GateLayer::new(name, dtype, super::transpose_rows(&rows, t, c), any_bias)
+            })
+            .collect()
+    };
     let candidate_set: BTreeSet<&str> = candidates.iter().map(String::as_str).collect();
     let ignored = names
         .iter()
