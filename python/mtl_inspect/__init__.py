@@ -49,6 +49,14 @@ __all__ = [
     "Layer",
     "Summary",
     "Result",
+    "CapacityResult",
+    "SimilarityResult",
+    "SpecializationResult",
+    "StabilityResult",
+    "ClusterResult",
+    "FilterGroupsResult",
+    "GateStatsResult",
+    "DiffResult",
     "Report",
     "TaskMatrix",
     "capacity",
@@ -247,16 +255,91 @@ class Result:
         return None
 
 
+class CapacityResult(Result):
+    """Result of :func:`capacity`. Tables are DataFrames (or dicts of arrays, see ``frame``)."""
+
+    table: Any
+    rank: Any
+    across_runs: Any
+    layers: Any
+
+
+class SimilarityResult(Result):
+    """Result of :func:`similarity`. Tables are DataFrames (or dicts of arrays, see ``frame``)."""
+
+    matrix: TaskMatrix
+    zero_norm_tasks: List[str]
+    table: Any
+    matrices: Dict[str, TaskMatrix]
+
+
+class SpecializationResult(Result):
+    """Result of :func:`specialization`. Tables are DataFrames (or dicts of arrays, see ``frame``)."""
+
+    table: Any
+    tau: float
+
+
+class StabilityResult(Result):
+    """Result of :func:`stability`. Tables are DataFrames (or dicts of arrays, see ``frame``)."""
+
+    pairs: Any
+    matrix: TaskMatrix
+    mean: Optional[float]
+    min: Optional[float]
+    max: Optional[float]
+    mean_ci: Optional[Dict[str, Any]]
+    exact_permutations: Optional[int]
+
+
+class ClusterResult(Result):
+    """Result of :func:`cluster`. Tables are DataFrames (or dicts of arrays, see ``frame``)."""
+
+    clusters: List[List[str]]
+    table: Any
+    runs: Any
+    labels: Dict[str, np.ndarray]
+    cooccurrence: TaskMatrix
+    ties: List[Dict[str, Any]]
+    cut: Dict[str, Any]
+    k: int
+    linkage: str
+
+
+class FilterGroupsResult(Result):
+    """Result of :func:`filter_groups`. Tables are DataFrames (or dicts of arrays, see ``frame``)."""
+
+    groups: Any
+    centroids: TaskMatrix
+    per_layer: TaskMatrix
+    assignments: np.ndarray
+    dead: int
+    inertia: float
+    k: int
+
+
+class GateStatsResult(Result):
+    """Result of :func:`gate_stats`. Tables are DataFrames (or dicts of arrays, see ``frame``)."""
+
+    table: Any
+    edges: np.ndarray
+    counts: TaskMatrix
+
+
+class DiffResult(Result):
+    """Result of :func:`diff`. Tables are DataFrames (or dicts of arrays, see ``frame``)."""
+
+    tasks: Any
+    layers: Any
+    moved_pairs: Any
+    owner_changes: Any
+    similarity_spearman: Optional[float]
+
+
 def _read_kwargs(**kw: Any) -> Dict[str, Any]:
     return kw
 
 
-_READ_DOC = """
-    Reading options (for paths; ignored for :class:`Checkpoint` objects):
-    ``tasks``, ``layers``, ``gate``, ``key``, ``layer_order``,
-    ``allow_nonfinite``, as in :func:`open`. ``frame``: ``"pandas"`` (the
-    default when installed), ``"polars"`` or ``"numpy"`` (dict of arrays).
-"""
 
 
 def capacity(
@@ -270,7 +353,7 @@ def capacity(
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
-) -> Result:
+) -> CapacityResult:
     """Per-task capacity ``C_t`` (mean importance), split into the part
     shared with the other tasks and the independent part by projection
     (paper eq. 4–5; ``C² = shared² + independent²``). ``mtl-inspect
@@ -306,9 +389,9 @@ def capacity(
                     cols[c].append(t[c])
             for c in means:
                 means[c].append(layer[c])
-        return Result("capacity", raw, "table", table=_frame(cols, kind), layers=_frame(means, kind))
+        return CapacityResult("capacity", raw, "table", table=_frame(cols, kind), layers=_frame(means, kind))
     if "across_runs" not in raw:
-        return Result("capacity", raw, "table", table=_frame(_capacity_cols(raw["tasks"]), kind),
+        return CapacityResult("capacity", raw, "table", table=_frame(_capacity_cols(raw["tasks"]), kind),
                       rank=raw["rank"])
     cols = {"run": []}
     cols.update({c: [] for c in ("task", "capacity", "shared", "independent")})
@@ -327,7 +410,7 @@ def capacity(
         for q in ("capacity", "shared", "independent"):
             for s in stats:
                 spread[f"{q}_{s}"].append(t[q][s])
-    return Result("capacity", raw, "table", table=_frame(cols, kind),
+    return CapacityResult("capacity", raw, "table", table=_frame(cols, kind),
                   rank=[r["rank"] for r in raw["runs"]],
                   across_runs=_frame(spread, kind))
 
@@ -347,7 +430,7 @@ def similarity(
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
-) -> Result:
+) -> SimilarityResult:
     """Task × task cosine similarity of the tasks' importance vectors (paper
     §5.2). ``mtl-inspect similarity``.
 
@@ -366,8 +449,8 @@ def similarity(
                 ("layer", "filters", "mean_off_diagonal", "min_off_diagonal", "max_off_diagonal")}
         matrices = {layer["layer"]: TaskMatrix(layer["similarity"]["matrix"], layer["similarity"]["tasks"])
                     for layer in raw["layers"]}
-        return Result("similarity", raw, "table", table=_frame(cols, kind), matrices=matrices)
-    return Result("similarity", raw, "matrix", matrix=TaskMatrix(raw["matrix"], raw["tasks"]),
+        return SimilarityResult("similarity", raw, "table", table=_frame(cols, kind), matrices=matrices)
+    return SimilarityResult("similarity", raw, "matrix", matrix=TaskMatrix(raw["matrix"], raw["tasks"]),
                   zero_norm_tasks=raw.get("zero_norm_tasks", []))
 
 
@@ -382,7 +465,7 @@ def specialization(
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
-) -> Result:
+) -> SpecializationResult:
     """Filters specialized for one task, per layer: a filter is specialized
     for ``t`` when ``I[t,i] / Σ_t I[t,i] > tau`` (paper §5.3, Fig. 4).
     ``mtl-inspect specialization --tau``; ``0 < tau < 1``.
@@ -399,7 +482,7 @@ def specialization(
     cols = {c: [r[c] for r in rows] for c in ("layer", "filters", "specialized", "fraction")}
     for t in raw["total"]["per_task"]:
         cols[t] = [r["per_task"].get(t, 0) for r in rows]
-    return Result("specialization", raw, "table", table=_frame(cols, kind), tau=raw["tau"])
+    return SpecializationResult("specialization", raw, "table", table=_frame(cols, kind), tau=raw["tau"])
 
 
 def stability(
@@ -415,7 +498,7 @@ def stability(
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
-) -> Result:
+) -> StabilityResult:
     """Stability of task relationships across runs: Spearman correlation of
     the upper triangles of every pair of runs' similarity matrices, with
     one-sided Mantel permutation p-values and bootstrap intervals (paper
@@ -440,7 +523,7 @@ def stability(
         "ci_low": [p["ci"]["low"] if p["ci"] else None for p in pairs],
         "ci_high": [p["ci"]["high"] if p["ci"] else None for p in pairs],
     }
-    return Result("stability", raw, "pairs", pairs=_frame(cols, kind),
+    return StabilityResult("stability", raw, "pairs", pairs=_frame(cols, kind),
                   matrix=TaskMatrix(raw["matrix"], raw["runs"]),
                   mean=raw["mean"], min=raw["min"], max=raw["max"], mean_ci=raw["mean_ci"],
                   exact_permutations=raw["exact_permutations"])
@@ -458,7 +541,7 @@ def cluster(
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
-) -> Result:
+) -> ClusterResult:
     """Hierarchical task clusters on ``1 − cosine similarity`` cut into
     ``k``; with several runs the co-occurrence matrix and representative
     clusters (paper App. C, Table 5), each task's confidence and each run's
@@ -478,7 +561,7 @@ def cluster(
     conf = raw["confidence"]
     table = {c: [x[c] for x in conf] for c in ("task", "cluster", "confidence")}
     runs = {"run": [r["run"] for r in raw["runs"]], "ari": [r["ari"] for r in raw["runs"]]}
-    return Result("cluster", raw, "table", clusters=raw["clusters"], table=_frame(table, kind),
+    return ClusterResult("cluster", raw, "table", clusters=raw["clusters"], table=_frame(table, kind),
                   runs=_frame(runs, kind),
                   labels={r["run"]: np.asarray(r["labels"], dtype=np.int64) for r in raw["runs"]},
                   cooccurrence=TaskMatrix(raw["cooccurrence"]["matrix"], raw["cooccurrence"]["tasks"]),
@@ -498,7 +581,7 @@ def filter_groups(
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
-) -> Result:
+) -> FilterGroupsResult:
     """Groups of filters with similar task profiles (k-means on each
     filter's importances normalized to sum 1): generic, task-specific and
     dead filters and where they sit. ``mtl-inspect filter-groups``.
@@ -523,7 +606,7 @@ def filter_groups(
     layer_names = [name for name, _ in raw["dead_per_layer"]]
     per_layer = TaskMatrix([[n for _, n in g["per_layer"]] for g in groups],
                            [f"group {g['id']}" for g in groups], layer_names)
-    return Result("filter_groups", raw, "groups", groups=_frame(cols, kind),
+    return FilterGroupsResult("filter_groups", raw, "groups", groups=_frame(cols, kind),
                   centroids=TaskMatrix([g["centroid"] for g in groups],
                                        [f"group {g['id']}" for g in groups], raw["tasks"]),
                   per_layer=per_layer,
@@ -547,7 +630,7 @@ def gate_stats(
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
-) -> Result:
+) -> GateStatsResult:
     """Distribution of gate values (importances) per task and overall:
     quantiles and the shares below 0.1 and above 0.9 (paper Fig. 5/9).
     ``mtl-inspect gates --bins``.
@@ -566,7 +649,7 @@ def gate_stats(
     edges = np.asarray(raw["overall"]["histogram"]["edges"], dtype=float)
     counts = TaskMatrix([r["histogram"]["counts"] for r in rows], [r["label"] for r in rows],
                         [f"{a:g}–{b:g}" for a, b in zip(edges[:-1], edges[1:])])
-    return Result("gate_stats", raw, "table", table=_frame(cols, kind), edges=edges, counts=counts)
+    return GateStatsResult("gate_stats", raw, "table", table=_frame(cols, kind), edges=edges, counts=counts)
 
 
 def diff(
@@ -582,7 +665,7 @@ def diff(
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
-) -> Result:
+) -> DiffResult:
     """Compare two checkpoints of the same tasks and layers (``mtl-inspect
     diff``): per task the change (B − A) in capacity and its parts
     (``tasks``), per layer (``layers``), the Spearman correlation of the two
@@ -598,7 +681,7 @@ def diff(
             return _frame({}, kind)
         return _frame({c: [r.get(c) for r in rows] for c in rows[0]}, kind)
 
-    return Result("diff", raw, "tasks", tasks=table(raw["tasks"]), layers=table(raw["layers"]),
+    return DiffResult("diff", raw, "tasks", tasks=table(raw["tasks"]), layers=table(raw["layers"]),
                   moved_pairs=table(raw["moved_pairs"]), owner_changes=table(raw["owner_changes"]),
                   similarity_spearman=raw["similarity_spearman"])
 

@@ -249,3 +249,10 @@ def test_help_and_docstrings():
     import importlib.resources as res
 
     assert (res.files("mtl_inspect") / "py.typed").is_file()
+
+
+def test_a_panic_is_an_exception_not_an_abort():
+    from mtl_inspect import _native
+
+    with pytest.raises(mi.MtlInspectError, match="internal error.*deliberate panic"):
+        _native._panic_for_tests()
