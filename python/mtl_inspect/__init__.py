@@ -250,9 +250,13 @@ class Result:
 
     def _repr_html_(self) -> Optional[str]:
         main = getattr(self, self._main, None)
-        if hasattr(main, "_repr_html_"):
-            return main._repr_html_()
-        return None
+        if isinstance(main, TaskMatrix):
+            try:
+                main = main.to_pandas()
+            except ImportError:
+                return None
+        render = getattr(main, "_repr_html_", None)
+        return render() if callable(render) else None
 
 
 class CapacityResult(Result):

@@ -412,6 +412,12 @@ fn report(
                 out.display()
             ))
         })?;
+        // Prove it is writable now rather than after the analyses (as the
+        // CLI's `ReportDir::prepare`).
+        let probe = out.join(".mtl-inspect-write-test");
+        std::fs::File::create(&probe)
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(|e| Error::Input(format!("cannot write into {}: {e}", out.display())))?;
         let runs = runs(&ckpts)?;
         if runs.is_empty() {
             return Err(Error::Param("a report needs at least one checkpoint".into()).into());

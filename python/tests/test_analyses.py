@@ -112,7 +112,10 @@ def test_stability(cli):
 
 
 def test_stability_needs_two_runs(cli):
-    with pytest.raises(mi.MtlInspectError):
+    # The CLI refuses one run at the flag parser (exit code 2); the library
+    # says why.
+    assert cli.error("stability", ONE)[0] == 2
+    with pytest.raises(mi.ParameterError, match="at least 2"):
         mi.stability([ONE])
 
 
@@ -199,6 +202,9 @@ def test_frames():
     assert isinstance(mi.capacity(ONE).table, pd.DataFrame)
     d = mi.capacity(ONE, frame="numpy").table
     assert isinstance(d, dict) and d["capacity"].dtype == np.float64 and len(d["task"]) == 40
+    # Jupyter shows a result's main table (a matrix through pandas).
+    assert "<table" in mi.capacity(ONE)._repr_html_()
+    assert "Smiling" in mi.similarity(ONE)._repr_html_()
     with pytest.raises(mi.ParameterError, match="frame"):
         mi.capacity(ONE, frame="excel")
     try:
