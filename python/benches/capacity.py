@@ -48,10 +48,18 @@ def main():
     def py_capacity_numpy_frames():
         return mi.capacity(RUNS, frame="numpy").table
 
+    from mtl_inspect import _native
+
+    opened = [mi.open(p) for p in RUNS]
+    natives = [c._native for c in opened]
     rows = [
-        ("in process: mtl_inspect.capacity(7 runs) → DataFrame", median_time(py_capacity, 20)),
+        ("in process: mtl_inspect.capacity(7 paths) → DataFrame (reads the files)", median_time(py_capacity, 20)),
+        ("in process: open the 7 checkpoints", median_time(lambda: [mi.open(p) for p in RUNS], 20)),
+        ("in process: capacity(7 opened) → DataFrame", median_time(lambda: mi.capacity(opened).table, 20)),
+        ("in process: _native.capacity_json(7 opened) (Rust + JSON string)",
+         median_time(lambda: _native.capacity_json(natives), 20)),
         ("in process: mtl_inspect.capacity(7 runs, frame='numpy')", median_time(py_capacity_numpy_frames, 20)),
-        ("in process: numpy load + lstsq (7 runs)", median_time(numpy_capacity, 5)),
+        ("in process: numpy load + lstsq (7 runs)", median_time(numpy_capacity, 3)),
     ]
     py = sys.executable
     procs = [
@@ -65,7 +73,7 @@ def main():
     ]
     for name, cmd in procs:
         rows.append((name, median_time(lambda: subprocess.run(cmd, cwd=ROOT, check=True,
-                                                              capture_output=True), 10)))
+                                                              capture_output=True), 5 if "numpy" in name else 10)))
     for name, t in rows:
         print(f"| {name} | {t * 1000:.1f} ms |")
 
