@@ -1,0 +1,70 @@
+"""Type stubs of the Rust extension ``mtl_inspect._native`` (PyO3).
+
+The public API is ``mtl_inspect`` itself (typed inline, see ``__init__.py``);
+these functions return the CLI's ``--format json`` result as a string.
+"""
+
+from typing import List, Optional, Sequence, Tuple
+
+__version__: str
+
+class MtlInspectError(Exception):
+    """Base class of every error mtl_inspect raises."""
+
+class InputError(MtlInspectError):
+    """A checkpoint or input file cannot be read or analysed (the CLI's exit code 1)."""
+
+class ParameterError(MtlInspectError):
+    """A parameter is out of range or malformed (the CLI's exit code 2)."""
+
+class Checkpoint:
+    """A checkpoint read into task × filter importances."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def tasks(self) -> List[str]: ...
+    @property
+    def layers(self) -> List[Tuple[str, int]]: ...
+    @property
+    def gate(self) -> str: ...
+    def importance_bytes(self) -> Tuple[bytes, int, int]: ...
+    def summary_json(self) -> str: ...
+    def summary_text(self) -> str: ...
+    def dropped_json(self) -> str: ...
+
+def open(
+    path: str,
+    tasks_file: Optional[str] = None,
+    task_names: Optional[Sequence[str]] = None,
+    layers: Optional[str] = None,
+    gate: Optional[str] = None,
+    key: Optional[str] = None,
+    layer_order: Optional[str] = None,
+    allow_nonfinite: bool = False,
+) -> Checkpoint: ...
+def is_sidecar(path: str) -> bool: ...
+def capacity_json(ckpts: Sequence[Checkpoint], per_layer: bool = False) -> str: ...
+def similarity_json(ckpt: Checkpoint, per_layer: bool = False) -> str: ...
+def specialization_json(ckpt: Checkpoint, tau: float = 0.5) -> str: ...
+def stability_json(
+    ckpts: Sequence[Checkpoint], permutations: int = 999, bootstrap: int = 200, seed: int = 0
+) -> str: ...
+def cluster_json(ckpts: Sequence[Checkpoint], k: int, linkage: str = "average") -> str: ...
+def filter_groups_json(
+    ckpt: Checkpoint, k: int, seed: int = 0, dead_threshold: float = 0.1
+) -> str: ...
+def gate_stats_json(ckpt: Checkpoint, bins: int = 20) -> str: ...
+def diff_json(a: Checkpoint, b: Checkpoint, tau: float = 0.5, top: int = 10) -> str: ...
+def report(
+    ckpts: Sequence[Checkpoint],
+    out: str,
+    k: Optional[int] = None,
+    linkage: str = "average",
+    tau: float = 0.5,
+    groups: int = 8,
+    permutations: int = 999,
+    bootstrap: int = 200,
+    title: Optional[str] = None,
+    command_line: Optional[Sequence[str]] = None,
+) -> List[str]: ...

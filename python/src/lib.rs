@@ -1,0 +1,505 @@
+//! `mtl_inspect._native`: the Rust half of the `mtl_inspect` Python package
+//! (PyO3). It reads checkpoints and runs the library's analyses exactly as
+//! the CLI does, and returns each result as the JSON the CLI's
+//! `--format json` prints for it (without the provenance keys); the Python
+//! half (`python/mtl_inspect/`) turns that JSON into DataFrames and NumPy
+//! arrays. Keeping the boundary at serde's JSON means a result type that
+//! gains a field needs no change here.
+
+mod errors;
+mod load;
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use serde::Serialize;
+
+use mtl_inspect::analysis::across_runs::{CapacityAcrossRuns, capacity_across_runs};
+use mtl_inspect::analysis::capacity::{CapacityReport, capacity};
+use mtl_inspect::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
+use mtl_inspect::analysis::depth::{capacity_by_layer, similarity_by_layer};
+use mtl_inspect::analysis::diff::{DiffParams, diff};
+use mtl_inspect::analysis::filter_groups::{
+    DEFAULT_DEAD_THRESHOLD, FilterGroupParams, filter_groups,
+};
+use mtl_inspect::analysis::gate_stats::gate_distribution;
+use mtl_inspect::analysis::similarity::cosine_similarity;
+use mtl_inspect::analysis::specialization::{SpecializationParams, specialization};
+use mtl_inspect::analysis::stability::{StabilityParams, stability_of_importance};
+use mtl_inspect::report::ReportError;
+use mtl_inspect::report::build::build_report;
+use mtl_inspect::report::inputs::{self, ReportParams, RunSource};
+use mtl_inspect::report::provenance::ToolInfo;
+use mtl_inspect::report::tables;
+
+use errors::{Error, InputError, MtlInspectError, ParameterError, analysis, guard, input, param};
+use load::{ReadOptions, Run};
+
+/// A checkpoint read into task × filter importances.
+#[pyclass(frozen, module = "mtl_inspect._native", name = "Checkpoint")]
+pub struct PyCheckpoint {
+    run: Run,
+}
+
+fn to_json<T: Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| MtlInspectError::new_err(format!("serializing: {e}")))
+}
+
+#[pymethods]
+impl PyCheckpoint {
+    /// The path as given.
+    #[getter]
+    fn path(&self) -> String {
+        self.run.name.clone()
+    }
+    /// Task names, in the matrix's row order.
+    #[getter]
+    fn tasks(&self) -> Vec<String> {
+        self.run.importance.tasks().to_vec()
+    }
+    /// (layer name, filters) in depth order.
+    #[getter]
+    fn layers(&self) -> Vec<(String, usize)> {
+        self.run
+            .importance
+            .layers()
+            .iter()
+            .map(|l| (l.name.clone(), l.len))
+            .collect()
+    }
+    /// How gates became importances (`inspect`'s "gate" line).
+    #[getter]
+    fn gate(&self) -> String {
+        self.run.summary().gate
+    }
+    /// (bytes of the T × F matrix, row-major little-endian f64, T, F).
+    fn importance_bytes<'py>(&self, py: Python<'py>) -> (Bound<'py, PyBytes>, usize, usize) {
+        let m = self.run.importance.data();
+        let (t, f) = (m.nrows(), m.ncols());
+        let mut buf = Vec::with_capacity(t * f * 8);
+        for i in 0..t {
+            for j in 0..f {
+                buf.extend_from_slice(&m[(i, j)].to_le_bytes());
+            }
+        }
+        (PyBytes::new(py, &buf), t, f)
+    }
+    /// `inspect --format json` of this checkpoint.
+    fn summary_json(&self) -> PyResult<String> {
+        guard(|| to_json(&self.run.summary()))
+    }
+    /// `inspect`'s text.
+    fn summary_text(&self) -> String {
+        tables::inspect_text(&self.run.summary())
+    }
+    /// Filters dropped for non-finite gates (allow_nonfinite=True), as JSON.
+    fn dropped_json(&self) -> PyResult<String> {
+        to_json(&self.run.dropped)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "<mtl_inspect.Checkpoint {}: {} tasks, {} layers, {} filters>",
+            self.run.name,
+            self.run.importance.n_tasks(),
+            self.run.importance.layers().len(),
+            self.run.importance.n_filters()
+        )
+    }
+}
+
+/// Opens and reads a checkpoint (any format the CLI reads).
+#[pyfunction]
+#[pyo3(signature = (path, tasks_file=None, task_names=None, layers=None, gate=None, key=None, layer_order=None, allow_nonfinite=false))]
+#[allow(clippy::too_many_arguments)]
+fn open(
+    py: Python<'_>,
+    path: PathBuf,
+    tasks_file: Option<PathBuf>,
+    task_names: Option<Vec<String>>,
+    layers: Option<String>,
+    gate: Option<String>,
+    key: Option<String>,
+    layer_order: Option<PathBuf>,
+    allow_nonfinite: bool,
+) -> PyResult<PyCheckpoint> {
+    let opts = ReadOptions {
+        tasks_file,
+        task_names,
+        layers,
+        gate,
+        key,
+        layer_order,
+        allow_nonfinite,
+    };
+    guard(|| {
+        let s = opts.check()?;
+        let run = py.detach(|| load::load(&path, &s))?;
+        Ok(PyCheckpoint { run })
+    })
+}
+
+/// Whether `path` is mtl-train's optimizer-state sidecar (multi-run
+/// functions skip those, as the CLI does).
+#[pyfunction]
+fn is_sidecar(path: PathBuf) -> bool {
+    load::is_sidecar(&path)
+}
+
+fn runs<'a>(ckpts: &'a [Bound<'_, PyCheckpoint>]) -> Result<Vec<&'a Run>, Error> {
+    let runs: Vec<&Run> = ckpts.iter().map(|c| &c.get().run).collect();
+    load::check_same_layers(&runs)?;
+    Ok(runs)
+}
+
+#[derive(Serialize)]
+struct RunCapacity<'a> {
+    run: &'a str,
+    #[serde(flatten)]
+    result: &'a CapacityReport,
+}
+
+#[derive(Serialize)]
+struct CapacityRuns<'a> {
+    runs: Vec<RunCapacity<'a>>,
+    across_runs: &'a CapacityAcrossRuns,
+}
+
+/// Capacity split of one run, several runs, or per layer (one run).
+#[pyfunction]
+#[pyo3(signature = (ckpts, per_layer=false))]
+fn capacity_json(
+    py: Python<'_>,
+    ckpts: Vec<Bound<'_, PyCheckpoint>>,
+    per_layer: bool,
+) -> PyResult<String> {
+    guard(|| {
+        let runs = runs(&ckpts)?;
+        if per_layer {
+            let [run] = runs.as_slice() else {
+                return Err(Error::Param(format!(
+                    "--per-layer takes one checkpoint ({} given)",
+                    runs.len()
+                ))
+                .into());
+            };
+            return to_json(&py.detach(|| capacity_by_layer(&run.importance)));
+        }
+        let results: Vec<CapacityReport> =
+            py.detach(|| runs.iter().map(|r| capacity(&r.importance)).collect());
+        match results.as_slice() {
+            [] => Err(Error::Param("capacity needs at least one checkpoint".into()).into()),
+            [r] => to_json(r),
+            _ => {
+                let named: Vec<(String, &CapacityReport)> = runs
+                    .iter()
+                    .zip(&results)
+                    .map(|(run, r)| (run.name.clone(), r))
+                    .collect();
+                let spread = capacity_across_runs(&named).map_err(analysis)?;
+                to_json(&CapacityRuns {
+                    runs: named
+                        .iter()
+                        .map(|(run, result)| RunCapacity { run, result })
+                        .collect(),
+                    across_runs: &spread,
+                })
+            }
+        }
+    })
+}
+
+/// Task × task cosine similarity (or per layer).
+#[pyfunction]
+#[pyo3(signature = (ckpt, per_layer=false))]
+fn similarity_json(
+    py: Python<'_>,
+    ckpt: Bound<'_, PyCheckpoint>,
+    per_layer: bool,
+) -> PyResult<String> {
+    let im = &ckpt.get().run.importance;
+    guard(|| {
+        if per_layer {
+            to_json(&py.detach(|| similarity_by_layer(im)))
+        } else {
+            to_json(&py.detach(|| cosine_similarity(im)))
+        }
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (ckpt, tau=0.5))]
+fn specialization_json(
+    py: Python<'_>,
+    ckpt: Bound<'_, PyCheckpoint>,
+    tau: f64,
+) -> PyResult<String> {
+    let im = &ckpt.get().run.importance;
+    guard(|| {
+        let p = SpecializationParams::new(tau).map_err(|e| param("--tau", e))?;
+        to_json(&py.detach(|| specialization(im, &p)))
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (ckpts, permutations=999, bootstrap=200, seed=0))]
+fn stability_json(
+    py: Python<'_>,
+    ckpts: Vec<Bound<'_, PyCheckpoint>>,
+    permutations: usize,
+    bootstrap: usize,
+    seed: u64,
+) -> PyResult<String> {
+    guard(|| {
+        let p = StabilityParams::new(permutations, seed)
+            .map_err(|e| param("--permutations", e))?
+            .with_bootstrap(bootstrap)
+            .map_err(|e| param("--bootstrap", e))?;
+        let runs = runs(&ckpts)?;
+        let ims: Vec<(String, &mtl_inspect::ImportanceMatrix)> = runs
+            .iter()
+            .map(|r| (r.name.clone(), &r.importance))
+            .collect();
+        let r = py
+            .detach(|| stability_of_importance(&ims, &p))
+            .map_err(analysis)?;
+        to_json(&r)
+    })
+}
+
+fn parse_linkage(l: &str) -> Result<Linkage, Error> {
+    Linkage::ALL
+        .into_iter()
+        .find(|x| x.name() == l)
+        .ok_or_else(|| {
+            Error::Param(format!(
+                "invalid value '{l}' for linkage; possible values: average, complete, single, ward, weighted"
+            ))
+        })
+}
+
+#[pyfunction]
+#[pyo3(signature = (ckpts, k, linkage="average"))]
+fn cluster_json(
+    py: Python<'_>,
+    ckpts: Vec<Bound<'_, PyCheckpoint>>,
+    k: usize,
+    linkage: &str,
+) -> PyResult<String> {
+    guard(|| {
+        let p = ClusterParams::new(k, parse_linkage(linkage)?).map_err(|e| param("--k", e))?;
+        let runs = runs(&ckpts)?;
+        let r = py
+            .detach(|| {
+                let sims: Vec<_> = runs
+                    .iter()
+                    .map(|r| (r.name.clone(), cosine_similarity(&r.importance)))
+                    .collect();
+                cluster_runs(&sims, &p)
+            })
+            .map_err(analysis)?;
+        to_json(&r)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (ckpt, k, seed=0, dead_threshold=DEFAULT_DEAD_THRESHOLD))]
+fn filter_groups_json(
+    py: Python<'_>,
+    ckpt: Bound<'_, PyCheckpoint>,
+    k: usize,
+    seed: u64,
+    dead_threshold: f64,
+) -> PyResult<String> {
+    let im = &ckpt.get().run.importance;
+    guard(|| {
+        let p = FilterGroupParams::new(k, seed, dead_threshold).map_err(|e| param("", e))?;
+        let r = py.detach(|| filter_groups(im, &p)).map_err(analysis)?;
+        to_json(&r)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (ckpt, bins=20))]
+fn gate_stats_json(py: Python<'_>, ckpt: Bound<'_, PyCheckpoint>, bins: usize) -> PyResult<String> {
+    let im = &ckpt.get().run.importance;
+    guard(|| {
+        if bins == 0 {
+            return Err(Error::Param("--bins must be at least 1".into()).into());
+        }
+        to_json(&py.detach(|| gate_distribution(im, bins)))
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (a, b, tau=0.5, top=10))]
+fn diff_json(
+    py: Python<'_>,
+    a: Bound<'_, PyCheckpoint>,
+    b: Bound<'_, PyCheckpoint>,
+    tau: f64,
+    top: usize,
+) -> PyResult<String> {
+    let (a, b) = (&a.get().run, &b.get().run);
+    guard(|| {
+        let p = DiffParams::new(tau, top).map_err(|e| param("", e))?;
+        let r = py
+            .detach(|| diff(&a.importance, &b.importance, &p))
+            .map_err(|e| {
+                Error::Input(format!(
+                    "comparing {} with {}: {e}; diff needs two runs of the same tasks and layers (select common layers with --layers)",
+                    a.name, b.name
+                ))
+            })?;
+        to_json(&r)
+    })
+}
+
+fn report_failure(e: ReportError) -> Error {
+    match e {
+        ReportError::Analysis(a @ mtl_inspect::analysis::AnalysisError::Param { .. }) => {
+            Error::Param(a.to_string())
+        }
+        other => input(other),
+    }
+}
+
+/// Writes the HTML report (index.html, SVGs, CSVs) into `out`; returns the
+/// file names written. Same analyses and defaults as `mtl-inspect report`.
+#[pyfunction]
+#[pyo3(signature = (ckpts, out, k=None, linkage="average", tau=0.5, groups=8, permutations=999, bootstrap=200, title=None, command_line=None))]
+#[allow(clippy::too_many_arguments)]
+fn report(
+    py: Python<'_>,
+    ckpts: Vec<Bound<'_, PyCheckpoint>>,
+    out: PathBuf,
+    k: Option<usize>,
+    linkage: &str,
+    tau: f64,
+    groups: usize,
+    permutations: usize,
+    bootstrap: usize,
+    title: Option<String>,
+    command_line: Option<Vec<String>>,
+) -> PyResult<Vec<String>> {
+    guard(|| {
+        let specialization = SpecializationParams::new(tau).map_err(|e| param("--tau", e))?;
+        let stability = StabilityParams::new(permutations, 0)
+            .map_err(|e| param("--permutations", e))?
+            .with_bootstrap(bootstrap)
+            .map_err(|e| param("--bootstrap", e))?;
+        let filter_groups = match groups {
+            0 => None,
+            g => Some(
+                FilterGroupParams::new(g, 0, DEFAULT_DEAD_THRESHOLD)
+                    .map_err(|e| param("--groups", e))?,
+            ),
+        };
+        if k == Some(0) {
+            return Err(Error::Param("--k must be at least 1".into()).into());
+        }
+        let linkage = parse_linkage(linkage)?;
+        if out.is_file() {
+            return Err(Error::Input(format!(
+                "--out {} is a file; give a directory for the report",
+                out.display()
+            ))
+            .into());
+        }
+        std::fs::create_dir_all(&out).map_err(|e| {
+            Error::Input(format!(
+                "cannot create the report directory {}: {e}",
+                out.display()
+            ))
+        })?;
+        // Prove it is writable now rather than after the analyses (as the
+        // CLI's `ReportDir::prepare`).
+        let probe = out.join(".mtl-inspect-write-test");
+        std::fs::File::create(&probe)
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(|e| Error::Input(format!("cannot write into {}: {e}", out.display())))?;
+        let runs = runs(&ckpts)?;
+        if runs.is_empty() {
+            return Err(Error::Param("a report needs at least one checkpoint".into()).into());
+        }
+        let t = runs.first().map_or(1, |r| r.importance.n_tasks());
+        let k = k.unwrap_or_else(|| t.div_ceil(4).max(1));
+        let clusters = ClusterParams::new(k, linkage).map_err(|e| param("--k", e))?;
+        let paths: Vec<&std::path::Path> = runs.iter().map(|r| r.path.as_path()).collect();
+        let names = inputs::display_names(&paths);
+        let sources: Vec<RunSource> = runs
+            .iter()
+            .zip(&names)
+            .map(|(r, name)| RunSource {
+                name,
+                path: &r.path,
+                gates: &r.gates,
+                importance: &r.importance,
+                gate_override: r.gate_override,
+            })
+            .collect();
+        let title = title.unwrap_or_else(|| {
+            let first = names.first().cloned().unwrap_or_default();
+            match names.len() {
+                1 => format!("mtl-inspect report: {first}"),
+                n => format!("mtl-inspect report: {first} and {} more run(s)", n - 1),
+            }
+        });
+        let params = ReportParams {
+            title,
+            clusters,
+            specialization,
+            filter_groups,
+            filter_groups_all_runs: false,
+            stability,
+            bins: 40,
+        };
+        let tool = ToolInfo::this_tool(
+            command_line.unwrap_or_else(|| vec!["mtl_inspect.report".to_string()]),
+        );
+        let files = py
+            .detach(|| {
+                let inputs = inputs::collect(&sources, &params, tool)?;
+                build_report(&inputs)
+            })
+            .map_err(report_failure)?;
+        let mut written = Vec::with_capacity(files.len());
+        for (name, bytes) in &files {
+            let path = out.join(name);
+            std::fs::write(&path, bytes)
+                .map_err(|e| Error::Input(format!("writing {}: {e}", path.display())))?;
+            written.push(name.clone());
+        }
+        Ok(written)
+    })
+}
+
+/// Panics inside [`guard`]: lets the test suite prove that a panic arrives
+/// as `MtlInspectError`, not as an abort or a `PanicException`.
+#[pyfunction]
+fn _panic_for_tests() -> PyResult<()> {
+    guard(|| panic!("deliberate panic (test of the FFI guard)"))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("MtlInspectError", py.get_type::<MtlInspectError>())?;
+    m.add("InputError", py.get_type::<InputError>())?;
+    m.add("ParameterError", py.get_type::<ParameterError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<PyCheckpoint>()?;
+    m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(is_sidecar, m)?)?;
+    m.add_function(wrap_pyfunction!(capacity_json, m)?)?;
+    m.add_function(wrap_pyfunction!(similarity_json, m)?)?;
+    m.add_function(wrap_pyfunction!(specialization_json, m)?)?;
+    m.add_function(wrap_pyfunction!(stability_json, m)?)?;
+    m.add_function(wrap_pyfunction!(cluster_json, m)?)?;
+    m.add_function(wrap_pyfunction!(filter_groups_json, m)?)?;
+    m.add_function(wrap_pyfunction!(gate_stats_json, m)?)?;
+    m.add_function(wrap_pyfunction!(diff_json, m)?)?;
+    m.add_function(wrap_pyfunction!(report, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,64 @@
+"""report(): the same files as `mtl-inspect report`, inline display in
+Jupyter, and the README's notebook example runs as written."""
+
+import os
+import re
+
+import pytest
+
+import mtl_inspect as mi
+from conftest import CELEBA, ROOT
+
+ARGS = dict(k=5, permutations=0, bootstrap=0, groups=4)
+FLAGS = ["--k", "5", "--permutations", "0", "--bootstrap", "0", "--groups", "4"]
+
+
+def test_report_writes_the_cli_files(cli, tmp_path):
+    runs = CELEBA[:2]
+    p = cli.run("report", *runs, "--out", tmp_path / "cli", *FLAGS)
+    assert p.returncode == 0, p.stderr
+    r = mi.report(runs, out=tmp_path / "py", **ARGS)
+    assert isinstance(r, mi.Report)
+    assert sorted(r.files) == sorted(os.listdir(tmp_path / "cli"))
+    assert r.path == os.path.join(str(tmp_path / "py"), "index.html")
+    for name in r.files:
+        a = (tmp_path / "cli" / name).read_bytes()
+        b = (tmp_path / "py" / name).read_bytes()
+        if name.endswith((".csv", ".svg")):
+            assert a == b, name
+    html = r._repr_html_()
+    assert html.startswith("<iframe") and "srcdoc=" in html and "&lt;html" in html.lower()
+
+
+def test_report_errors(cli, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    code, msg = cli.error("report", CELEBA[0], "--out", f)
+    with pytest.raises(mi.InputError) as e:
+        mi.report([CELEBA[0]], out=f)
+    assert str(e.value) == msg
+    with pytest.raises(mi.ParameterError, match="--k must be at least 1"):
+        mi.report([CELEBA[0]], out=tmp_path / "r", k=0)
+    code, msg = cli.error("report", CELEBA[0], "--out", tmp_path / "r", "--tau", "2")
+    with pytest.raises(mi.ParameterError) as e:
+        mi.report([CELEBA[0]], out=tmp_path / "r", tau=2)
+    assert str(e.value) == msg
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"<!-- python-example -->\s*```python\n(.*?)```", text, re.S)
+    assert m, "README.md lost its python example"
+    return m.group(1)
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    code = readme_example()
+    assert len(code.strip().splitlines()) <= 6
+    # The example's paths are relative to the repository; run it in a
+    # scratch directory that sees the fixtures, so its report lands there.
+    (tmp_path / "fixtures").symlink_to(ROOT / "fixtures")
+    monkeypatch.chdir(tmp_path)
+    env: dict = {}
+    exec(compile(code, "README.md", "exec"), env)
+    assert (tmp_path / "celeba-report" / "index.html").is_file()
