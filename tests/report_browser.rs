@@ -413,6 +413,7 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
         stability: Some(stability(&sims, &StabilityParams::new(0, 0).unwrap()).unwrap()),
         tool: ToolInfo::this_tool(vec!["mtl-inspect".into(), "report".into()]),
         runs: results,
+        extras: Default::default(),
     };
     let files = build_report(&inputs).unwrap();
     let dir = artifact_dir("browser").join("report-500x20");
