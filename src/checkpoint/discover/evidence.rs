@@ -61,20 +61,25 @@ impl GateEvidence {
     }
 
     fn stats(raw: &[f64], has_shift: bool) -> Self {
-        // One pass for the counts; the median by selection on a scratch
-        // copy kept per thread, so layers of millions of values neither
-        // sort nor allocate afresh.
-        let (mut n, mut neg, mut near) = (0usize, 0usize, 0usize);
-        for &x in raw {
-            if x.is_finite() {
-                n += 1;
-                neg += usize::from(x < 0.0);
-                near += usize::from((0.5..=1.5).contains(&x));
+        // F16 values (the common case at scale): everything from one
+        // histogram of bit patterns. Otherwise one pass for the counts and
+        // the median by selection.
+        let (n, neg, near, median) = match F16Histogram::of(raw) {
+            Some(h) => (h.n, h.negative(), h.near_one(), h.median()),
+            None => {
+                let (mut n, mut neg, mut near) = (0usize, 0usize, 0usize);
+                for &x in raw {
+                    if x.is_finite() {
+                        n += 1;
+                        neg += usize::from(x < 0.0);
+                        near += usize::from((0.5..=1.5).contains(&x));
+                    }
+                }
+                (n, neg, near, median(raw))
             }
-        }
+        };
         let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
         let (negative, near_one) = (share(neg), share(near));
-        let median = median(raw);
         GateEvidence {
             kind: None,
             reason: String::new(),
@@ -214,15 +219,10 @@ mod tests {
     }
 }
 
-/// The median of the finite values (NaN if none), as numpy's `median`.
-/// When every finite value is an F16 (gates stored in half precision, the
-/// common case at scale) it is read off a histogram of the 65 536 bit
-/// patterns: exact, one pass, no copy. Otherwise by selection on a scratch
-/// copy kept per thread.
+/// The median of the finite values (NaN if none), as numpy's `median`, by
+/// selection on a scratch copy kept per thread (layers of millions of
+/// values neither sort nor allocate afresh).
 fn median(raw: &[f64]) -> f64 {
-    if let Some(m) = median_of_f16(raw) {
-        return m;
-    }
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -246,70 +246,137 @@ fn median(raw: &[f64]) -> f64 {
     })
 }
 
-/// [`median`] by a histogram of F16 bit patterns; `None` when a finite
-/// value is not an F16 (or there are none).
-fn median_of_f16(raw: &[f64]) -> Option<f64> {
-    let mut hist = vec![0u32; 1 << 16];
-    let mut n = 0usize;
-    for &x in raw.iter().filter(|x| x.is_finite()) {
-        let b = super::f16_bits(x);
-        if half::f16::from_bits(b).to_f64() != x {
+/// Counts of the finite values by F16 bit pattern, when every finite value
+/// is an F16 (gates stored in half precision): the evidence's counts and
+/// exact median in one pass, without a copy.
+struct F16Histogram {
+    counts: Vec<u32>,
+    n: usize,
+}
+
+impl F16Histogram {
+    fn of(raw: &[f64]) -> Option<Self> {
+        if raw.len() > u32::MAX as usize {
             return None;
         }
-        hist[b as usize] += 1;
-        n += 1;
+        let mut counts = vec![0u32; 1 << 16];
+        let mut n = 0usize;
+        for &x in raw.iter().filter(|x| x.is_finite()) {
+            counts[f16_exact(x)? as usize] += 1;
+            n += 1;
+        }
+        (n > 0).then_some(F16Histogram { counts, n })
     }
-    if n == 0 || n > u32::MAX as usize {
+
+    /// Values below zero: sign bit set, -0 (0x8000) excepted.
+    fn negative(&self) -> usize {
+        self.counts[0x8001..=0xFBFF]
+            .iter()
+            .map(|&c| c as usize)
+            .sum()
+    }
+
+    /// Values in [0.5, 1.5]: patterns 0x3800 (0.5) to 0x3E00 (1.5).
+    fn near_one(&self) -> usize {
+        self.counts[0x3800..=0x3E00]
+            .iter()
+            .map(|&c| c as usize)
+            .sum()
+    }
+
+    fn median(&self) -> f64 {
+        // Finite patterns in increasing value: negatives from the most
+        // negative (0xFBFF) to -0 (0x8000), then +0 (0x0000) to 0x7BFF.
+        let ascending = (0x8000..=0xFBFFu32).rev().chain(0..=0x7BFF);
+        let (lo_rank, hi_rank) = ((self.n - 1) / 2, self.n / 2);
+        let (mut lo, mut seen) = (None, 0usize);
+        for b in ascending {
+            let c = self.counts[b as usize] as usize;
+            if c == 0 {
+                continue;
+            }
+            let v = half::f16::from_bits(b as u16).to_f64();
+            if lo.is_none() && seen + c > lo_rank {
+                lo = Some(v);
+            }
+            if seen + c > hi_rank {
+                return lo.map_or(v, |l| if lo_rank == hi_rank { v } else { 0.5 * (l + v) });
+            }
+            seen += c;
+        }
+        f64::NAN
+    }
+}
+
+/// The F16 bit pattern of `x` if `x` is exactly an F16 (finite), from the
+/// f32's fields with integer operations only; `None` otherwise.
+fn f16_exact(x: f64) -> Option<u16> {
+    let f = x as f32;
+    if f as f64 != x {
         return None;
     }
-    // Finite F16 patterns in increasing value: negatives from the most
-    // negative (0xFBFF) to -0 (0x8000), then +0 (0x0000) to 0x7BFF.
-    let ascending = (0x8000..=0xFBFFu32).rev().chain(0..=0x7BFF);
-    let (lo_rank, hi_rank) = ((n - 1) / 2, n / 2);
-    let (mut lo, mut seen) = (None, 0usize);
-    for b in ascending {
-        let c = hist[b as usize] as usize;
-        if c == 0 {
-            continue;
-        }
-        let v = half::f16::from_bits(b as u16).to_f64();
-        if lo.is_none() && seen + c > lo_rank {
-            lo = Some(v);
-        }
-        if seen + c > hi_rank {
-            return lo.map(|l| if lo_rank == hi_rank { v } else { 0.5 * (l + v) });
-        }
-        seen += c;
+    let b = f.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    if (1..31).contains(&exp) && b & 0x1fff == 0 {
+        return Some(sign | ((exp as u16) << 10) | ((b >> 13) & 0x3ff) as u16);
     }
-    None
+    if x == 0.0 {
+        return Some(sign);
+    }
+    // Subnormal F16s and values out of its range.
+    let h = half::f16::from_f64(x);
+    (h.to_f64() == x).then(|| h.to_bits())
 }
 
 #[cfg(test)]
 mod median_tests {
     use super::*;
 
+    fn hist_median(v: &[f64]) -> Option<f64> {
+        F16Histogram::of(v).map(|h| h.median())
+    }
+
     #[test]
-    fn histogram_median_matches_selection() {
+    fn histogram_statistics_match_the_direct_ones() {
         // numpy: np.median([-2.5, 0.5, 1.0, 3.0]) = 0.75; odd: [..., 7.0] -> 1.0
-        assert_eq!(median_of_f16(&[3.0, -2.5, 1.0, 0.5]), Some(0.75));
-        assert_eq!(median_of_f16(&[3.0, -2.5, 1.0, 0.5, 7.0]), Some(1.0));
-        assert_eq!(median_of_f16(&[0.1]), None); // 0.1 is not an F16
+        assert_eq!(hist_median(&[3.0, -2.5, 1.0, 0.5]), Some(0.75));
+        assert_eq!(hist_median(&[3.0, -2.5, 1.0, 0.5, 7.0]), Some(1.0));
+        assert!(F16Histogram::of(&[0.1]).is_none()); // 0.1 is not an F16
         assert!(median(&[0.1, 0.3]).to_bits() == (0.5 * (0.1 + 0.3f64)).to_bits());
         assert!(median(&[f64::NAN]).is_nan());
-        // many F16 values with ties, against selection
-        let v: Vec<f64> = (0..1001)
+        // many F16 values with ties, zeros of both signs, a subnormal
+        let mut v: Vec<f64> = (0..1001)
             .map(|k| half::f16::from_f64(((k * 37) % 101) as f64 / 8.0 - 6.0).to_f64())
             .collect();
+        v.extend([0.0, -0.0, half::f16::from_bits(1).to_f64(), 1.5, 0.5, -0.0]);
         let mut s = v.clone();
         s.sort_by(f64::total_cmp);
-        assert_eq!(median_of_f16(&v), Some(s[500]));
+        let m = s.len();
+        let want = if m % 2 == 1 {
+            s[m / 2]
+        } else {
+            0.5 * (s[m / 2 - 1] + s[m / 2])
+        };
+        let h = F16Histogram::of(&v).unwrap();
+        assert_eq!(h.median(), want);
+        assert_eq!(median(&v), want);
+        assert_eq!(h.negative(), v.iter().filter(|&&x| x < 0.0).count());
         assert_eq!(
-            median_of_f16(&v[..1000]),
-            Some({
-                let mut t = v[..1000].to_vec();
-                t.sort_by(f64::total_cmp);
-                0.5 * (t[499] + t[500])
-            })
+            h.near_one(),
+            v.iter().filter(|&&x| (0.5..=1.5).contains(&x)).count()
         );
+    }
+
+    #[test]
+    fn f16_exact_round_trips_every_finite_f16() {
+        for b in 0..=u16::MAX {
+            let x = half::f16::from_bits(b);
+            if x.is_finite() {
+                assert_eq!(f16_exact(x.to_f64()), Some(b), "{b:#06x}");
+            }
+        }
+        assert_eq!(f16_exact(0.1), None);
+        assert_eq!(f16_exact(1e6), None);
     }
 }
