@@ -64,7 +64,10 @@ impl GateEvidence {
         // F16 values (the common case at scale): everything from one
         // histogram of bit patterns. Otherwise one pass for the counts and
         // the median by selection.
-        let (n, neg, near, median) = match F16Histogram::of(raw) {
+        let histogram = (raw.len() >= HISTOGRAM_MIN_VALUES)
+            .then(|| F16Histogram::of(raw))
+            .flatten();
+        let (n, neg, near, median) = match histogram {
             Some(h) => (h.n, h.negative(), h.near_one(), h.median()),
             None => {
                 let (mut n, mut neg, mut near) = (0usize, 0usize, 0usize);
@@ -245,6 +248,10 @@ fn median(raw: &[f64]) -> f64 {
         }
     })
 }
+
+/// Below this many values a layer's evidence is computed directly: the
+/// histogram's 65 536 counters would cost more than the values.
+const HISTOGRAM_MIN_VALUES: usize = 1 << 18;
 
 /// Counts of the finite values by F16 bit pattern, when every finite value
 /// is an F16 (gates stored in half precision): the evidence's counts and

@@ -380,12 +380,20 @@ impl Gates {
                 let (mine, tail) = rest.split_at_mut(t * layer.filters());
                 rest = tail;
                 let gate = p.gate.or(layer.gate()).unwrap_or(GateKind::Sigmoid);
-                jobs.push((layer, gate, mine));
+                // The tables cost 65 536 sigmoids to build (once per
+                // process): worth it from a CelebA-sized run (115 200
+                // values) up, not for a handful of filters.
+                let dtype = if t * total >= TABLE_MIN_VALUES {
+                    layer.dtype
+                } else {
+                    Dtype::F64
+                };
+                jobs.push((layer, gate, dtype, mine));
             }
-            jobs.into_par_iter().for_each(|(layer, gate, out)| {
+            jobs.into_par_iter().for_each(|(layer, gate, dtype, out)| {
                 out.par_chunks_mut(t * 256)
                     .zip(layer.raw.as_slice().par_chunks(t * 256))
-                    .for_each(|(o, r)| apply_gate(gate, layer.dtype, r, o));
+                    .for_each(|(o, r)| apply_gate(gate, dtype, r, o));
             });
         }
         let mut spans = Vec::new();
@@ -468,6 +476,10 @@ pub(super) fn f16_bits(x: f64) -> u16 {
         half::f16::from_f64(x).to_bits()
     }
 }
+
+/// Importance matrices of at least this many values use the
+/// half-precision tables.
+const TABLE_MIN_VALUES: usize = 1 << 16;
 
 /// The gate function applied to one layer's values, `out[k] = gate(raw[k])`.
 /// Sigmoids of F16 and BF16 parameters come from a table of all 65 536 bit
