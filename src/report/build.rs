@@ -241,12 +241,14 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         ));
         let pairs = tables::stability_pairs(st);
         if st.bootstrap > 0 {
+            let g = crate::analysis::stability::jackknife::GROUPS;
             sec.blocks.push(b.table(
                 "stability.csv",
                 pairs,
                 &format!(
-                    "Spearman of every pair of runs with its Mantel p-value and its 95 % interval over filters (delete-d jackknife: {} replicates, each keeping a random 90 % of every run's filters and recomputing its similarity matrix; ρ ± 1.96 · SE).",
-                    st.bootstrap
+                    "Spearman of every pair of runs with its Mantel p-value and its 95 % interval over filters (grouped jackknife: each run's filters dealt into {g} random groups, each left out once, so every replicate keeps 90 % of a run's filters; {} replicates per pair; ρ ± 1.96 · SE with SE² = {} · var).",
+                    g * g,
+                    g - 1,
                 ),
             ));
             let outside = tables::outside_interval(st);

@@ -290,9 +290,12 @@ pub fn stability_pairs(r: &StabilityReport) -> Table {
 pub fn stability_text(r: &StabilityReport) -> String {
     let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
     let mut t = stability_pairs(r);
+    let g = crate::analysis::stability::jackknife::GROUPS;
     t.title = Some(format!(
-        "Spearman rank correlation between runs' task-similarity matrices (upper triangles); p-values: one-sided Mantel test, {} permutations; ci: 95 % interval over filters (delete-d jackknife, {} subsamples of 90 % of each run's filters)",
-        r.permutations, r.bootstrap
+        "Spearman rank correlation between runs' task-similarity matrices (upper triangles); p-values: one-sided Mantel test, {} permutations; ci: 95 % interval over filters (grouped jackknife: {g} filter groups per run, each left out once, {} replicates per pair); mean interval: {} resamples of the runs",
+        r.permutations,
+        g * g,
+        r.bootstrap,
     ));
     let mean_ci = r.mean_ci.as_ref().map_or(String::new(), |c| {
         format!(
