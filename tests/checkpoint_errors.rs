@@ -29,6 +29,12 @@ fn missing_file_and_directory() {
         e.contains("nope.safetensors") && e.contains("cannot read"),
         "{e}"
     );
+    // The whole chain, as the CLI prints it ({:#}), names the OS error once.
+    let chain = format!(
+        "{:#}",
+        anyhow::Error::from(Checkpoint::open(&p).unwrap_err())
+    );
+    assert_eq!(chain.matches("os error").count(), 1, "{chain}");
     let e = err_text(Checkpoint::open(dir.path()));
     assert!(e.contains("directory"), "{e}");
 }

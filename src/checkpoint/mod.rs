@@ -25,15 +25,17 @@ use format::{FileFormat, ReadError, Skipped, WrapperChoice};
 /// variant names the file, and where it applies the tensor or layer.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("cannot read {}: {source}", path.display())]
+    // The I/O error is part of the message, not a `source`: `{:#}` would
+    // print it twice.
+    #[error("cannot read {}: {cause}", path.display())]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {cause}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{} is truncated or damaged: tensor data needs {expected} bytes but the file holds {found}; re-copy or re-save the checkpoint",
@@ -204,7 +206,7 @@ impl Checkpoint {
     pub fn open_with(path: impl AsRef<Path>, p: &OpenParams) -> Result<Self, CheckpointError> {
         let path = path.as_ref().to_path_buf();
         let (loaded, format) = format::read(&path, p.key.as_deref()).map_err(|e| match e {
-            ReadError::Io(path, source) => CheckpointError::Open { path, source },
+            ReadError::Io(path, cause) => CheckpointError::Open { path, cause },
             ReadError::InFile(path, f) => CheckpointError::Format {
                 path,
                 message: f.message(),

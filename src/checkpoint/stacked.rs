@@ -137,9 +137,9 @@ pub fn write_atomic(
     tensors: &[OwnedTensor],
     metadata: BTreeMap<String, String>,
 ) -> Result<(), CheckpointError> {
-    let io = |source: std::io::Error| CheckpointError::Write {
+    let io = |cause: std::io::Error| CheckpointError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     for t in tensors {
         let n: usize = t.shape.iter().product();

@@ -231,7 +231,7 @@ pub struct ConflictSamples {
 pub fn read_diagnostics(path: &Path) -> Result<Diagnostics, DiagnosticsError> {
     let bytes = std::fs::read(path).map_err(|source| DiagnosticsError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     parse_diagnostics(path, &bytes)
 }
@@ -252,7 +252,7 @@ pub fn parse_diagnostics(path: &Path, bytes: &[u8]) -> Result<Diagnostics, Diagn
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|source| DiagnosticsError::Json {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
     check_schema(path, &value)?;
     let raw: Raw = serde_json::from_value(value).map_err(|e| DiagnosticsError::Invalid {
@@ -416,7 +416,7 @@ fn validate(path: &Path, r: &Raw) -> Result<(), DiagnosticsError> {
 fn read_conflict_csv(path: &Path, r: &Raw) -> Result<ConflictSamples, DiagnosticsError> {
     let text = std::fs::read_to_string(path).map_err(|source| DiagnosticsError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let csv_err = |line: usize, what: String| DiagnosticsError::Csv {
         path: path.to_path_buf(),

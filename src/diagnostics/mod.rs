@@ -25,15 +25,17 @@ use std::path::PathBuf;
 /// What can go wrong reading a diagnostics file or a run's metadata.
 #[derive(Debug, thiserror::Error)]
 pub enum DiagnosticsError {
-    #[error("cannot read {}: {source}; check the path", path.display())]
+    // Causes are part of the messages, not `source`s: `{:#}` would print
+    // them twice.
+    #[error("cannot read {}: {cause}; check the path", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{} is not valid JSON ({source}); a truncated or damaged file? Re-run `mtl-train diagnose CKPT --out {}`", path.display(), path.display())]
+    #[error("{} is not valid JSON ({cause}); a truncated or damaged file? Re-run `mtl-train diagnose CKPT --out {}`", path.display(), path.display())]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{} is not an mtl-train diagnose file: {found}; pass the JSON written by `mtl-train diagnose CKPT --out FILE.json`", path.display())]
     WrongSchema { path: PathBuf, found: String },

@@ -51,10 +51,12 @@ pub enum ReportError {
     #[error("figure '{figure}': drawing failed: {reason}")]
     Draw { figure: String, reason: String },
     /// A checkpoint file could not be read to hash it.
-    #[error("cannot read {} to compute its SHA-256: {source}; check the file still exists and is readable", path.display())]
+    /// (The I/O error is in the message, not a `source`: `{:#}` would
+    /// print it twice.)
+    #[error("cannot read {} to compute its SHA-256: {cause}; check the file still exists and is readable", path.display())]
     Hash {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The runs given to the report do not fit together.
     #[error("{0}")]

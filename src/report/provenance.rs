@@ -76,9 +76,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Lower-case hex SHA-256 of the file at `path`, read in chunks, and its
 /// size. For the folder of a sharded model, that of its index file.
 pub fn sha256_file(path: &Path) -> Result<(String, u64), ReportError> {
-    let err = |source| ReportError::Hash {
+    let err = |cause| ReportError::Hash {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let index;
     let path = if path.is_dir() {
