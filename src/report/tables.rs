@@ -52,7 +52,7 @@ pub fn inspect_text(s: &CheckpointSummary) -> String {
     for (k, v) in s.decision_lines() {
         line(k, v, &mut head);
     }
-    line("names", s.tasks.join(", "), &mut head);
+    line("names", task_names_line(&s.tasks), &mut head);
     line(
         "layers",
         format!("{} with {} filters in all", s.layers.len(), s.filters),
@@ -178,6 +178,21 @@ pub fn capacity_across_runs_text(r: &CapacityAcrossRuns) -> String {
         ]);
     }
     t.to_text()
+}
+
+/// Task names for a one-line summary: all of them up to 40; beyond that
+/// the first 30 and the last 5, with the count and where the full list is.
+fn task_names_line(tasks: &[String]) -> String {
+    const ALL_UP_TO: usize = 40;
+    if tasks.len() <= ALL_UP_TO {
+        return tasks.join(", ");
+    }
+    format!(
+        "{}, …, {} ({} in all; --format json lists every name)",
+        tasks[..30].join(", "),
+        tasks[tasks.len() - 5..].join(", "),
+        tasks.len()
+    )
 }
 
 /// A square matrix with task names down the first column.
@@ -807,4 +822,23 @@ pub fn diff_owner_changes(r: &DiffReport) -> Table {
         ]);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_task_lists_are_shortened_with_their_count() {
+        let few: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+        assert_eq!(task_names_line(&few), few.join(", "));
+        let many: Vec<String> = (0..500).map(|i| format!("t{i}")).collect();
+        let line = task_names_line(&many);
+        assert!(
+            line.starts_with("t0, t1,") && line.contains("t29, …, t495"),
+            "{line}"
+        );
+        assert!(line.ends_with("t499 (500 in all; --format json lists every name)"));
+        assert!(!line.contains("t30,") && !line.contains("t494"));
+    }
 }
