@@ -639,216 +639,46 @@ fn bootstrap_resampled_mean_matches_numpy() {
     assert_eq!(stability::resampled_mean(&m, &[2, 2, 2, 2]), None);
 }
 
-// tests/reference/bootstrap.py: "A", "B", "fa", "fb", "resampled spearman":
-// cosine similarity of each run on its filter draw, then spearmanr.
+// tests/reference/bootstrap.py, "Grouped jackknife of a pair": the
+// replicates of two runs for a given partition of their filters (group b =
+// order[b::10]), scipy's spearmanr of every combination, and the interval.
 #[test]
-fn bootstrap_resampled_spearman_matches_scipy() {
-    let a = [
-        0.3269722766055607,
-        0.9872768433379255,
-        0.31871083848551673,
-        0.7885489358200289,
-        0.8698965116962161,
-        0.391084806539194,
-        0.4378818731227988,
-        0.37274890308935305,
-        0.10695359647277436,
-        0.47896545416271696,
-        0.24135214508468228,
-        0.25714524855112975,
-        0.1847315568344149,
-        0.1938645489043107,
-        0.813827670155021,
-        0.42298418814422634,
-        0.25592050515822606,
-        0.5909028517654116,
-        0.6042722960584558,
-        0.6468580270601879,
-        0.9113563804485241,
-        0.15020611196196842,
-        0.3713871284423962,
-        0.28462063751081257,
-        0.016782052324450736,
-        0.1815539373627295,
-        0.3946685812986028,
-        0.39331071008632423,
-        0.616727944407001,
-        0.45226652882714635,
-        0.6073306675714749,
-        0.2230599854133728,
-        0.13398713179937904,
-        0.32928937671175385,
-        0.09610843352814702,
-        0.365839914667796,
-        0.46017930748995783,
-        0.7189886438895141,
-        0.8670248693354128,
-        0.0518356525166741,
-        0.9560959106658995,
-        0.7201014252153678,
-        0.9887735986731542,
-        0.11877710929829022,
-        0.37502175569829954,
-        0.5022540119050812,
-        0.7472234620184784,
-        0.3110309498232615,
-        0.44990427608459893,
-        0.2761593526006465,
-        0.4491651627010732,
-        0.509974007901371,
-        0.5650279397645245,
-        0.7041907150920405,
-        0.24181998657881287,
-        0.6304904817854313,
-        0.09014617866131558,
-        0.6110419644322421,
-        0.4590375943814291,
-        0.13485422157411453,
-    ];
-    let b = [
-        0.25669475793344865,
-        0.06487322037921994,
-        0.3723219626078539,
-        0.4037796818421797,
-        0.4887823985103782,
-        0.06985739658056511,
-        0.7156829698612962,
-        0.318933607129104,
-        0.28180362257344105,
-        0.8913654203826432,
-        0.6011123336801122,
-        0.6586733536551221,
-        0.531422441488708,
-        0.21619706499395308,
-        0.15086429423376224,
-        0.18414657885742036,
-        0.3406843204351936,
-        0.17005881864777384,
-        0.47778324535359273,
-        0.9673686969994443,
-        0.7395751466563605,
-        0.31094259068409913,
-        0.3064566682924059,
-        0.7821136862164224,
-        0.9744879794871709,
-        0.6144686070729244,
-        0.2566472505148065,
-        0.4494050093469677,
-        0.15769200187958454,
-        0.4342068942648959,
-        0.8904103702147417,
-        0.20267935773280443,
-        0.44173126835025733,
-        0.6322384225527676,
-        0.9482498050383779,
-        0.6294125124551886,
-        0.44306536086554416,
-        0.6533146577008697,
-        0.2946182502163869,
-        0.09904681247189817,
-        0.8323928176319041,
-        0.4666284499042431,
-        0.9267701067603876,
-        0.18781864729394937,
-        0.013033433299209252,
-        0.5148751479203647,
-        0.7132115058480798,
-        0.9896920100449689,
-        0.6378199386371745,
-        0.09204781037061738,
-        0.558559646367595,
-        0.3862049951368155,
-        0.18486041963435007,
-        0.8191356117554114,
-        0.7143498305244541,
-        0.8085003573622934,
-        0.6102123589439805,
-        0.697642522235245,
-        0.6866432294693385,
-        0.2538350955080835,
-    ];
-    let fa = [9, 6, 8, 10, 2, 4, 5, 1, 6, 0, 5, 0];
-    let fb = [4, 5, 7, 0, 3, 8, 11, 8, 6, 11, 11, 8];
-    let (ia, ib) = (im(5, 12, &a), im(5, 12, &b));
-    assert_close(
-        stability::resampled_spearman(&ia, &fa, &ib, &fb).unwrap(),
-        -0.29696969696969694,
-        1e-14,
-        "replicate",
-    );
-    // the identity draw is the observed statistic
-    let all: Vec<usize> = (0..12).collect();
-    assert_close(
-        stability::resampled_spearman(&ia, &all, &ib, &all).unwrap(),
-        0.4787878787878787,
-        1e-14,
-        "identity draw",
-    );
-    // b's tasks in another order are aligned by name
-    let order = [3usize, 0, 4, 1, 2];
-    let names: Vec<String> = order.iter().map(|&i| format!("t{i}")).collect();
-    let rows: Vec<f64> = order
-        .iter()
-        .flat_map(|&i| b[i * 12..(i + 1) * 12].to_vec())
-        .collect();
-    let shuffled =
-        ImportanceMatrix::single_layer(names, "l", DMatrix::from_row_slice(5, 12, &rows)).unwrap();
-    assert_close(
-        stability::resampled_spearman(&ia, &fa, &shuffled, &fb).unwrap(),
-        -0.29696969696969694,
-        1e-14,
-        "aligned replicate",
-    );
-}
-
-#[test]
-fn bootstrap_intervals_are_seeded_and_hold_every_replicate() {
-    let rows = |seed: u64| -> ImportanceMatrix {
-        let mut x = seed;
-        let v: Vec<f64> = (0..6 * 40)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 11) as f64 / (1u64 << 53) as f64
-            })
-            .collect();
-        im(6, 40, &v)
+fn grouped_jackknife_interval_matches_scipy() {
+    use mtl_inspect::analysis::stability::jackknife::{RunReplicates, pair_interval};
+    let (t, f) = (8usize, 40usize);
+    let run = |phase: f64| {
+        DMatrix::from_fn(t, f, |i, j| {
+            let (ti, fj) = (i as f64, j as f64);
+            0.5 + 0.3 * (0.37 * (ti + 1.0) * (fj + 1.0) + phase).sin()
+                + 0.15 * (1.1 * fj + (i % 3) as f64).cos()
+        })
     };
-    let (a, b, c) = (rows(1), rows(2), rows(3));
-    let runs: Vec<(String, &ImportanceMatrix)> =
-        vec![("a".into(), &a), ("b".into(), &b), ("c".into(), &c)];
-    let p = stability::StabilityParams::new(0, 5)
-        .unwrap()
-        .with_bootstrap(300)
-        .unwrap();
-    let r1 = stability::stability_of_importance(&runs, &p).unwrap();
-    assert_eq!(r1, stability::stability_of_importance(&runs, &p).unwrap());
-    assert_eq!(r1.bootstrap, 300);
-    for pair in &r1.pairs {
-        let ci = pair.ci.as_ref().unwrap();
-        // the grouped jackknife: every pair of left-out groups of the two runs
-        let g = stability::jackknife::GROUPS;
-        assert_eq!(ci.replicates, g * g);
-        assert!(ci.low <= ci.mean && ci.mean <= ci.high, "{ci:?}");
-    }
-    let m = r1.mean_ci.as_ref().unwrap();
-    // 3 runs drawn with replacement: all three the same run (3/27) leaves no
-    // pair, so about 89 % of the replicates count
-    assert!((230..=300).contains(&m.replicates), "{m:?}");
-    assert!(m.low >= r1.min.unwrap() - 1e-12 && m.high <= r1.max.unwrap() + 1e-12);
-    // a pair's interval depends on its two runs only
-    let two = stability::stability_of_importance(&runs[..2], &p).unwrap();
-    assert_eq!(two.pairs[0].ci, r1.pairs[0].ci);
-    let off =
-        stability::stability_of_importance(&runs, &stability::StabilityParams::new(0, 5).unwrap())
-            .unwrap();
-    assert!(off.mean_ci.is_none() && off.pairs.iter().all(|q| q.ci.is_none()));
-    assert!(
-        stability::StabilityParams::new(0, 0)
-            .unwrap()
-            .with_bootstrap(100_001)
-            .is_err()
+    let (a, b) = (run(0.0), run(0.2));
+    let groups = |step: usize, shift: usize| -> Vec<Vec<usize>> {
+        let order: Vec<usize> = (0..f).map(|k| (step * k + shift) % f).collect();
+        (0..10)
+            .map(|g| order.iter().skip(g).step_by(10).copied().collect())
+            .collect()
+    };
+    let ra = RunReplicates::from_groups(&a, &(&a * a.transpose()), &groups(7, 3));
+    let rb = RunReplicates::from_groups(&b, &(&b * b.transpose()), &groups(11, 5));
+    let ci = pair_interval(0.9978106185002736, &ra, &rb).unwrap();
+    assert_eq!(ci.replicates, 100);
+    assert_close(ci.mean, 0.839567597153804, 1e-12, "replicate mean");
+    assert_close(ci.low, 0.4940669882556469, 1e-12, "low");
+    assert_close(ci.high, 1.0, 0.0, "high (clipped)");
+    // the observed statistic, through the public API
+    let names: Vec<String> = (0..t).map(|i| format!("t{i}")).collect();
+    let ia = ImportanceMatrix::single_layer(names.clone(), "l", a).unwrap();
+    let ib = ImportanceMatrix::single_layer(names, "l", b).unwrap();
+    let p = stability::StabilityParams::new(0, 0).unwrap();
+    let r =
+        stability::stability_of_importance(&[("a".into(), &ia), ("b".into(), &ib)], &p).unwrap();
+    assert_close(
+        r.pairs[0].spearman.unwrap(),
+        0.9978106185002736,
+        1e-12,
+        "rho",
     );
 }
 

@@ -7,7 +7,8 @@
 #     bash benches/scale/run.sh [DATA_DIR] [REPEATS]
 #
 # DATA_DIR (default /tmp/mtl-scale) is filled by make_runs.py when empty
-# (2 GB). Needs python3 with numpy, scipy, safetensors (a venv: set PYTHON).
+# (2 GB). Needs python3 with numpy, scipy, safetensors (a venv: set PYTHON),
+# GNU time at /usr/bin/time and bc (Debian packages time, bc).
 # Prints a markdown table: median wall time of REPEATS (default 3) runs,
 # peak RSS (GNU time's maximum resident set size), and numpy/mtl-inspect.
 set -euo pipefail
@@ -22,7 +23,7 @@ cargo build --release -q
 bin=target/release/mtl-inspect
 runs=("$data"/run*.safetensors)
 
-# measure NAME CMD...: prints "median_seconds peak_kb" of $repeats runs.
+# measure CMD...: prints "median_seconds peak_kb" of $repeats runs.
 measure() {
   local times=() peak=0 out tmp
   tmp=$(mktemp)

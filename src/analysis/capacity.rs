@@ -226,6 +226,41 @@ fn rotate_rows(m: &mut DMatrix<f64>, p: usize, q: usize, cos: f64, sin: f64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn jacobi_fallback_agrees_with_the_faer_path() {
+        // The fallback runs only if faer's SVD does not converge; check it
+        // gives the same Σ and U Σ² Uᵀ on a near-dependent matrix (row 3 is
+        // row 0 plus 1e-9 of noise).
+        let n = nalgebra::DMatrix::from_fn(4, 50, |i, j| {
+            let base = |r: usize| (((r + 2) * (j + 5)) % 13) as f64 / 13.0 + 0.1;
+            if i == 3 {
+                base(0) + 1e-9 * ((j % 7) as f64 - 3.0)
+            } else {
+                base(i)
+            }
+        });
+        let (s1, u1) = left_svd(&n);
+        let mut nt: Vec<f64> = n.transpose().as_slice().to_vec();
+        let (s2, u2) = left_svd_of_transpose(&mut nt, 50, 4).unwrap();
+        let mut s1s = s1.clone();
+        s1s.sort_by(|a, b| b.total_cmp(a));
+        for (a, b) in s1s.iter().zip(&s2) {
+            assert!((a - b).abs() <= 1e-12 * s2[0], "{a} vs {b}");
+        }
+        let gram = |s: &[f64], u: &nalgebra::DMatrix<f64>, i: usize, j: usize| -> f64 {
+            (0..s.len())
+                .map(|k| u[(i, k)] * s[k] * s[k] * u[(j, k)])
+                .sum()
+        };
+        for i in 0..4 {
+            for j in 0..4 {
+                assert!(
+                    (gram(&s1, &u1, i, j) - gram(&s2, &u2, i, j)).abs() < 1e-12 * s2[0] * s2[0]
+                );
+            }
+        }
+    }
+
     use super::*;
 
     fn im(rows: usize, cols: usize, v: &[f64]) -> ImportanceMatrix {

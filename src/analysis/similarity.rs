@@ -100,13 +100,9 @@ pub(crate) fn similarity_from_gram(tasks: &[String], gram: &DMatrix<f64>) -> Sim
     }
 }
 
-/// The cosine matrix of the rows of `data` and which rows are all zero
-/// (similarity 0 to every other row, 1 to themselves).
-pub(crate) fn cosine_of_rows(data: &DMatrix<f64>) -> (Vec<Vec<f64>>, Vec<bool>) {
-    cosine_from_gram(&super::kernels::gram(data))
-}
-
-/// The cosine matrix and zero rows from a Gram matrix `G = A Aᵀ`.
+/// The cosine matrix of the rows of `A` from their Gram matrix `G = A Aᵀ`,
+/// and which rows are all zero (similarity 0 to every other row, 1 to
+/// themselves).
 pub(crate) fn cosine_from_gram(gram: &DMatrix<f64>) -> (Vec<Vec<f64>>, Vec<bool>) {
     let t = gram.nrows();
     let norms: Vec<f64> = (0..t).map(|i| gram[(i, i)].max(0.0).sqrt()).collect();

@@ -11,7 +11,7 @@ use super::ReportError;
 use super::build::ReportFile;
 use super::html::Block;
 use super::style::{self, RGBColor, Scale};
-use super::svg::{self, Anchor, AxisSpec, Swatch, TextSpec};
+use super::svg::{self, AxisSpec, Swatch};
 use super::table::{Cell, Table};
 use crate::analysis::across_runs::{DepthAcrossRuns, Spread};
 
@@ -124,22 +124,7 @@ pub fn render(f: &BandFigure) -> Result<String, ReportError> {
         if lo < 0.0 {
             svg::line(a, vec![(x0, ys.px(0.0)), (x1, ys.px(0.0))], style::MUTED, 1)?;
         }
-        svg::line(a, vec![(x0, y1), (x1, y1)], style::INK, 1)?;
-        for (i, l) in labels.iter().enumerate() {
-            svg::line(a, vec![(xpx(i), y1), (xpx(i), y1 + 4)], style::INK, 1)?;
-            svg::text(
-                a,
-                l,
-                (xpx(i), y1 + 8),
-                &TextSpec::new(style::SMALL, Anchor::Right).vertical(),
-            )?;
-        }
-        svg::text(
-            a,
-            &f.x_label,
-            ((x0 + x1) / 2, y1 + 12 + label_h),
-            &TextSpec::new(style::NORMAL, Anchor::Top),
-        )?;
+        svg::category_x_axis(a, &labels, xpx, ((x0, x1), y1), &f.x_label, label_h)?;
         // Bands first (translucent, so overlapping bands stay visible),
         // then the lines on top.
         for s in &f.series {

@@ -4,7 +4,7 @@
 
 use super::ReportError;
 use super::style::{self, Scale};
-use super::svg::{self, Anchor, AxisSpec, Swatch, TextSpec};
+use super::svg::{self, AxisSpec, Swatch};
 
 #[derive(Debug, Clone)]
 pub struct LineSeries {
@@ -107,22 +107,7 @@ pub fn render(f: &LineFigure) -> Result<String, ReportError> {
                 percent: f.percent,
             },
         )?;
-        svg::line(a, vec![(x0, y1), (x1, y1)], style::INK, 1)?;
-        for (i, l) in labels.iter().enumerate() {
-            svg::line(a, vec![(xpx(i), y1), (xpx(i), y1 + 4)], style::INK, 1)?;
-            svg::text(
-                a,
-                l,
-                (xpx(i), y1 + 8),
-                &TextSpec::new(style::SMALL, Anchor::Right).vertical(),
-            )?;
-        }
-        svg::text(
-            a,
-            &f.x_label,
-            ((x0 + x1) / 2, y1 + 12 + label_h),
-            &TextSpec::new(style::NORMAL, Anchor::Top),
-        )?;
+        svg::category_x_axis(a, &labels, xpx, ((x0, x1), y1), &f.x_label, label_h)?;
         // Thin lines first, the emphasised series on top.
         let mut order: Vec<usize> = (0..f.series.len()).collect();
         order.sort_by_key(|&i| f.series[i].emphasis);

@@ -241,6 +241,36 @@ pub(crate) fn x_axis(area: &Area<'_>, a: &AxisSpec<'_>) -> Drawn {
     )
 }
 
+/// A horizontal category axis along `y`, from `across.0` to `across.1`: a
+/// tick and a vertical label under each category's centre (`xs[i]`), and
+/// `label` centred below the labels (`label_h` tall).
+pub(crate) fn category_x_axis(
+    area: &Area<'_>,
+    labels: &[String],
+    xs: impl Fn(usize) -> i32,
+    (across, y): ((i32, i32), i32),
+    label: &str,
+    label_h: i32,
+) -> Drawn {
+    let (x0, x1) = across;
+    line(area, vec![(x0, y), (x1, y)], style::INK, 1)?;
+    for (i, l) in labels.iter().enumerate() {
+        line(area, vec![(xs(i), y), (xs(i), y + 4)], style::INK, 1)?;
+        text(
+            area,
+            l,
+            (xs(i), y + 8),
+            &TextSpec::new(style::SMALL, Anchor::Right).vertical(),
+        )?;
+    }
+    text(
+        area,
+        label,
+        ((x0 + x1) / 2, y + 12 + label_h),
+        &TextSpec::new(style::NORMAL, Anchor::Top),
+    )
+}
+
 /// A vertical value axis (labels left of `across.0`, grid lines across).
 pub(crate) fn y_axis(area: &Area<'_>, a: &AxisSpec<'_>) -> Drawn {
     let ticks = style::nice_ticks(

@@ -1,12 +1,11 @@
 """Reference values for tests/analysis_reference.rs::{bootstrap_*,
-mantel_random_*}.
+grouped_jackknife_*, mantel_random_*}.
 
 - numpy.percentile (default linear interpolation) of a few values;
 - one bootstrap replicate of the mean Spearman over runs for given draws
   (pairs of positions that drew the same run left out);
-- one filter-bootstrap replicate of a pair: both runs' cosine similarity
-  matrices recomputed on the given filter draws, scipy.stats.spearmanr of
-  their upper triangles;
+- the grouped jackknife interval of a pair for a given partition of the
+  filters (last section);
 - the exact one-sided Mantel p-value of SIM0 vs SIM1 (8 tasks, from
   tests/reference/clusters.py) over all 8! relabellings, to check the random
   Mantel test (T! > N) against.
@@ -34,19 +33,6 @@ for draw in ([0, 0, 2, 3], [1, 1, 3, 3], [2, 2, 2, 2]):
     vals = [M[i, j] for x, i in enumerate(draw) for j in draw[x + 1:] if i != j and not np.isnan(M[i, j])]
     print("resampled mean", draw, repr(float(np.mean(vals))) if vals else None)
 
-rng = np.random.default_rng(8)
-A = rng.uniform(0, 1, (5, 12))
-B = rng.uniform(0, 1, (5, 12))
-fa = rng.integers(0, 12, 12)
-fb = rng.integers(0, 12, 12)
-print("A =", [float(x) for x in A.ravel()])
-print("B =", [float(x) for x in B.ravel()])
-print("fa =", fa.tolist(), "fb =", fb.tolist())
-ra = upper(cosine_similarity(A[:, fa]))
-rb = upper(cosine_similarity(B[:, fb]))
-print("resampled spearman", repr(float(spearmanr(ra, rb).statistic)))
-print("observed spearman", repr(float(spearmanr(upper(cosine_similarity(A)), upper(cosine_similarity(B))).statistic)))
-
 # SIM0, SIM1 exactly as tests/reference/clusters.py makes them
 rng = np.random.default_rng(11)
 T = 8
@@ -72,3 +58,32 @@ for chunk in np.array_split(perms, 40):
     r = (pbc @ rac) / np.sqrt((pbc ** 2).sum(axis=1) * (rac ** 2).sum())
     count += int((r >= obs - TIE_TOL).sum())
 print("SIM0-SIM1 spearman", repr(float(obs)), "exact Mantel p", repr(count / len(perms)), f"({count}/{len(perms)})")
+
+# Grouped jackknife of a pair (src/analysis/stability/jackknife.rs) for a
+# given partition: group b of a run is order[b::10]; replicate b drops it.
+# A pair's replicates are all 10 x 10 combinations; the interval is
+# rho +- z * sqrt((g - 1) * var(replicates)), population variance, clipped
+# to [-1, 1]. Data from formulas the Rust test repeats (8 tasks, 40 filters).
+T, F = 8, 40
+t_, f_ = np.meshgrid(np.arange(T), np.arange(F), indexing="ij")
+JA = 0.5 + 0.3 * np.sin(0.37 * (t_ + 1) * (f_ + 1)) + 0.15 * np.cos(1.1 * f_ + t_ % 3)
+JB = 0.5 + 0.3 * np.sin(0.37 * (t_ + 1) * (f_ + 1) + 0.2) + 0.15 * np.cos(1.1 * f_ + t_ % 3)
+order_a = [(7 * k + 3) % F for k in range(F)]
+order_b = [(11 * k + 5) % F for k in range(F)]
+
+
+def replicates(X, order):
+    out = []
+    for g in range(10):
+        drop = set(order[g::10])
+        keep = [f for f in range(F) if f not in drop]
+        out.append(upper(cosine_similarity(X[:, keep])))
+    return out
+
+
+rep = [spearmanr(x, y).statistic for x in replicates(JA, order_a) for y in replicates(JB, order_b)]
+rho = spearmanr(upper(cosine_similarity(JA)), upper(cosine_similarity(JB))).statistic
+se = np.sqrt(9 * np.var(rep))
+z = 1.959963984540054
+print("jackknife rho", repr(float(rho)))
+print("jackknife interval", repr(float(max(-1, rho - z * se))), repr(float(min(1, rho + z * se))), "mean", repr(float(np.mean(rep))), "n", len(rep))

@@ -57,17 +57,26 @@ impl RunReplicates {
             seed ^ FILTER_SALT ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         order.shuffle(&mut rng);
-        let ranks = (0..groups)
-            .map(|b| {
-                let mut members: Vec<usize> =
-                    order.iter().skip(b).step_by(groups).copied().collect();
+        let partition: Vec<Vec<usize>> = (0..groups)
+            .map(|b| order.iter().skip(b).step_by(groups).copied().collect())
+            .collect();
+        Some(Self::from_groups(data, full, &partition))
+    }
+
+    /// The replicates for a given partition of the filters: replicate `b`
+    /// leaves out the filters of `groups[b]` (its Gram matrix is
+    /// `full − G_b`). [`RunReplicates::new`] deals the random partition.
+    pub fn from_groups(data: &DMatrix<f64>, full: &DMatrix<f64>, groups: &[Vec<usize>]) -> Self {
+        let ranks = groups
+            .iter()
+            .map(|members| {
+                let mut members = members.clone();
                 members.sort_unstable();
                 let block = kernels::gram_of_columns(data, &members);
-                let left = full - &block;
-                centred_ranks(&triangle(&cosine_from_gram(&left).0))
+                centred_ranks(&triangle(&cosine_from_gram(&(full - &block)).0))
             })
             .collect();
-        Some(RunReplicates { ranks })
+        RunReplicates { ranks }
     }
 
     /// The replicates with their triangles reordered: entry `k` of the

@@ -5,7 +5,6 @@
 //! intervals: for the mean over pairs by resampling runs, for each pair by
 //! resampling filters.
 
-use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -13,7 +12,7 @@ use rayon::prelude::*;
 
 use super::AnalysisError;
 use super::kernels;
-use super::similarity::{SimilarityMatrix, align_runs, cosine_of_rows, similarity_from_gram};
+use super::similarity::{SimilarityMatrix, align_runs, similarity_from_gram};
 use crate::importance::ImportanceMatrix;
 
 pub mod jackknife;
@@ -440,49 +439,6 @@ const Z_975: f64 = 1.959_963_984_540_054;
 /// Salts that keep the bootstrap streams apart from the Mantel streams.
 const FILTER_SALT: u64 = 0xB007_5742_F117_E125;
 const RUN_SALT: u64 = 0xB007_5742_0000_7255;
-
-/// Upper triangle (row by row) of the cosine matrix of `data`'s rows
-/// `rows` (in that order) over the columns `filters` (with repeats).
-fn resampled_triangle(data: &DMatrix<f64>, rows: &[usize], filters: &[usize]) -> Vec<f64> {
-    let sub = DMatrix::from_fn(rows.len(), filters.len(), |r, c| {
-        data[(rows[r], filters[c])]
-    });
-    let (m, _) = cosine_of_rows(&sub);
-    let t = rows.len();
-    let mut out = Vec::with_capacity(t * t.saturating_sub(1) / 2);
-    for (i, row) in m.iter().enumerate() {
-        out.extend_from_slice(&row[i + 1..]);
-    }
-    out
-}
-
-/// One bootstrap replicate of a pair: Spearman between the similarity
-/// matrices of `a` on its filters `filters_a` and of `b` on `filters_b`
-/// (indices may repeat), `b`'s tasks aligned to `a`'s by name. `None` when
-/// the tasks differ or a resampled triangle is constant.
-pub fn resampled_spearman(
-    a: &ImportanceMatrix,
-    filters_a: &[usize],
-    b: &ImportanceMatrix,
-    filters_b: &[usize],
-) -> Option<f64> {
-    let rows_a: Vec<usize> = (0..a.n_tasks()).collect();
-    let rows_b: Vec<usize> = a
-        .tasks()
-        .iter()
-        .map(|t| b.tasks().iter().position(|x| x == t))
-        .collect::<Option<_>>()?;
-    if rows_b.len() != b.n_tasks()
-        || filters_a.iter().any(|&f| f >= a.n_filters())
-        || filters_b.iter().any(|&f| f >= b.n_filters())
-    {
-        return None;
-    }
-    spearman(
-        &resampled_triangle(a.data(), &rows_a, filters_a),
-        &resampled_triangle(b.data(), &rows_b, filters_b),
-    )
-}
 
 /// One bootstrap replicate of the mean: the mean Spearman over the pairs of
 /// positions of `draw` (run indices into the `R × R` Spearman `matrix`,
