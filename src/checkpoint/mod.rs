@@ -296,6 +296,34 @@ impl Checkpoint {
         &self.metadata
     }
 
+    /// The file's bytes of a contiguous tensor (row-major, little-endian)
+    /// and its dtype, borrowed from the memory map; `None` for a strided
+    /// view (read it with [`Checkpoint::read_f64`]).
+    pub fn contiguous_bytes(&self, name: &str) -> Result<Option<(Dtype, &[u8])>, CheckpointError> {
+        let s = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| CheckpointError::MissingTensor {
+                path: self.path.clone(),
+                tensor: name.to_string(),
+            })?;
+        if s.strides.is_some() {
+            return Ok(None);
+        }
+        let item = s.meta.dtype.bitsize() / 8;
+        let numel: usize = s.meta.shape.iter().product();
+        let buf = self.buffers.get(s.buffer).map_or(&[][..], |b| &b[..]);
+        let start = s.byte_start + s.elem_offset * item;
+        let bytes =
+            buf.get(start..start + numel * item)
+                .ok_or_else(|| CheckpointError::Truncated {
+                    path: self.path.clone(),
+                    expected: numel * item,
+                    found: buf.len().saturating_sub(s.byte_start),
+                })?;
+        Ok(Some((s.meta.dtype, bytes)))
+    }
+
     /// Decodes one floating-point tensor to f64, in row-major order.
     pub fn read_f64(&self, name: &str) -> Result<Vec<f64>, CheckpointError> {
         let s = self

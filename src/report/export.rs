@@ -153,7 +153,7 @@ pub fn tidy_table(runs: &[ExportRun<'_>]) -> Result<TidyTable, ReportError> {
                     t.layer.push(layer.name.clone());
                     t.filter.push(f as u32);
                     t.task.push(task.clone());
-                    t.gate.push(layer.raw[(ti, f)]);
+                    t.gate.push(layer.raw.get(ti, f));
                     t.importance.push(if is_dropped {
                         None
                     } else {

@@ -16,6 +16,7 @@
 
 use std::path::PathBuf;
 
+use super::values::{GateValues, Half};
 use crate::importance::GateKind;
 
 /// Share of negative weights at or above which a shifted layer is read as
@@ -46,8 +47,8 @@ pub struct GateEvidence {
 
 impl GateEvidence {
     /// A kind named by the file's metadata (`mtl.gate`).
-    pub fn from_metadata(kind: GateKind, key: &str, raw: &[f64], has_shift: bool) -> Self {
-        let mut e = Self::stats(raw, has_shift);
+    pub fn from_metadata(kind: GateKind, key: &str, raw: &GateValues, has_shift: bool) -> Self {
+        let mut e = Self::stats_of(raw, has_shift);
         e.kind = Some(kind);
         e.reason = format!(
             "{key} metadata says {kind}: importance = {}",
@@ -60,15 +61,27 @@ impl GateEvidence {
         e
     }
 
+    /// The statistics of a layer's values: half precision from a
+    /// histogram of the bit patterns when the layer is large, else as
+    /// [`GateEvidence::stats`] of the decoded values (the same numbers).
+    fn stats_of(values: &GateValues, has_shift: bool) -> Self {
+        match values {
+            GateValues::Half { kind, bits, .. } if bits.len() >= HISTOGRAM_MIN_VALUES => {
+                Self::from_histogram(BitHistogram::of_bits(*kind, bits), has_shift)
+            }
+            _ => Self::stats(&values.to_f64(), has_shift),
+        }
+    }
+
     fn stats(raw: &[f64], has_shift: bool) -> Self {
         // F16 values (the common case at scale): everything from one
         // histogram of bit patterns. Otherwise one pass for the counts and
         // the median by selection.
         let histogram = (raw.len() >= HISTOGRAM_MIN_VALUES)
-            .then(|| F16Histogram::of(raw))
+            .then(|| BitHistogram::of_f16_values(raw))
             .flatten();
         let (n, neg, near, median) = match histogram {
-            Some(h) => (h.n, h.negative(), h.near_one(), h.median()),
+            Some(h) => return Self::from_histogram(Some(h), has_shift),
             None => {
                 let (mut n, mut neg, mut near) = (0usize, 0usize, 0usize);
                 for &x in raw {
@@ -81,6 +94,18 @@ impl GateEvidence {
                 (n, neg, near, median(raw))
             }
         };
+        Self::from_counts(n, neg, near, median, has_shift)
+    }
+
+    /// `None`: no finite value.
+    fn from_histogram(h: Option<BitHistogram>, has_shift: bool) -> Self {
+        match h {
+            Some(h) => Self::from_counts(h.n, h.negative(), h.near_one(), h.median(), has_shift),
+            None => Self::from_counts(0, 0, 0, f64::NAN, has_shift),
+        }
+    }
+
+    fn from_counts(n: usize, neg: usize, near: usize, median: f64, has_shift: bool) -> Self {
         let share = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
         let (negative, near_one) = (share(neg), share(near));
         GateEvidence {
@@ -96,7 +121,16 @@ impl GateEvidence {
 
     /// Decides from the structure and the values (module docs).
     pub fn from_values(raw: &[f64], has_shift: bool) -> Self {
-        let mut e = Self::stats(raw, has_shift);
+        Self::decide(Self::stats(raw, has_shift))
+    }
+
+    /// [`GateEvidence::from_values`] of a layer's stored values.
+    pub fn from_layer_values(values: &GateValues, has_shift: bool) -> Self {
+        Self::decide(Self::stats_of(values, has_shift))
+    }
+
+    fn decide(mut e: Self) -> Self {
+        let has_shift = e.has_shift;
         let pct = |x: f64| format!("{:.0}%", 100.0 * x);
         if !has_shift {
             e.kind = Some(GateKind::Sigmoid);
@@ -253,16 +287,18 @@ fn median(raw: &[f64]) -> f64 {
 /// histogram's 65 536 counters would cost more than the values.
 const HISTOGRAM_MIN_VALUES: usize = 1 << 18;
 
-/// Counts of the finite values by F16 bit pattern, when every finite value
-/// is an F16 (gates stored in half precision): the evidence's counts and
-/// exact median in one pass, without a copy.
-struct F16Histogram {
+/// Counts of the finite values by 16-bit pattern (F16 or BF16), when
+/// every finite value is one (gates stored in half precision): the
+/// evidence's counts and exact median in one pass, without a copy.
+struct BitHistogram {
+    kind: Half,
     counts: Vec<u32>,
     n: usize,
 }
 
-impl F16Histogram {
-    fn of(raw: &[f64]) -> Option<Self> {
+impl BitHistogram {
+    /// From f64 values that are all F16 (else `None`).
+    fn of_f16_values(raw: &[f64]) -> Option<Self> {
         if raw.len() > u32::MAX as usize {
             return None;
         }
@@ -272,29 +308,80 @@ impl F16Histogram {
             counts[f16_exact(x)? as usize] += 1;
             n += 1;
         }
-        (n > 0).then_some(F16Histogram { counts, n })
+        (n > 0).then_some(BitHistogram {
+            kind: Half::F16,
+            counts,
+            n,
+        })
     }
 
-    /// Values below zero: sign bit set, -0 (0x8000) excepted.
-    fn negative(&self) -> usize {
-        self.counts[0x8001..=0xFBFF]
+    /// From the stored bit patterns; non-finite ones are not counted.
+    /// `None` when no value is finite.
+    fn of_bits(kind: Half, bits: &[u16]) -> Option<Self> {
+        use rayon::prelude::*;
+        let counts = bits
+            .par_chunks(1 << 20)
+            .map(|chunk| {
+                let mut c = vec![0u64; 1 << 16];
+                for &b in chunk {
+                    c[b as usize] += 1;
+                }
+                c
+            })
+            .reduce(
+                || vec![0u64; 1 << 16],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            );
+        let mut n = 0usize;
+        let counts: Vec<u32> = (0..=u16::MAX)
+            .map(|b| {
+                let c = if kind.is_nonfinite(b) {
+                    0
+                } else {
+                    counts[b as usize]
+                };
+                n += c as usize;
+                // A layer has fewer than 2³² values per pattern unless it
+                // has more than 2³² values; saturate rather than wrap.
+                c.min(u32::MAX as u64) as u32
+            })
+            .collect();
+        (n > 0).then_some(BitHistogram { kind, counts, n })
+    }
+
+    /// The patterns with a count, with their values.
+    fn present(&self) -> impl Iterator<Item = (f64, usize)> + '_ {
+        self.counts
             .iter()
-            .map(|&c| c as usize)
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(b, &c)| (self.kind.to_f64(b as u16), c as usize))
+    }
+
+    /// Values below zero (-0 is not).
+    fn negative(&self) -> usize {
+        self.present()
+            .filter(|(v, _)| *v < 0.0)
+            .map(|(_, c)| c)
             .sum()
     }
 
-    /// Values in [0.5, 1.5]: patterns 0x3800 (0.5) to 0x3E00 (1.5).
+    /// Values in [0.5, 1.5].
     fn near_one(&self) -> usize {
-        self.counts[0x3800..=0x3E00]
-            .iter()
-            .map(|&c| c as usize)
+        self.present()
+            .filter(|(v, _)| (0.5..=1.5).contains(v))
+            .map(|(_, c)| c)
             .sum()
     }
 
     fn median(&self) -> f64 {
-        // Finite patterns in increasing value: negatives from the most
-        // negative (0xFBFF) to -0 (0x8000), then +0 (0x0000) to 0x7BFF.
-        let ascending = (0x8000..=0xFBFFu32).rev().chain(0..=0x7BFF);
+        // Both formats are sign-magnitude: patterns in increasing value are
+        // the negatives from the largest magnitude (0xFFFF) down to -0
+        // (0x8000), then +0 (0x0000) up; non-finite patterns count zero.
+        let ascending = (0x8000..=0xFFFFu32).rev().chain(0..=0x7FFF);
         let (lo_rank, hi_rank) = ((self.n - 1) / 2, self.n / 2);
         let (mut lo, mut seen) = (None, 0usize);
         for b in ascending {
@@ -302,7 +389,7 @@ impl F16Histogram {
             if c == 0 {
                 continue;
             }
-            let v = half::f16::from_bits(b as u16).to_f64();
+            let v = self.kind.to_f64(b as u16);
             if lo.is_none() && seen + c > lo_rank {
                 lo = Some(v);
             }
@@ -341,7 +428,7 @@ mod median_tests {
     use super::*;
 
     fn hist_median(v: &[f64]) -> Option<f64> {
-        F16Histogram::of(v).map(|h| h.median())
+        BitHistogram::of_f16_values(v).map(|h| h.median())
     }
 
     #[test]
@@ -349,7 +436,7 @@ mod median_tests {
         // numpy: np.median([-2.5, 0.5, 1.0, 3.0]) = 0.75; odd: [..., 7.0] -> 1.0
         assert_eq!(hist_median(&[3.0, -2.5, 1.0, 0.5]), Some(0.75));
         assert_eq!(hist_median(&[3.0, -2.5, 1.0, 0.5, 7.0]), Some(1.0));
-        assert!(F16Histogram::of(&[0.1]).is_none()); // 0.1 is not an F16
+        assert!(BitHistogram::of_f16_values(&[0.1]).is_none()); // 0.1 is not an F16
         assert!(median(&[0.1, 0.3]).to_bits() == (0.5 * (0.1 + 0.3f64)).to_bits());
         assert!(median(&[f64::NAN]).is_nan());
         // many F16 values with ties, zeros of both signs, a subnormal
@@ -365,7 +452,7 @@ mod median_tests {
         } else {
             0.5 * (s[m / 2 - 1] + s[m / 2])
         };
-        let h = F16Histogram::of(&v).unwrap();
+        let h = BitHistogram::of_f16_values(&v).unwrap();
         assert_eq!(h.median(), want);
         assert_eq!(median(&v), want);
         assert_eq!(h.negative(), v.iter().filter(|&&x| x < 0.0).count());

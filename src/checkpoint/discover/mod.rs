@@ -22,8 +22,10 @@ use safetensors::tensor::Dtype;
 mod evidence;
 mod per_task;
 mod stacked_layers;
+mod values;
 
 pub use evidence::{GateEvidence, LayerOrder};
+pub use values::{GateValues, Half};
 
 use super::stacked::{self, StackedParam};
 use super::tasks_file::TaskNames;
@@ -122,14 +124,14 @@ pub struct GateLayer {
     /// The gate kind and the evidence it was decided from.
     pub evidence: GateEvidence,
     pub dtype: Dtype,
-    /// Raw parameters (γ), row `t` = task `t`.
-    pub raw: DMatrix<f64>,
+    /// Raw parameters (γ), row `t` = task `t`, in the file's precision.
+    pub raw: GateValues,
 }
 
 impl GateLayer {
     /// A layer whose gate kind is decided from its structure and values.
-    pub fn new(name: String, dtype: Dtype, raw: DMatrix<f64>, has_shift: bool) -> Self {
-        let evidence = GateEvidence::from_values(raw.as_slice(), has_shift);
+    pub fn new(name: String, dtype: Dtype, raw: GateValues, has_shift: bool) -> Self {
+        let evidence = GateEvidence::from_layer_values(&raw, has_shift);
         GateLayer {
             name,
             evidence,
@@ -289,7 +291,7 @@ impl Gates {
             .layers
             .iter()
             .filter(|l| l.evidence.has_shift)
-            .flat_map(|l| l.raw.iter().copied())
+            .flat_map(|l| l.raw.to_f64().into_owned())
             .collect();
         if pooled.is_empty() {
             return;
@@ -343,7 +345,7 @@ impl Gates {
     /// call it first.
     pub fn release_values(&mut self) {
         for l in &mut self.layers {
-            l.raw = DMatrix::zeros(0, l.raw.ncols());
+            l.raw.release();
         }
     }
 
@@ -370,31 +372,19 @@ impl Gates {
         let total: usize = self.layers.iter().map(GateLayer::filters).sum();
         // Every column is computed in place (in parallel, in chunks of
         // columns); the rare columns with a non-finite value are found
-        // afterwards and removed.
+        // afterwards and removed. The tables cost 65 536 sigmoids to build
+        // (once per process): worth it from a CelebA-sized run (115 200
+        // values) up, not for a handful of filters.
+        let table = t * total >= TABLE_MIN_VALUES;
         let mut columns: Vec<f64> = vec![0.0; t * total];
         {
-            use rayon::prelude::*;
             let mut rest = columns.as_mut_slice();
-            let mut jobs = Vec::new();
             for layer in &self.layers {
                 let (mine, tail) = rest.split_at_mut(t * layer.filters());
                 rest = tail;
                 let gate = p.gate.or(layer.gate()).unwrap_or(GateKind::Sigmoid);
-                // The tables cost 65 536 sigmoids to build (once per
-                // process): worth it from a CelebA-sized run (115 200
-                // values) up, not for a handful of filters.
-                let dtype = if t * total >= TABLE_MIN_VALUES {
-                    layer.dtype
-                } else {
-                    Dtype::F64
-                };
-                jobs.push((layer, gate, dtype, mine));
+                layer.raw.apply_gate(gate, table, mine);
             }
-            jobs.into_par_iter().for_each(|(layer, gate, dtype, out)| {
-                out.par_chunks_mut(t * 256)
-                    .zip(layer.raw.as_slice().par_chunks(t * 256))
-                    .for_each(|(o, r)| apply_gate(gate, dtype, r, o));
-            });
         }
         let mut spans = Vec::new();
         let mut dropped = Vec::new();
@@ -402,19 +392,38 @@ impl Gates {
         let mut read = 0;
         let mut write = 0;
         for layer in &self.layers {
+            // Every gate function maps finite values to finite ones, so
+            // only the raw values are checked, and a layer without a
+            // non-finite value (one parallel scan) is kept whole.
+            if !layer.raw.any_nonfinite() {
+                let c = layer.filters();
+                if write != read {
+                    columns.copy_within(read..read + t * c, write);
+                }
+                read += t * c;
+                write += t * c;
+                if c > 0 {
+                    spans.push(LayerSpan {
+                        name: layer.name.clone(),
+                        start,
+                        len: c,
+                    });
+                    start += c;
+                }
+                continue;
+            }
             let mut kept = 0;
             let mut bad = Vec::new();
-            for (c, raw) in layer.raw.column_iter().enumerate() {
-                let col = &columns[read..read + t];
+            for c in 0..layer.filters() {
                 read += t;
-                if let Some(r) = (0..t).find(|&r| !col[r].is_finite() || !raw[r].is_finite()) {
+                if let Some((r, value)) = layer.raw.nonfinite_in_column(c) {
                     if !p.allow_nonfinite {
                         return Err(CheckpointError::NonFinite {
                             path: self.path.clone(),
                             layer: layer.name.clone(),
                             task: self.tasks[r].clone(),
                             filter: c,
-                            value: raw[r],
+                            value,
                         });
                     }
                     bad.push(c);
@@ -464,73 +473,9 @@ pub(crate) fn transpose_rows(rows: &[f64], t: usize, c: usize) -> DMatrix<f64> {
     DMatrix::from_vec(t, c, crate::importance::transpose_tiled(rows, t, c))
 }
 
-/// The F16 bit pattern of a finite value decoded from an F16. Normal
-/// numbers take their fields straight from the f32 (exact: an F16's
-/// mantissa has 10 bits); zeros and subnormals go through `half`.
-pub(super) fn f16_bits(x: f64) -> u16 {
-    let b = (x as f32).to_bits();
-    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
-    if (1..31).contains(&exp) {
-        (((b >> 16) & 0x8000) | ((exp as u32) << 10) | ((b >> 13) & 0x3ff)) as u16
-    } else {
-        half::f16::from_f64(x).to_bits()
-    }
-}
-
 /// Importance matrices of at least this many values use the
 /// half-precision tables.
 const TABLE_MIN_VALUES: usize = 1 << 16;
-
-/// The gate function applied to one layer's values, `out[k] = gate(raw[k])`.
-/// Sigmoids of F16 and BF16 parameters come from a table of all 65 536 bit
-/// patterns (each entry is [`GateKind::apply`] of that value, so the result
-/// is the same number): at 500 tasks × 100 000 filters the `exp` calls were
-/// a tenth of a run's reading time. Each case is its own loop, so nothing
-/// is dispatched per value.
-fn apply_gate(gate: GateKind, dtype: Dtype, raw: &[f64], out: &mut [f64]) {
-    use std::sync::OnceLock;
-    static F16: OnceLock<Vec<f64>> = OnceLock::new();
-    static BF16: OnceLock<Vec<f64>> = OnceLock::new();
-    let table = |cell: &'static OnceLock<Vec<f64>>, to_f64: fn(u16) -> f64| {
-        cell.get_or_init(|| {
-            (0..=u16::MAX)
-                .map(|b| GateKind::Sigmoid.apply(to_f64(b)))
-                .collect()
-        })
-    };
-    let pairs = out.iter_mut().zip(raw);
-    match (gate, dtype) {
-        (GateKind::Sigmoid, Dtype::F16) => {
-            let t = table(&F16, |b| half::f16::from_bits(b).to_f64());
-            // Exact: the value was decoded from an F16, so it converts back
-            // to the same bits. Non-finite values keep their own path.
-            for (o, &x) in pairs {
-                *o = if x.is_finite() {
-                    t[f16_bits(x) as usize]
-                } else {
-                    gate.apply(x)
-                };
-            }
-        }
-        (GateKind::Sigmoid, Dtype::BF16) => {
-            let t = table(&BF16, |b| half::bf16::from_bits(b).to_f64());
-            for (o, &x) in pairs {
-                *o = if x.is_finite() {
-                    // An f64 decoded from a BF16 is an f32 whose low 16
-                    // bits are zero.
-                    t[((x as f32).to_bits() >> 16) as usize]
-                } else {
-                    gate.apply(x)
-                };
-            }
-        }
-        _ => {
-            for (o, &x) in pairs {
-                *o = gate.apply(x);
-            }
-        }
-    }
-}
 
 /// Finds the task-specific norm layers of `ckpt`.
 pub fn discover_gates(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, CheckpointError> {
@@ -608,15 +553,24 @@ pub(super) fn json_list(
     }
 }
 
+/// A stacked `[rows, cols]` tensor (row-major) as a layer's values: half
+/// precision kept as bit patterns, anything else decoded to f64.
 pub(super) fn read_matrix(
     ckpt: &Checkpoint,
     name: &str,
     rows: usize,
     cols: usize,
-) -> Result<DMatrix<f64>, CheckpointError> {
+) -> Result<GateValues, CheckpointError> {
+    if let Some((dtype, bytes)) = ckpt.contiguous_bytes(name)?
+        && let Some(kind) = Half::of(dtype)
+        && cols > 0
+        && bytes.len() == 2 * rows * cols
+    {
+        let rows: Vec<&[u8]> = bytes.chunks_exact(2 * cols.max(1)).take(rows).collect();
+        return Ok(GateValues::from_half_rows(kind, &rows, cols));
+    }
     let v = ckpt.read_f64(name)?;
-    // Stored row-major [rows, cols].
-    Ok(DMatrix::from_row_slice(rows, cols, &v))
+    Ok(GateValues::Wide(DMatrix::from_row_slice(rows, cols, &v)))
 }
 
 pub(super) fn check_float(
@@ -750,38 +704,6 @@ pub(super) fn no_layers(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn f16_bits_round_trip_every_finite_f16() {
-        for b in 0..=u16::MAX {
-            let v = half::f16::from_bits(b);
-            if v.is_finite() {
-                assert_eq!(f16_bits(v.to_f64()), b, "{b:#06x}");
-            }
-        }
-    }
-
-    #[test]
-    fn half_precision_tables_equal_the_gate_function() {
-        for (dtype, to_f64) in [
-            (
-                Dtype::F16,
-                (|b| half::f16::from_bits(b).to_f64()) as fn(u16) -> f64,
-            ),
-            (Dtype::BF16, |b| half::bf16::from_bits(b).to_f64()),
-        ] {
-            let raw: Vec<f64> = (0..=u16::MAX).map(to_f64).collect();
-            let mut out = vec![0.0; raw.len()];
-            apply_gate(GateKind::Sigmoid, dtype, &raw, &mut out);
-            for (b, (&x, &got)) in raw.iter().zip(&out).enumerate() {
-                let want = GateKind::Sigmoid.apply(x);
-                assert!(
-                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
-                    "{dtype:?} {b:#06x}"
-                );
-            }
-        }
-    }
 
     #[test]
     fn tiled_transpose() {

@@ -324,15 +324,12 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
     let mut used: BTreeSet<&str> = BTreeSet::new();
     for (layer, c) in &chosen {
         let modules = &groups[layer];
-        // Filled row by row (one task's tensor is one row), then transposed
-        // in cache-sized tiles into the column-major matrix: writing rows
-        // straight into it strides by T and was most of the reading time
-        // at 500 tasks.
-        let mut rows = vec![0.0; t * *c];
+        let mut weights = Vec::with_capacity(t);
+        let mut dtypes = BTreeSet::new();
         let mut dtype = Dtype::F32;
         let mut all_bias = true;
         let mut any_bias = false;
-        for (r, key) in row_keys.iter().enumerate() {
+        for key in &row_keys {
             let m = modules.get(key).ok_or_else(|| CheckpointError::BadLayer {
                 path: ckpt.path().to_path_buf(),
                 layer: layer.to_string(),
@@ -348,30 +345,58 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
             if let Some(meta) = ckpt.tensor(w) {
                 check_float(ckpt, w, meta.dtype)?;
                 dtype = meta.dtype;
+                dtypes.insert(format!("{:?}", meta.dtype));
             }
-            let v = ckpt.read_f64(w)?;
-            let n = v.len().min(*c);
-            rows[r * *c..r * *c + n].copy_from_slice(&v[..n]);
+            weights.push(w);
             let b = m.params.contains_key(&NormParam::Bias);
             all_bias &= b;
             any_bias |= b;
         }
+        // Half precision in one dtype, every tensor contiguous (the usual
+        // case): the file's bytes, one row per task, borrowed from the map
+        // and transposed once into bit patterns. Otherwise each task's
+        // tensor is decoded to f64, filled row by row and transposed in
+        // cache-sized tiles (writing rows straight into the column-major
+        // matrix strides by T).
+        let half_rows = match Half::of(dtype) {
+            Some(kind) if dtypes.len() == 1 => weights
+                .iter()
+                .map(|w| Ok(ckpt.contiguous_bytes(w)?.map(|(_, b)| b)))
+                .collect::<Result<Option<Vec<&[u8]>>, CheckpointError>>()?
+                .map(|rows| (kind, rows)),
+            _ => None,
+        };
+        let values = match half_rows {
+            Some((kind, rows)) => Pending::Half(kind, rows),
+            None => {
+                let mut rows = vec![0.0; t * *c];
+                for (r, w) in weights.iter().enumerate() {
+                    let v = ckpt.read_f64(w)?;
+                    let n = v.len().min(*c);
+                    rows[r * *c..r * *c + n].copy_from_slice(&v[..n]);
+                }
+                Pending::Wide(rows)
+            }
+        };
         if any_bias && !all_bias {
             notes.push(format!(
                 "layer '{layer}': only some tasks have a bias; the layer is read as having one"
             ));
         }
         used.insert(layer);
-        pending.push((layer.to_string(), dtype, rows, any_bias));
+        pending.push((layer.to_string(), dtype, *c, values, any_bias));
     }
     // Transposing and weighing the evidence are per layer: both cores.
     let layers: Vec<GateLayer> = {
         use rayon::prelude::*;
         pending
             .into_par_iter()
-            .map(|(name, dtype, rows, any_bias)| {
-                let c = rows.len() / t.max(1);
-                GateLayer::new(name, dtype, super::transpose_rows(&rows, t, c), any_bias)
+            .map(|(name, dtype, c, values, any_bias)| {
+                let raw = match values {
+                    Pending::Half(kind, rows) => GateValues::from_half_rows(kind, &rows, c),
+                    Pending::Wide(rows) => GateValues::Wide(super::transpose_rows(&rows, t, c)),
+                };
+                GateLayer::new(name, dtype, raw, any_bias)
             })
             .collect()
     };
@@ -467,4 +492,12 @@ fn norm_like(ckpt: &Checkpoint, modules: &BTreeMap<TaskKey<'_>, Module<'_>>) -> 
         (Some(c), None) => NormLike::Yes(c),
         _ => NormLike::No,
     }
+}
+
+/// A layer's values as read, before the transpose.
+enum Pending<'a> {
+    /// One row of the file's bytes per task.
+    Half(Half, Vec<&'a [u8]>),
+    /// Decoded, row-major `T × C`.
+    Wide(Vec<f64>),
 }

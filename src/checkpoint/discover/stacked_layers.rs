@@ -115,8 +115,7 @@ pub(super) fn with_metadata(
         used.insert(layer.clone());
         let mut l = GateLayer::new(layer.clone(), meta.dtype, raw, has_beta);
         if let Some(g) = gate_override {
-            l.evidence =
-                GateEvidence::from_metadata(g, stacked::KEY_GATE, l.raw.as_slice(), has_beta);
+            l.evidence = GateEvidence::from_metadata(g, stacked::KEY_GATE, &l.raw, has_beta);
         }
         out_layers.push(l);
     }
