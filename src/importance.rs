@@ -140,7 +140,14 @@ impl ImportanceMatrix {
         if data.ncols() == 0 {
             return Err(ImportanceError::NoFilters);
         }
-        for l in &layers {
+        // One parallel scan; the value is located only when there is one.
+        let all_finite = {
+            use rayon::prelude::*;
+            data.as_slice()
+                .par_chunks(1 << 16)
+                .all(|c| c.iter().all(|v| v.is_finite()))
+        };
+        for l in layers.iter().filter(|_| !all_finite) {
             for c in l.range() {
                 for (t, name) in tasks.iter().enumerate() {
                     let v = data[(t, c)];
@@ -191,6 +198,11 @@ impl ImportanceMatrix {
     /// The whole `T × F` matrix.
     pub fn data(&self) -> &DMatrix<f64> {
         &self.data
+    }
+    /// The matrix's storage (column-major), e.g. to reuse for the next
+    /// run's matrix ([`crate::checkpoint::discover::Gates::importance_reusing`]).
+    pub fn into_storage(self) -> Vec<f64> {
+        self.data.data.into()
     }
     /// The `T × len` block of one layer.
     pub fn layer_block(&self, layer: usize) -> DMatrixView<'_, f64> {

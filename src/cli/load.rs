@@ -79,9 +79,17 @@ pub fn without_sidecars(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
+    load_reusing(path, s, Vec::new())
+}
+
+/// [`load`], the importance matrix written into `storage` (see
+/// [`Gates::importance_reusing`]).
+fn load_reusing(path: &Path, s: &LoadSettings, storage: Vec<f64>) -> Result<Run, Failure> {
     let checkpoint = open(path, s)?;
     let gates = discover_gates(&checkpoint, &s.discover).map_err(Failure::input)?;
-    let (importance, dropped) = gates.importance(&s.importance).map_err(Failure::input)?;
+    let (importance, dropped) = gates
+        .importance_reusing(&s.importance, storage)
+        .map_err(Failure::input)?;
     Ok(Run {
         name: path.display().to_string(),
         checkpoint,
@@ -125,8 +133,11 @@ pub fn stream<T>(
     let mut first: Option<(String, Vec<LayerSpan>)> = None;
     let mut sources = Vec::with_capacity(paths.len());
     let mut out = Vec::with_capacity(paths.len());
+    // One run's matrix storage serves the next (runs of one architecture
+    // have one shape).
+    let mut storage = Vec::new();
     for (i, p) in paths.iter().enumerate() {
-        let mut run = load(p, s)?;
+        let mut run = load_reusing(p, s, std::mem::take(&mut storage))?;
         // Only the importance matrix is reduced: free the raw gates first.
         run.gates.release_values();
         match &first {
@@ -135,6 +146,7 @@ pub fn stream<T>(
         }
         out.push(reduce(i, &run)?);
         sources.push(source(&run, s));
+        storage = run.importance.into_storage();
     }
     Ok((sources, out))
 }
