@@ -70,7 +70,8 @@ pub fn loss_and_grads(
     {
         // Unchunked: the plain loss, no rescaling.
         let loss = multi_task_loss(&net.forward(images, true)?, targets, regression)?;
-        let grads = loss.backward()?;
+        let mut grads = loss.backward()?;
+        detach_all(&mut grads);
         return Ok((scalar(&loss)?, grads));
     }
     let mut total = 0.0;
@@ -80,10 +81,12 @@ pub fn loss_and_grads(
         let logits = net.forward_tasks(images, true, range.clone())?;
         let y = targets.narrow(1, range.start, range.len())?;
         let loss = (multi_task_loss(&logits, &y, &regression[range])? * share)?;
-        let grads = loss.backward()?;
+        let mut grads = loss.backward()?;
         total += scalar(&loss)?;
         // The chunk's graph (its activations) is freed here, before the next
-        // chunk is built.
+        // chunk is built: nothing else refers to it once the gradients are
+        // detached.
+        detach_all(&mut grads);
         drop((logits, loss));
         sum = Some(match sum {
             None => grads,
@@ -102,6 +105,21 @@ pub fn loss_and_grads(
 /// The value of a scalar loss of any float dtype.
 fn scalar(loss: &Tensor) -> Result<f64> {
     loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()
+}
+
+/// Cuts every gradient in `grads` from the graph. candle's backward pass
+/// returns a variable's gradient as the result of ops on forward tensors
+/// (the gradient of `a · b` is `grad · b`), so an undetached store keeps the
+/// whole forward graph, every activation of the chunk, alive as long as it
+/// lives (measured: +0.8 GB per CelebA-CNN chunk of one task at batch 32).
+fn detach_all(grads: &mut GradStore) {
+    let ids: Vec<_> = grads.get_ids().copied().collect();
+    for id in ids {
+        if let Some(g) = grads.get_id(id) {
+            let g = g.detach();
+            grads.insert_id(id, g);
+        }
+    }
 }
 
 /// `acc += more`, tensor by tensor (a tensor missing from `acc` is taken

@@ -200,6 +200,15 @@ fn chunked_gradients_equal_unchunked() {
                     loss_and_grads(&chunked.net, &x, &y, &REGRESSION, Some(k)).unwrap();
                 let err = (loss - loss_ref).abs() / loss_ref.abs();
                 assert!(err <= tol, "{what}: loss {loss} vs {loss_ref}");
+                // A gradient with op history would keep a chunk's whole
+                // forward graph (its activations) alive until the step.
+                for store in [&grads, &grads_ref] {
+                    let ids: Vec<_> = store.get_ids().copied().collect();
+                    for id in ids {
+                        let attached = store.get_id(id).is_some_and(|g| g.track_op());
+                        assert!(!attached, "{what}: a gradient still refers to the graph");
+                    }
+                }
                 for kind in [ParamGroupKind::Weights, ParamGroupKind::Gates] {
                     let vars = chunked.store.sorted(kind);
                     let vars_ref = full.store.sorted(kind);
