@@ -10,8 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::layers::{NormKind, NormParams};
-use crate::models::{ModelKind, loss::bce_with_logits};
+use crate::models::ModelKind;
 use crate::optim::{Optimizer, OptimizerKind, param_groups};
+use crate::step::train_step;
 use crate::train::build_model;
 
 #[derive(Debug, Clone)]
@@ -25,9 +26,12 @@ pub struct BenchParams {
     pub steps: usize,
     /// candle's own conv2d and tensor-op norms instead of the fused kernels.
     pub unfused: bool,
+    /// Tasks per forward/backward chunk ([`crate::step`]); `None`: all.
+    pub task_chunk: Option<usize>,
 }
 
-/// Seconds of each timed step (forward, backward, Adam update).
+/// Seconds of each timed step (forward, backward, Adam update; BCE on every
+/// task).
 pub fn time_steps(p: &BenchParams, device: &Device) -> Result<Vec<f64>> {
     let mut model = build_model(p.model, p.norm, p.tasks, 0, NormParams::default(), device)?;
     model.net.fused = !p.unfused;
@@ -43,14 +47,13 @@ pub fn time_steps(p: &BenchParams, device: &Device) -> Result<Vec<f64>> {
         .collect();
     let x = Tensor::from_vec(x, (p.batch_size, 3, s, s), device)?;
     let y = Tensor::from_vec(y, (p.batch_size, p.tasks), device)?;
+    let binary = vec![false; p.tasks];
     let mut times = Vec::with_capacity(p.steps);
     for step in 0..p.warmup + p.steps {
         let t0 = Instant::now();
-        let loss = bce_with_logits(&model.net.forward(&x, true)?, &y)?;
-        let grads = loss.backward()?;
-        opt.step(&grads)?;
-        // Reading the loss waits for the device (CUDA is asynchronous).
-        loss.to_scalar::<f32>()?;
+        // Reading the loss (inside) waits for the device (CUDA is
+        // asynchronous).
+        train_step(&model.net, &mut opt, &x, &y, &binary, p.task_chunk)?;
         if step >= p.warmup {
             times.push(t0.elapsed().as_secs_f64());
         }

@@ -62,6 +62,13 @@ pub enum RawCommand {
         /// Use candle's conv2d and tensor-op norms (no fused kernels).
         #[arg(long)]
         unfused: bool,
+        /// Forward and backward K tasks at a time and sum their gradients
+        /// before the one optimiser step: the same step up to float rounding,
+        /// with activation memory ∝ K instead of --tasks (training/README.md,
+        /// "Task chunks"). K ≥ --tasks: no chunking. Shared BN (bn) is never
+        /// chunked: its activations do not grow with the task count.
+        #[arg(long, value_name = "K")]
+        task_chunk: Option<usize>,
     },
     /// Evaluate a checkpoint written by mtl-train on its dataset.
     Eval {
@@ -198,6 +205,14 @@ pub struct TrainArgs {
     /// resumed).
     #[arg(long)]
     pub no_optimizer_state: bool,
+    /// Forward and backward K tasks at a time and sum their gradients
+    /// before the one optimiser step: the same step up to float rounding,
+    /// with activation memory ∝ K instead of the task count
+    /// (training/README.md, "Task chunks"). K ≥ the task count: no chunking
+    /// (the default). Shared BN (bn) is never chunked: its activations do
+    /// not grow with the task count.
+    #[arg(long, value_name = "K")]
+    pub task_chunk: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -342,6 +357,16 @@ pub fn parse_list(
     Ok(out)
 }
 
+/// `--task-chunk`: at least one task per chunk.
+fn task_chunk(k: Option<usize>) -> Result<Option<usize>, UsageError> {
+    match k {
+        Some(0) => Err(UsageError(
+            "--task-chunk must be at least 1 (tasks per forward/backward chunk), got 0; leave it out to run all tasks at once".into(),
+        )),
+        k => Ok(k),
+    }
+}
+
 fn positive(name: &str, v: f64) -> Result<f64, UsageError> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -436,6 +461,7 @@ impl TrainArgs {
                 save_optimizer_state: !self.no_optimizer_state,
                 heads,
                 sweep: Default::default(),
+                task_chunk: task_chunk(self.task_chunk)?,
             },
             alphas,
             seeds: parse_seeds(&self.seeds)?,
@@ -506,6 +532,7 @@ impl RawCommand {
                 warmup,
                 steps,
                 unfused,
+                task_chunk: chunk,
             } => {
                 let model = ModelKind::parse(&model).ok_or_else(|| {
                     UsageError(format!(
@@ -530,6 +557,7 @@ impl RawCommand {
                     warmup,
                     steps,
                     unfused,
+                    task_chunk: task_chunk(chunk)?,
                 }))
             }
             RawCommand::Eval {

@@ -4,7 +4,7 @@
 //! mtl-inspect reads.
 //!
 //! ```text
-//! data::{shapes, celeba} ─▶ Dataset ─▶ train::train_seed(models::MultiTaskNet(layers::*), optim)
+//! data::{shapes, celeba} ─▶ Dataset ─▶ train::train_seed(models::MultiTaskNet(layers::*), step, optim)
 //!   ─▶ checkpoint::save (mtl_inspect::checkpoint::stacked) + metrics CSV
 //! checkpoint ─▶ diagnose (per-task gradients, conflict, AvgNorm, pruning) ─▶ JSON + CSV
 //! ```
@@ -18,6 +18,7 @@ pub mod layers;
 pub mod metrics;
 pub mod models;
 pub mod optim;
+pub mod step;
 pub mod sweep;
 pub mod train;
 pub mod vars;

@@ -108,8 +108,12 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Bench(p) => {
             let times = mtl_train::bench::time_steps(&p, &device()?)?;
+            let chunk = match p.task_chunk.filter(|&k| k < p.tasks) {
+                Some(k) if p.norm.is_task_specific() => format!(" chunk {k}"),
+                _ => String::new(),
+            };
             println!(
-                "candle{} {} {} T={} batch {} image {}: median step {:.1} ms over {} steps ({:.0} img/s)",
+                "candle{} {} {} T={}{chunk} batch {} image {}: median step {:.1} ms over {} steps ({:.0} img/s)",
                 if p.unfused { " (unfused)" } else { "" },
                 p.model,
                 p.norm,

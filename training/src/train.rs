@@ -1,5 +1,5 @@
-//! The training loop of one seed: batches, forward over all tasks at once,
-//! BCE (squared error for regression tasks), the grouped optimiser,
+//! The training loop of one seed: batches, one [`crate::step`] each (all
+//! tasks at once, or `--task-chunk` tasks at a time), BCE (squared error for regression tasks), the grouped optimiser,
 //! per-epoch validation, the metrics CSV and atomic checkpoints. As FAMO and
 //! FairGrad report CelebA, the run's result is the epoch with the best mean
 //! validation F1 (binary tasks; the earliest on ties), and the test split is
@@ -24,6 +24,7 @@ use crate::metrics::{TaskMetrics, TaskScore, mean_regression_mse, mean_scores};
 use crate::models::loss::multi_task_loss;
 use crate::models::{HeadInit, ModelKind, MultiTaskNet};
 use crate::optim::{Optimizer, OptimizerKind, param_groups};
+use crate::step::train_step;
 use crate::vars::ParamStore;
 
 /// Checked settings of a training run.
@@ -48,6 +49,9 @@ pub struct TrainParams {
     /// The values a sweep varies, by flag (`alpha`, `noise`), recorded as
     /// the JSON object `mtl.sweep`; empty for a single run.
     pub sweep: BTreeMap<String, f64>,
+    /// Forward and backward this many tasks at a time (`--task-chunk`,
+    /// [`crate::step`]); `None`: all at once.
+    pub task_chunk: Option<usize>,
 }
 
 /// A model and its tensors.
@@ -323,6 +327,13 @@ fn run_info(
     extra.insert("lr".into(), params.lr.to_string());
     extra.insert("weight_decay".into(), params.weight_decay.to_string());
     extra.insert("batch_size".into(), params.batch_size.to_string());
+    // The chunk size changes memory, not the result (up to float rounding):
+    // recorded for provenance, not checked on resume.
+    if let Some(k) =
+        crate::step::effective_chunk(&model.net, params.task_chunk).filter(|&k| k < model.net.tasks)
+    {
+        extra.insert("task_chunk".into(), k.to_string());
+    }
     extra.insert("metrics".into(), metrics_json(&data.tasks, val));
     let m = mean_scores(val);
     extra.insert("val_mean_f1".into(), format!("{:.6}", m.f1));
@@ -451,11 +462,7 @@ pub fn train_seed(
         let mut loss_sum = 0.0;
         for (step, idx) in batches.iter().enumerate() {
             let (x, y) = data.train.batch(idx, data.image_size, t, device)?;
-            let logits = model.net.forward(&x, true)?;
-            let loss = multi_task_loss(&logits, &y, &regression)?;
-            let grads = loss.backward()?;
-            opt.step(&grads)?;
-            let l = loss.to_scalar::<f32>()? as f64;
+            let l = train_step(&model.net, &mut opt, &x, &y, &regression, params.task_chunk)?;
             if !l.is_finite() {
                 bail!(
                     "training diverged at epoch {} step {step}: loss is {l}; lower --lr or --alpha",

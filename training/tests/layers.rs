@@ -94,7 +94,7 @@ struct Reference {
 
 fn check_against_numpy(rows: usize, r: Reference) {
     let (_store, layer) = sigma_bn(DType::F64);
-    let layout = TaskLayout { tasks: T, n: N };
+    let layout = TaskLayout::all(T, N);
     let x = Var::from_tensor(&inputs(rows, DType::F64)).unwrap();
     let y = layer.forward(x.as_tensor(), layout, true).unwrap();
     assert_eq!(y.dims(), &[T * N, C, H, W]);
@@ -156,7 +156,7 @@ fn ts_sigma_bn_matches_numpy_shared_input() {
 fn batched_tasks_equal_the_per_task_loop() {
     for rows in [T * N, N] {
         let (_store, layer) = sigma_bn(DType::F32);
-        let layout = TaskLayout { tasks: T, n: N };
+        let layout = TaskLayout::all(T, N);
         let x = Var::from_tensor(&inputs(rows, DType::F32)).unwrap();
         let g = upstream(DType::F32);
         let batched = layer.forward(x.as_tensor(), layout, true).unwrap();
@@ -190,7 +190,7 @@ fn batched_tasks_equal_the_per_task_loop() {
 #[test]
 fn one_dimensional_features_normalise_per_task() {
     let (_store, layer) = sigma_bn(DType::F64);
-    let layout = TaskLayout { tasks: T, n: N };
+    let layout = TaskLayout::all(T, N);
     // [T·N, C] features: each task's column has mean 0 and (biased) variance
     // ≈ σ(γ)² after the layer.
     let v: Vec<f64> = (0..T * N * C)
@@ -217,7 +217,7 @@ fn one_dimensional_features_normalise_per_task() {
 #[test]
 fn eval_mode_uses_running_statistics() {
     let (_store, layer) = sigma_bn(DType::F64);
-    let layout = TaskLayout { tasks: T, n: N };
+    let layout = TaskLayout::all(T, N);
     let x = inputs(T * N, DType::F64);
     // Fresh running stats are mean 0, var 1: eval output = σ(γ)·x/√(1+ε).
     let y = to_vec(&layer.forward(&x, layout, false).unwrap());
@@ -237,7 +237,7 @@ fn eval_mode_uses_running_statistics() {
 fn tsbn_at_init_is_plain_normalisation_and_uses_beta() {
     let store = ParamStore::new(DType::F64, Device::Cpu);
     let layer = Tsbn::new(&store.builder(0).pp("norm"), T, C, NormParams::default()).unwrap();
-    let layout = TaskLayout { tasks: T, n: N };
+    let layout = TaskLayout::all(T, N);
     let x = inputs(T * N, DType::F64);
     let y0 = to_vec(&layer.forward(&x, layout, true).unwrap());
     let beta = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], (T, C), &Device::Cpu).unwrap();
@@ -264,7 +264,7 @@ fn shared_bn_keeps_one_path() {
         let l = TsSigmaBn::new(&store.builder(0).pp("norm"), 1, C, NormParams::default()).unwrap();
         (store, l)
     };
-    let ys = to_vec(&sb.forward(&x, TaskLayout { tasks: 1, n: N }, true).unwrap());
+    let ys = to_vec(&sb.forward(&x, TaskLayout::all(1, N), true).unwrap());
     assert_close(
         &to_vec(&y),
         &ys.iter().map(|v| v * 2.0).collect::<Vec<_>>(),
@@ -316,7 +316,7 @@ fn fused_kernel_equals_composite_ops() {
                             .unwrap();
                     }
                     let tasks = if kind == NormKind::SharedBn { 1 } else { T };
-                    let layout = TaskLayout { tasks: T, n: N };
+                    let layout = TaskLayout::all(T, N);
                     let x = Var::from_tensor(&inputs(rows, DType::F64)).unwrap();
                     let composite = layer.forward(x.as_tensor(), layout, train).unwrap();
                     let composite = if relu {
@@ -385,7 +385,7 @@ fn fused_kernel_matches_numpy_and_running_statistics() {
         ),
     ] {
         let (_store, layer) = sigma_bn(DType::F64);
-        let layout = TaskLayout { tasks: T, n: N };
+        let layout = TaskLayout::all(T, N);
         let x = Var::from_tensor(&inputs(rows, DType::F64)).unwrap();
         let out = layer
             .forward_fused(x.as_tensor(), layout, true, false)

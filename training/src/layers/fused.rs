@@ -371,8 +371,9 @@ impl CustomOp3 for FusedNorm {
 }
 
 /// Runs the fused layer: batch statistics (train, also folded into the
-/// running estimates) or running statistics (eval), then the op.
-/// `gamma`, `beta`: `[T, C]`; running statistics `[T, C]` or `[C]`.
+/// running estimates of `layout`'s tasks) or running statistics (eval), then
+/// the op. `gamma`, `beta`: `[layout.tasks, C]`, the rows of `layout`'s
+/// tasks; running statistics `[T, C]` (all of the model's tasks) or `[C]`.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     x: &Tensor,
@@ -388,6 +389,12 @@ pub fn forward(
 ) -> Result<Tensor> {
     let x = x.contiguous()?;
     let (t, c) = gamma.dims2()?;
+    if t != layout.tasks {
+        bail!(
+            "fused norm: {t} rows of parameters for a layout of {} tasks",
+            layout.tasks
+        );
+    }
     let moments = if train {
         let m = batch_moments(&x, layout.n, params.eps)?;
         let count = layout.n * x.dims()[2..].iter().product::<usize>();
@@ -402,19 +409,18 @@ pub fn forward(
             &var,
             count,
             params.momentum,
+            layout,
         )?;
         m
     } else {
-        let mean = running_mean
-            .as_tensor()
-            .to_dtype(DType::F64)?
-            .flatten_all()?
-            .to_vec1::<f64>()?;
-        let var = running_var
-            .as_tensor()
-            .to_dtype(DType::F64)?
-            .flatten_all()?
-            .to_vec1::<f64>()?;
+        let rows = |v: &candle_core::Var| -> Result<Vec<f64>> {
+            super::stats::running_rows(v, c, layout)?
+                .to_dtype(DType::F64)?
+                .flatten_all()?
+                .to_vec1::<f64>()
+        };
+        let mean = rows(running_mean)?;
+        let var = rows(running_var)?;
         let inv_std = var.iter().map(|v| 1.0 / (v + params.eps).sqrt()).collect();
         Moments {
             blocks: mean.len() / c,

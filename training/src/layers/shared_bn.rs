@@ -35,6 +35,7 @@ impl SharedBn {
             &xb,
             &self.running_mean,
             &self.running_var,
+            TaskLayout::all(1, n),
             train,
             self.params.momentum,
         )?;
@@ -49,10 +50,7 @@ impl SharedBn {
     /// `relu`.
     pub fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         let c = self.weight.dim(0)?;
-        let layout = TaskLayout {
-            tasks: 1,
-            n: x.dim(0)?,
-        };
+        let layout = TaskLayout::all(1, x.dim(0)?);
         super::fused::forward(
             x,
             &self.weight.reshape((1, c))?,

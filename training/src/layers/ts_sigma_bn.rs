@@ -33,14 +33,15 @@ impl TsSigmaBn {
         })
     }
 
-    /// σ(γ) as `[T, 1, C, 1]`.
-    fn gate(&self) -> Result<Tensor> {
-        let (t, c) = self.gamma.dims2()?;
-        candle_nn::ops::sigmoid(&self.gamma)?.reshape((t, 1, c, 1))
+    /// σ(γ) of `layout`'s tasks as `[tasks, 1, C, 1]`.
+    fn gate(&self, layout: TaskLayout) -> Result<Tensor> {
+        let gamma = layout.task_rows(&self.gamma)?;
+        let (t, c) = gamma.dims2()?;
+        candle_nn::ops::sigmoid(&gamma)?.reshape((t, 1, c, 1))
     }
 
     /// Batched forward: `x` is shared (`N` rows) or task-major (`T·N`
-    /// rows); the result is always task-major.
+    /// rows, `T` = `layout.tasks`); the result is always task-major.
     pub fn forward(&self, x: &Tensor, layout: TaskLayout, train: bool) -> Result<Tensor> {
         let blocks = layout.blocks(x)?;
         let xb = as_blocks(x, blocks, layout.n)?;
@@ -48,11 +49,12 @@ impl TsSigmaBn {
             &xb,
             &self.running_mean,
             &self.running_var,
+            layout,
             train,
             self.params.momentum,
         )?;
         let x_hat = normalise(&xb, &mean, &var, self.params.eps)?;
-        let y = x_hat.broadcast_mul(&self.gate()?)?;
+        let y = x_hat.broadcast_mul(&self.gate(layout)?)?;
         from_blocks(&y, x.dims())
     }
 
@@ -65,10 +67,11 @@ impl TsSigmaBn {
         train: bool,
         relu: bool,
     ) -> Result<Tensor> {
-        let beta = self.gamma.zeros_like()?;
+        let gamma = layout.task_rows(&self.gamma)?;
+        let beta = gamma.zeros_like()?;
         super::fused::forward(
             x,
-            &self.gamma,
+            &gamma,
             &beta,
             super::fused::Scale::Sigmoid,
             layout,

@@ -33,20 +33,23 @@ impl Tsbn {
 
     /// Batched forward; see [`super::TsSigmaBn::forward`] for the layout.
     pub fn forward(&self, x: &Tensor, layout: TaskLayout, train: bool) -> Result<Tensor> {
-        let (t, c) = self.gamma.dims2()?;
+        let gamma = layout.task_rows(&self.gamma)?;
+        let beta = layout.task_rows(&self.beta)?;
+        let (t, c) = gamma.dims2()?;
         let blocks = layout.blocks(x)?;
         let xb = as_blocks(x, blocks, layout.n)?;
         let (mean, var) = moments(
             &xb,
             &self.running_mean,
             &self.running_var,
+            layout,
             train,
             self.params.momentum,
         )?;
         let x_hat = normalise(&xb, &mean, &var, self.params.eps)?;
         let y = x_hat
-            .broadcast_mul(&self.gamma.reshape((t, 1, c, 1))?)?
-            .broadcast_add(&self.beta.reshape((t, 1, c, 1))?)?;
+            .broadcast_mul(&gamma.reshape((t, 1, c, 1))?)?
+            .broadcast_add(&beta.reshape((t, 1, c, 1))?)?;
         from_blocks(&y, x.dims())
     }
 
@@ -60,8 +63,8 @@ impl Tsbn {
     ) -> Result<Tensor> {
         super::fused::forward(
             x,
-            &self.gamma,
-            &self.beta,
+            &layout.task_rows(&self.gamma)?,
+            &layout.task_rows(&self.beta)?,
             super::fused::Scale::Identity,
             layout,
             train,

@@ -4,7 +4,11 @@
 //! and a linear head per task. With a task-specific norm the activations
 //! fork into `T` task paths at the first norm layer and every later shared
 //! convolution runs once over all tasks' activations (tasks folded into the
-//! batch dimension); with shared BN they stay one path.
+//! batch dimension); with shared BN they stay one path. A forward may run a
+//! chunk of the tasks only ([`MultiTaskNet::forward_tasks`]): the task paths
+//! of the others are never built.
+
+use std::ops::Range;
 
 use candle_core::{D, Module, Result, Tensor};
 
@@ -223,6 +227,23 @@ impl MultiTaskNet {
         self.forward_tapped(images, train, &mut NoTap)
     }
 
+    /// Logits `[N, b − a]` of the tasks `a..b` only: each task-specific layer
+    /// uses those tasks' rows of its parameters and updates only their
+    /// running statistics, so the result is the same columns of
+    /// [`forward`](Self::forward) while the activations held scale with
+    /// `b − a` instead of `T`. With shared BN the trunk is the same for
+    /// every chunk (its statistics are over all N samples, whatever the
+    /// tasks), and a training-mode call updates the running statistics each
+    /// time; `crate::step` therefore never chunks it.
+    pub fn forward_tasks(
+        &self,
+        images: &Tensor,
+        train: bool,
+        tasks: Range<usize>,
+    ) -> Result<Tensor> {
+        self.forward_tasks_tapped(images, train, tasks, &mut NoTap)
+    }
+
     /// [`forward`](Self::forward) with `tap` called at every shared weight op.
     pub fn forward_tapped(
         &self,
@@ -230,9 +251,28 @@ impl MultiTaskNet {
         train: bool,
         tap: &mut dyn ForwardTap,
     ) -> Result<Tensor> {
+        self.forward_tasks_tapped(images, train, 0..self.tasks, tap)
+    }
+
+    fn forward_tasks_tapped(
+        &self,
+        images: &Tensor,
+        train: bool,
+        tasks: Range<usize>,
+        tap: &mut dyn ForwardTap,
+    ) -> Result<Tensor> {
+        if tasks.is_empty() || tasks.end > self.tasks {
+            candle_core::bail!(
+                "task range {}..{} is empty or beyond the model's {} tasks",
+                tasks.start,
+                tasks.end,
+                self.tasks
+            );
+        }
         let layout = TaskLayout {
-            tasks: self.tasks,
+            tasks: tasks.len(),
             n: images.dim(0)?,
+            first: tasks.start,
         };
         let mut x = if tap.fold_input() {
             if !self.norm.is_task_specific() {
@@ -241,7 +281,7 @@ impl MultiTaskNet {
                     self.norm
                 );
             }
-            images.repeat((self.tasks, 1, 1, 1))?
+            images.repeat((layout.tasks, 1, 1, 1))?
         } else {
             images.clone()
         };
@@ -277,20 +317,23 @@ impl MultiTaskNet {
         self.heads(&x, layout)
     }
 
+    /// The heads of `layout`'s tasks.
     fn heads(&self, x: &Tensor, layout: TaskLayout) -> Result<Tensor> {
         let f = x.dim(1)?;
+        let weight = layout.task_rows(&self.head_weight)?;
+        let bias = layout.task_rows(&self.head_bias)?;
         let logits = if layout.blocks(x)? == 1 {
             // Shared features: every head reads the same vector.
-            candle_nn::Linear::new(self.head_weight.clone(), None).forward(x)?
+            candle_nn::Linear::new(weight, None).forward(x)?
         } else {
             // Task t's head reads task t's features: [T, N, F] × [T, F, 1].
             let xt = x.reshape((layout.tasks, layout.n, f))?;
-            let w = self.head_weight.reshape((layout.tasks, f, 1))?;
+            let w = weight.reshape((layout.tasks, f, 1))?;
             xt.matmul(&w)?
                 .reshape((layout.tasks, layout.n))?
                 .t()?
                 .contiguous()?
         };
-        logits.broadcast_add(&self.head_bias.reshape((1, layout.tasks))?)
+        logits.broadcast_add(&bias.reshape((1, layout.tasks))?)
     }
 }
