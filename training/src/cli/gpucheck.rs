@@ -2,6 +2,7 @@
 //! `training/bench/gpu.sh`) and their validation into
 //! [`GpuCheckSettings`].
 
+use candle_core::DType;
 use clap::Args;
 
 use super::UsageError;
@@ -27,6 +28,11 @@ pub struct GpuCheckArgs {
     batch_size: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// f64 (the check: rounding far below any kernel error) or f32 (what
+    /// training uses; ReLUs make its gradients differ by more, see
+    /// src/gpucheck.rs).
+    #[arg(long, default_value = "f64")]
+    dtype: String,
 }
 
 /// The backend `gpucheck` compares with the CPU.
@@ -70,6 +76,15 @@ impl GpuCheckArgs {
                 ))
             })?]
         };
+        let dtype = match self.dtype.as_str() {
+            "f64" => DType::F64,
+            "f32" => DType::F32,
+            other => {
+                return Err(UsageError(format!(
+                    "unknown --dtype '{other}'; choose f64 or f32"
+                )));
+            }
+        };
         // Batch statistics need two samples per task block.
         if self.tasks == 0 || self.batch_size < 2 {
             return Err(UsageError(format!(
@@ -84,6 +99,7 @@ impl GpuCheckArgs {
                 tasks: self.tasks,
                 batch_size: self.batch_size,
                 seed: self.seed,
+                dtype,
             },
             against,
         })
