@@ -6,7 +6,6 @@
 #   training/scripts/build-cuda.sh             # release build + stripped copy for gpu.sh
 #   training/scripts/build-cuda.sh --debug     # `cargo build -p mtl-train --features cuda`
 #   training/scripts/build-cuda.sh --setup-only   # wheels + CUDA root, then print the env
-#   training/scripts/build-cuda.sh --cudnn     # also candle's `cudnn` feature (+ cuDNN wheel)
 #   training/scripts/build-cuda.sh --clippy    # clippy -D warnings with --features cuda
 #
 # Environment:
@@ -28,6 +27,10 @@
 # every function that cuda.h declares is compiled here for the linker. At run
 # time the real driver's libcuda.so.1 is loaded instead.
 #
+# candle's `cudnn` feature is not offered: cudarc 0.19 binds cuDNN 9.21's
+# API, the GPU machine's PyTorch brings cuDNN 9.19, and the binary resolves
+# every symbol at start-up (BIND_NOW), so it might not start there.
+#
 # Idempotent: installed wheels, the CUDA root and the stub are reused when
 # they are already right.
 set -euo pipefail
@@ -36,14 +39,12 @@ say() { printf '== %s\n' "$*" >&2; }
 die() { printf 'build-cuda.sh: error: %s\n' "$*" >&2; exit 1; }
 
 mode=release
-cudnn=0
 for arg in "$@"; do
   case "$arg" in
     --debug) mode=debug ;;
     --setup-only) mode=setup ;;
     --clippy) mode=clippy ;;
-    --cudnn) cudnn=1 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) die "unknown argument '$arg' (see --help)" ;;
   esac
 done
@@ -55,8 +56,10 @@ jobs="${JOBS:-1}"
 [[ "$cap" =~ ^[0-9]+$ ]] || die "CUDA_COMPUTE_CAP='$cap' is not a number like 90 (H100/H200) or 80 (A100)"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "JOBS='$jobs' is not a positive number"
 
-# The CUDA 13.0 wheels (as in CUDA 13.0 Update 2). nvidia-cuda-crt and
-# nvidia-nvvm are nvcc's own dependencies; unpinned, pip takes the newest.
+# The wheels of CUDA 13.0.2, the versions the `cuda-toolkit==13.0.2`
+# meta-package pins, which is what PyTorch 2.11 (cu130) installs on the GPU
+# machine. nvidia-cuda-crt and nvidia-nvvm are nvcc's own dependencies;
+# unpinned, pip would take the newest.
 wheels=(
   nvidia-cuda-nvcc==13.0.88
   nvidia-cuda-crt==13.0.88
@@ -64,11 +67,9 @@ wheels=(
   nvidia-cuda-runtime==13.0.96
   nvidia-cuda-cccl==13.0.85
   nvidia-cuda-nvrtc==13.0.88
-  nvidia-cublas==13.0.2.14
+  nvidia-cublas==13.1.0.3
   nvidia-curand==10.4.0.35
 )
-# cuDNN 9 for CUDA 13; cudarc's bindings are cuDNN 9.21's API.
-[[ $cudnn == 1 ]] && wheels+=(nvidia-cudnn-cu13==9.21.0.82)
 
 command -v python3 >/dev/null || die "python3 not found (needed for the venv with the CUDA wheels)"
 command -v gcc >/dev/null || die "gcc not found (nvcc needs a host compiler; Debian: apt-get install build-essential)"
@@ -104,17 +105,9 @@ for d in bin include nvvm; do
   ln -sfn "$cu/$d" "$root/$d"
 done
 libs=(cudart:13 nvrtc:13 cublas:13 cublasLt:13 curand:10)
-if [[ $cudnn == 1 ]]; then
-  cudnn_dir="$site/nvidia/cudnn"
-  [[ -f "$cudnn_dir/include/cudnn_version.h" ]] || die "cuDNN headers not found in $cudnn_dir"
-  libs+=(cudnn:9)
-  # cudarc reads the cuDNN version from $CUDNN_LIB/include/cudnn_version.h.
-  export CUDNN_LIB="$cudnn_dir"
-fi
 for l in "${libs[@]}"; do
   name="${l%%:*}" major="${l##*:}"
   target="$cu/lib/lib$name.so.$major"
-  [[ $name == cudnn ]] && target="$site/nvidia/cudnn/lib/libcudnn.so.$major"
   [[ -f "$target" ]] || die "$target is missing; reinstall the wheels (rm -rf $venv)"
   ln -sfn "$target" "$root/lib64/lib$name.so"
 done
@@ -154,7 +147,6 @@ nvcc --list-gpu-code | grep -qx "sm_$cap" || die "nvcc $version cannot compile f
 say "nvcc $version, CUDA_COMPUTE_CAP=$cap, JOBS=$jobs"
 
 features=cuda
-[[ $cudnn == 1 ]] && features=cuda,cudnn
 
 case $mode in
   setup)
