@@ -167,7 +167,7 @@ esac
 cd "$repo"
 profile_flag=()
 [[ $mode == release ]] && profile_flag=(--release)
-say "cargo build ${profile_flag[*]} -p mtl-train --features $features -j $jobs"
+say "cargo build${profile_flag[*]:+ ${profile_flag[*]}} -p mtl-train --features $features -j $jobs"
 start=$SECONDS
 cargo build "${profile_flag[@]}" -p mtl-train --features "$features" -j "$jobs" ||
   die "cargo build failed (see above); the CUDA setup is in $root"
