@@ -11,6 +11,9 @@ use crate::models::{HeadInit, ModelKind};
 use crate::optim::OptimizerKind;
 use crate::train::TrainParams;
 
+mod gpucheck;
+pub use gpucheck::{Against, GpuCheckArgs, GpuCheckSettings};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mtl-train",
@@ -89,6 +92,9 @@ pub enum RawCommand {
     /// Gradient conflict, per-task gradient norms and AvgNorm weights, and
     /// pruning impact of one checkpoint (JSON + CSV; see training/README.md).
     Diagnose(DiagnoseArgs),
+    /// One training step on the CPU and on CUDA, compared (training/bench/gpu.sh).
+    #[command(hide = true)]
+    Gpucheck(GpuCheckArgs),
 }
 
 #[derive(Args, Debug)]
@@ -263,6 +269,7 @@ pub enum Command {
         params: crate::diagnose::DiagnoseParams,
         out: DiagnoseOutputs,
     },
+    Gpucheck(GpuCheckSettings),
 }
 
 /// Where `diagnose` writes: the JSON and the two CSV files beside it.
@@ -594,6 +601,7 @@ impl RawCommand {
                 })
             }
             RawCommand::Diagnose(a) => a.check(),
+            RawCommand::Gpucheck(a) => Ok(Command::Gpucheck(a.check()?)),
         }
     }
 }

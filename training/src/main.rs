@@ -11,7 +11,9 @@ use candle_core::Device;
 use clap::Parser;
 
 use mtl_train::checkpoint::LoadedCheckpoint;
-use mtl_train::cli::{Cli, Command, DiagnoseOutputs, TrainSettings, UsageError};
+use mtl_train::cli::{
+    Against, Cli, Command, DiagnoseOutputs, GpuCheckSettings, TrainSettings, UsageError,
+};
 use mtl_train::data::shapes::{self, ShapesParams};
 use mtl_train::data::{Dataset, celeba};
 use mtl_train::diagnose::DiagnoseParams;
@@ -65,12 +67,101 @@ fn main() -> ExitCode {
 }
 
 fn device() -> Result<Device> {
-    #[cfg(feature = "cuda")]
-    {
-        return Device::new_cuda(0).context("opening CUDA device 0");
+    let tf32 = tf32_from_env()?;
+    if cfg!(feature = "cuda") {
+        return cuda_device(tf32);
     }
-    #[allow(unreachable_code)]
     Ok(Device::Cpu)
+}
+
+/// `MTL_TRAIN_TF32=1`: f32 matrix multiplies on CUDA (convolutions
+/// included) in TF32, as PyTorch's convolutions run by default. Unset or 0:
+/// full f32, candle's default.
+fn tf32_from_env() -> Result<bool> {
+    match std::env::var("MTL_TRAIN_TF32").as_deref() {
+        Err(_) | Ok("0") => Ok(false),
+        Ok("1") => Ok(true),
+        Ok(other) => {
+            Err(UsageError(format!("MTL_TRAIN_TF32 must be 0 or 1, got '{other}'")).into())
+        }
+    }
+}
+
+/// CUDA device 0, with TF32 matrix multiplies or not.
+fn cuda_device(tf32: bool) -> Result<Device> {
+    let device = Device::new_cuda(0).context(
+        "opening CUDA device 0 (needs a GPU and a build with --features cuda: training/scripts/build-cuda.sh)",
+    )?;
+    candle_core::cuda::set_gemm_reduced_precision_f32(tf32);
+    Ok(device)
+}
+
+/// `gpucheck`: one step on the CPU's fused kernels and on the other
+/// backend, every tensor compared; an error when any differs beyond its
+/// tolerance.
+fn gpucheck(s: &GpuCheckSettings) -> Result<()> {
+    use mtl_train::gpucheck::{Backend, compare_backends};
+    let reference = Backend {
+        device: Device::Cpu,
+        fused: true,
+    };
+    let other = match s.against {
+        // The tolerances assume full f32 on both sides.
+        Against::Cuda => Backend {
+            device: cuda_device(false)?,
+            fused: true,
+        },
+        Against::CpuUnfused => Backend {
+            device: Device::Cpu,
+            fused: false,
+        },
+    };
+    let p = &s.params;
+    println!(
+        "{} {:?} T={} batch {}: {} against {}",
+        p.model,
+        p.dtype,
+        p.tasks,
+        p.batch_size,
+        reference.label(),
+        other.label()
+    );
+    let rows = compare_backends(p, &reference, &other)?;
+    // The Adam step's "diff" is each backend's distance from the expected
+    // update, in units of lr (src/gpucheck.rs).
+    println!("| norm | stage | tensor | max abs diff | max abs ref | rel | tol | ok |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {:.3e} | {:.3e} | {:.2e} | {:.0e} | {} |",
+            r.norm,
+            r.stage.name(),
+            r.name,
+            r.max_abs,
+            r.scale,
+            r.relative(),
+            r.tolerance,
+            if r.ok() { "ok" } else { "MISMATCH" }
+        );
+    }
+    let bad = rows.iter().filter(|r| !r.ok()).count();
+    if bad > 0 {
+        bail!(
+            "{bad} of {} tensors differ between {} and {} beyond their tolerance",
+            rows.len(),
+            reference.label(),
+            other.label()
+        );
+    }
+    let tol = mtl_train::gpucheck::Tolerances::for_dtype(p.dtype);
+    println!(
+        "all {} tensors agree within tolerance (forward {:.0e}, gradients {:.0e}, Adam step {:.0e}·lr)",
+        rows.len(),
+        tol.forward,
+        tol.gradient,
+        tol.step
+    );
+    Ok(())
 }
 
 fn run(command: Command) -> Result<()> {
@@ -134,6 +225,7 @@ fn run(command: Command) -> Result<()> {
             limit,
         } => eval(&checkpoint, data.as_deref(), test_split, batch_size, limit),
         Command::Diagnose { params, out } => diagnose(&params, &out),
+        Command::Gpucheck(s) => gpucheck(&s),
     }
 }
 
