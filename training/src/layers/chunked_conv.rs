@@ -715,6 +715,41 @@ mod tests {
         Ok(())
     }
 
+    /// The chunking and the weight-gradient groups do not depend on the
+    /// thread count: one thread and the default pool give identical bits.
+    #[test]
+    fn same_bits_whatever_the_thread_count() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (5, 6, 11, 9), &dev)?)?;
+        let wt = Var::from_tensor(&Tensor::randn(0f32, 1.0, (8, 6, 3, 3), &dev)?)?;
+        let size = ChunkSize {
+            elems: 54 * 13,
+            min_rows: 1,
+            groups: 3,
+        };
+        let run = || -> Result<Vec<Vec<f32>>> {
+            let y = conv2d_chunked(x.as_tensor(), wt.as_tensor(), 1, 1, size)?;
+            let g = y.sqr()?.sum_all()?.backward()?;
+            let mut out = vec![y.flatten_all()?.to_vec1::<f32>()?];
+            for t in [x.as_tensor(), wt.as_tensor()] {
+                out.push(g.get(t).unwrap().flatten_all()?.to_vec1::<f32>()?);
+            }
+            Ok(out)
+        };
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(run)?;
+        let four = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap()
+            .install(run)?;
+        assert_eq!(one, four);
+        Ok(())
+    }
+
     #[test]
     fn mismatched_weight_is_an_error() {
         let x = Tensor::zeros((1, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();
