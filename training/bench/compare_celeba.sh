@@ -9,7 +9,7 @@
 # Needs /usr/bin/time (Debian package `time`) for the peak memory.
 #
 # With the tasks folded into the batch, memory grows with T × batch
-# (PyTorch: 3.6 GB at T = 4, batch 64; candle: 14 GB), so the paper's T = 40
+# (PyTorch: 3.6 GB at T = 4, batch 64; candle: 3.7 GB), so the paper's T = 40
 # at batch 64 does not fit in the dev machine's 24 GiB for either.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

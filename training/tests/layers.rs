@@ -419,11 +419,15 @@ fn fused_kernel_matches_numpy_and_running_statistics() {
     }
 }
 
-/// im2col + matmul convolution equals candle's `conv2d`, forward and
-/// gradients, with stride 1 and 2 (even sizes: candle's own conv2d backward
-/// mis-sizes the input gradient for odd inputs at stride 2).
+/// The chunked convolution (`conv2d`, the training path) and its
+/// whole-batch im2col twin equal candle's `conv2d`, forward and gradients,
+/// with stride 1 and 2 (even sizes: candle's own conv2d backward mis-sizes
+/// the input gradient for odd inputs at stride 2).
 #[test]
 fn im2col_conv_equals_candle_conv2d() {
+    use mtl_train::layers::conv::{conv2d, conv2d_im2col};
+    type Conv = fn(&Tensor, &Tensor, usize, usize) -> candle_core::Result<Tensor>;
+    let convs: [(Conv, &str); 2] = [(conv2d, "chunked"), (conv2d_im2col, "im2col")];
     let dev = Device::Cpu;
     let xv: Vec<f64> = (0..2 * 3 * 8 * 6)
         .map(|i| ((i as f64) * 0.31).sin())
@@ -431,19 +435,18 @@ fn im2col_conv_equals_candle_conv2d() {
     let wv: Vec<f64> = (0..4 * 3 * 3 * 3)
         .map(|i| ((i as f64) * 0.17).cos())
         .collect();
-    for stride in [1, 2] {
+    for ((conv, name), stride) in convs.into_iter().flat_map(|c| [(c, 1), (c, 2)]) {
         let x =
             Var::from_tensor(&Tensor::from_vec(xv.clone(), (2, 3, 8, 6), &dev).unwrap()).unwrap();
         let w =
             Var::from_tensor(&Tensor::from_vec(wv.clone(), (4, 3, 3, 3), &dev).unwrap()).unwrap();
-        let ours =
-            mtl_train::layers::conv::conv2d(x.as_tensor(), w.as_tensor(), stride, 1).unwrap();
+        let ours = conv(x.as_tensor(), w.as_tensor(), stride, 1).unwrap();
         let theirs = x
             .as_tensor()
             .conv2d(w.as_tensor(), 1, stride, 1, 1)
             .unwrap();
         assert_eq!(ours.dims(), theirs.dims());
-        assert_close(&to_vec(&ours), &to_vec(&theirs), 1e-10, "conv");
+        assert_close(&to_vec(&ours), &to_vec(&theirs), 1e-10, name);
         let g = Tensor::from_vec(
             (0..theirs.elem_count())
                 .map(|i| (i as f64 * 0.05).sin())
@@ -464,7 +467,7 @@ fn im2col_conv_equals_candle_conv2d() {
                 &to_vec(go.get(t).unwrap()),
                 &to_vec(gt.get(t).unwrap()),
                 1e-9,
-                "conv grad",
+                &format!("{name} grad"),
             );
         }
     }

@@ -4,8 +4,13 @@
 //! multiplies run on the tuned `gemm` kernels. Same results as
 //! `Tensor::conv2d` (tested), so the trunk convolutions stay shared and
 //! run once over all tasks' activations.
+//!
+//! [`conv2d`] runs the chunked kernel of [`super::chunked_conv`], which
+//! keeps no patches; the whole-batch [`conv2d_im2col`] is its unchunked
+//! twin, kept as the test reference (and [`Im2Col`] for the per-task
+//! gradient diagnosis).
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 /// The unfold of `[B, C, H, W]` into `[B, Ho, Wo, C·k·k]` patches.
@@ -118,31 +123,79 @@ impl CustomOp1 for Im2Col {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let (b, c, h, w) = arg.dims4()?;
-        let g = grad_res.contiguous()?.flatten_all()?;
-        let dx = match arg.dtype() {
-            DType::F32 => Tensor::from_vec(
-                self.fold(&g.to_vec1::<f32>()?, b, c, h, w),
-                arg.shape(),
-                arg.device(),
-            )?,
-            DType::F64 => Tensor::from_vec(
-                self.fold(&g.to_vec1::<f64>()?, b, c, h, w),
-                arg.shape(),
-                arg.device(),
-            )?,
-            other => bail!("im2col: unsupported dtype {other:?}"),
+        let (_, c, h, w) = arg.dims4()?;
+        let op = Col2Im {
+            unfold: *self,
+            c,
+            h,
+            w,
         };
-        Ok(Some(dx))
+        Ok(Some(grad_res.contiguous()?.apply_op1_no_bwd(&op)?))
+    }
+}
+
+/// The backward of [`Im2Col`]: patch gradients `[B, Ho, Wo, C·k·k]` summed
+/// back into `[B, C, H, W]`, read from the storage in place.
+#[derive(Debug, Clone, Copy)]
+struct Col2Im {
+    unfold: Im2Col,
+    c: usize,
+    h: usize,
+    w: usize,
+}
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "col2im"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, ho, wo, kk) = l.shape().dims4()?;
+        let (c, h, w) = (self.c, self.h, self.w);
+        let k = self.unfold.k;
+        if (ho, wo, kk)
+            != (
+                self.unfold.out_hw(h, w).0,
+                self.unfold.out_hw(h, w).1,
+                c * k * k,
+            )
+        {
+            bail!(
+                "col2im: patch gradient {:?} does not match input {c}×{h}×{w}",
+                l.dims()
+            );
+        }
+        let Some((start, end)) = l.contiguous_offsets() else {
+            bail!("col2im expects a contiguous gradient");
+        };
+        let shape = Shape::from((b, c, h, w));
+        match s {
+            CpuStorage::F32(v) => Ok((
+                CpuStorage::F32(self.unfold.fold(&v[start..end], b, c, h, w)),
+                shape,
+            )),
+            CpuStorage::F64(v) => Ok((
+                CpuStorage::F64(self.unfold.fold(&v[start..end], b, c, h, w)),
+                shape,
+            )),
+            _ => bail!("col2im supports f32 and f64"),
+        }
     }
 }
 
 /// `x` `[B, C, H, W]` convolved with `weight` `[O, C, k, k]`, no bias:
-/// im2col + matmul on the CPU, candle's `conv2d` elsewhere.
+/// the chunked kernel on the CPU, candle's `conv2d` elsewhere.
 pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
     if !x.device().is_cpu() {
         return x.conv2d(weight, pad, stride, 1, 1);
     }
+    super::chunked_conv::conv2d_chunked(x, weight, stride, pad, Default::default())
+}
+
+/// The same convolution as one whole-batch im2col + matmul (CPU), which
+/// keeps the `[B·Ho·Wo, C·k·k]` patches for the weight gradient: the
+/// reference [`conv2d`]'s chunked kernel is tested against.
+pub fn conv2d_im2col(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
     let (b, c, _, _) = x.dims4()?;
     let (o, wc, k, k2) = weight.dims4()?;
     if wc != c || k != k2 {

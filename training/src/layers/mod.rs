@@ -2,6 +2,7 @@
 //! TSσBN (paper eq. 3), TSBN (task-specific affine BN) and shared BN (HPS).
 //! One file each; [`stats`] holds the normalisation they share.
 
+pub mod chunked_conv;
 pub mod conv;
 pub mod fused;
 pub mod pool;
