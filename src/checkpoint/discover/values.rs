@@ -79,6 +79,8 @@ pub enum GateValues {
 
 /// Columns per tile of the transposes: a tile of 500 tasks stays in L2.
 const TILE: usize = 64;
+/// Values per parallel task at least, so small layers stay on one thread.
+const PARALLEL_MIN_VALUES: usize = 1 << 16;
 
 impl GateValues {
     /// Builds the column-major matrix from `rows.len()` rows of `cols`
@@ -91,7 +93,11 @@ impl GateValues {
         let mut bits = vec![0u16; t * cols];
         if t > 0 {
             use rayon::prelude::*;
-            bits.par_chunks_mut(TILE * t)
+            // Tiles in parallel when there are enough values to pay for it
+            // (a CelebA layer of 40 × 512 is not).
+            let tile_len = TILE * t;
+            bits.par_chunks_mut(tile_len)
+                .with_min_len((PARALLEL_MIN_VALUES / tile_len).max(1))
                 .enumerate()
                 .for_each(|(tile, out)| {
                     let c0 = tile * TILE;
@@ -176,8 +182,14 @@ impl GateValues {
     pub fn any_nonfinite(&self) -> bool {
         use rayon::prelude::*;
         match self {
-            GateValues::Half { kind, bits, .. } => bits.par_iter().any(|&b| kind.is_nonfinite(b)),
-            GateValues::Wide(m) => m.as_slice().par_iter().any(|x| !x.is_finite()),
+            // Chunks of 64 Ki values: a small layer is one task, not many.
+            GateValues::Half { kind, bits, .. } => bits
+                .par_chunks(PARALLEL_MIN_VALUES)
+                .any(|c| c.iter().any(|&b| kind.is_nonfinite(b))),
+            GateValues::Wide(m) => m
+                .as_slice()
+                .par_chunks(PARALLEL_MIN_VALUES)
+                .any(|c| c.iter().any(|x| !x.is_finite())),
         }
     }
 
@@ -187,7 +199,7 @@ impl GateValues {
     /// is its own loop, so nothing is dispatched per value.
     pub fn apply_gate(&self, gate: GateKind, table: bool, out: &mut [f64]) {
         use rayon::prelude::*;
-        let chunk = (self.nrows() * 256).max(1);
+        let chunk = (self.nrows() * 256).max(PARALLEL_MIN_VALUES);
         match self {
             GateValues::Half { kind, bits, .. } => {
                 let kind = *kind;
