@@ -74,7 +74,8 @@ impl GateEvidence {
     }
 
     fn stats(raw: &[f64], has_shift: bool) -> Self {
-        // F16 values (the common case at scale): everything from one
+        // Values decoded from F16 (a strided F16 view, or the shifted
+        // layers pooled by `settle_shifted_layers`): everything from one
         // histogram of bit patterns. Otherwise one pass for the counts and
         // the median by selection.
         let histogram = (raw.len() >= HISTOGRAM_MIN_VALUES)

@@ -325,8 +325,8 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
     for (layer, c) in &chosen {
         let modules = &groups[layer];
         let mut weights = Vec::with_capacity(t);
-        let mut dtypes = BTreeSet::new();
         let mut dtype = Dtype::F32;
+        let mut one_dtype = true;
         let mut all_bias = true;
         let mut any_bias = false;
         for key in &row_keys {
@@ -344,8 +344,8 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
             })?;
             if let Some(meta) = ckpt.tensor(w) {
                 check_float(ckpt, w, meta.dtype)?;
+                one_dtype &= weights.is_empty() || meta.dtype == dtype;
                 dtype = meta.dtype;
-                dtypes.insert(format!("{:?}", meta.dtype));
             }
             weights.push(w);
             let b = m.params.contains_key(&NormParam::Bias);
@@ -359,7 +359,7 @@ pub(super) fn discover(ckpt: &Checkpoint, p: &DiscoverParams) -> Result<Gates, C
         // cache-sized tiles (writing rows straight into the column-major
         // matrix strides by T).
         let half_rows = match Half::of(dtype) {
-            Some(kind) if dtypes.len() == 1 => weights
+            Some(kind) if one_dtype => weights
                 .iter()
                 .map(|w| Ok(ckpt.contiguous_bytes(w)?.map(|(_, b)| b)))
                 .collect::<Result<Option<Vec<&[u8]>>, CheckpointError>>()?
