@@ -176,6 +176,23 @@ def open(
         InputError: the file cannot be read, or holds no gates.
         ParameterError: a malformed argument (e.g. an invalid regex).
     """
+    native = _native.open(
+        _os.fspath(path),
+        **_native_read(tasks=tasks, layers=layers, gate=gate, key=key,
+                       layer_order=layer_order, allow_nonfinite=allow_nonfinite),
+    )
+    return Checkpoint(native)
+
+
+def _native_read(
+    tasks: Union[None, PathLike, Sequence[str]] = None,
+    layers: Optional[str] = None,
+    gate: Optional[str] = None,
+    key: Optional[str] = None,
+    layer_order: Optional[PathLike] = None,
+    allow_nonfinite: bool = False,
+) -> Dict[str, Any]:
+    """The reading keywords as ``_native.open`` / ``read_settings`` take them."""
     tasks_file: Optional[str] = None
     task_names: Optional[List[str]] = None
     if tasks is not None:
@@ -183,8 +200,7 @@ def open(
             tasks_file = _os.fspath(tasks)
         else:
             task_names = [str(t) for t in tasks]
-    native = _native.open(
-        _os.fspath(path),
+    return dict(
         tasks_file=tasks_file,
         task_names=task_names,
         layers=layers,
@@ -193,7 +209,6 @@ def open(
         layer_order=None if layer_order is None else _os.fspath(layer_order),
         allow_nonfinite=allow_nonfinite,
     )
-    return Checkpoint(native)
 
 
 CkptLike = Union[Checkpoint, PathLike]
@@ -205,7 +220,7 @@ def _one(ckpt: CkptLike, read: Dict[str, Any]) -> "_native.Checkpoint":
     return open(ckpt, **read)._native
 
 
-def _many(ckpts: Union[CkptLike, Iterable[CkptLike]], read: Dict[str, Any]) -> List[Any]:
+def _items(ckpts: Union[CkptLike, Iterable[CkptLike]]) -> List[CkptLike]:
     if isinstance(ckpts, (Checkpoint, str, _os.PathLike)):
         ckpts = [ckpts]
     items = list(ckpts)
@@ -217,12 +232,30 @@ def _many(ckpts: Union[CkptLike, Iterable[CkptLike]], read: Dict[str, Any]) -> L
             if not isinstance(c, Checkpoint) and _native.is_sidecar(_os.fspath(c)):
                 _warnings.warn(
                     f"skipping {_os.fspath(c)}: mtl-train's optimizer state, not a checkpoint",
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 continue
             kept.append(c)
         items = kept
-    return [_one(c, read) for c in items]
+    return items
+
+
+def _opened(ckpts: Union[CkptLike, Iterable[CkptLike]], read: Dict[str, Any]) -> List[Any]:
+    """Every run opened (functions that need them all at once)."""
+    return [_one(c, read) for c in _items(ckpts)]
+
+
+def _runs(ckpts: Union[CkptLike, Iterable[CkptLike]], read: Dict[str, Any]) -> Dict[str, Any]:
+    """The runs of a multi-run function as ``_native`` keywords: opened
+    checkpoints as given; when every item is a path, the paths and their
+    reading settings, so the files are read one at a time and only each
+    run's reduction is kept (as the CLI does: tens of large runs never sit
+    in memory together)."""
+    items = _items(ckpts)
+    if any(isinstance(c, Checkpoint) for c in items):
+        return {"ckpts": [_one(c, read) for c in items]}
+    return {"ckpts": [], "paths": [_os.fspath(c) for c in items],
+            "read": _native.read_settings(**_native_read(**read))}
 
 
 class Result:
@@ -378,8 +411,7 @@ def capacity(
     kind = check_frame(frame)
     read = _read_kwargs(tasks=tasks, layers=layers, gate=gate, key=key,
                         layer_order=layer_order, allow_nonfinite=allow_nonfinite)
-    natives = _many(ckpts, read)
-    raw = _json.loads(_native.capacity_json(natives, per_layer=per_layer))
+    raw = _json.loads(_native.capacity_json(**_runs(ckpts, read), per_layer=per_layer))
     if per_layer:
         cols: Dict[str, List[Any]] = {k: [] for k in
                                       ("layer", "filters", "task", "capacity", "shared", "independent")}
@@ -516,7 +548,7 @@ def stability(
     kind = check_frame(frame)
     read = _read_kwargs(tasks=tasks, layers=layers, gate=gate, key=key,
                         layer_order=layer_order, allow_nonfinite=allow_nonfinite)
-    raw = _json.loads(_native.stability_json(_many(paths, read), permutations=permutations,
+    raw = _json.loads(_native.stability_json(**_runs(paths, read), permutations=permutations,
                                              bootstrap=bootstrap, seed=seed))
     pairs = raw["pairs"]
     cols = {
@@ -561,7 +593,7 @@ def cluster(
     kind = check_frame(frame)
     read = _read_kwargs(tasks=tasks, layers=layers, gate=gate, key=key,
                         layer_order=layer_order, allow_nonfinite=allow_nonfinite)
-    raw = _json.loads(_native.cluster_json(_many(paths, read), k=k, linkage=linkage))
+    raw = _json.loads(_native.cluster_json(**_runs(paths, read), k=k, linkage=linkage))
     conf = raw["confidence"]
     table = {c: [x[c] for x in conf] for c in ("task", "cluster", "confidence")}
     runs = {"run": [r["run"] for r in raw["runs"]], "ari": [r["ari"] for r in raw["runs"]]}
@@ -742,7 +774,7 @@ def report(
     """
     read = _read_kwargs(tasks=tasks, layers=layers, gate=gate, key=key,
                         layer_order=layer_order, allow_nonfinite=allow_nonfinite)
-    natives = _many(paths, read)
+    natives = _opened(paths, read)
     out_s = _os.fspath(out)
     command = ["mtl_inspect.report"] + [n.path for n in natives] + ["--out", out_s]
     files = _native.report(natives, out_s, k=k, linkage=linkage, tau=tau, groups=groups,

@@ -43,14 +43,42 @@ def open(
     layer_order: Optional[str] = None,
     allow_nonfinite: bool = False,
 ) -> Checkpoint: ...
+class ReadSettings:
+    """Checked reading options, for functions that read paths one at a time."""
+
+def read_settings(
+    tasks_file: Optional[str] = None,
+    task_names: Optional[Sequence[str]] = None,
+    layers: Optional[str] = None,
+    gate: Optional[str] = None,
+    key: Optional[str] = None,
+    layer_order: Optional[str] = None,
+    allow_nonfinite: bool = False,
+) -> ReadSettings: ...
 def is_sidecar(path: str) -> bool: ...
-def capacity_json(ckpts: Sequence[Checkpoint], per_layer: bool = False) -> str: ...
+def capacity_json(
+    ckpts: Sequence[Checkpoint],
+    per_layer: bool = False,
+    paths: Sequence[str] = ...,
+    read: Optional[ReadSettings] = None,
+) -> str: ...
 def similarity_json(ckpt: Checkpoint, per_layer: bool = False) -> str: ...
 def specialization_json(ckpt: Checkpoint, tau: float = 0.5) -> str: ...
 def stability_json(
-    ckpts: Sequence[Checkpoint], permutations: int = 999, bootstrap: int = 200, seed: int = 0
+    ckpts: Sequence[Checkpoint],
+    permutations: int = 999,
+    bootstrap: int = 200,
+    seed: int = 0,
+    paths: Sequence[str] = ...,
+    read: Optional[ReadSettings] = None,
 ) -> str: ...
-def cluster_json(ckpts: Sequence[Checkpoint], k: int, linkage: str = "average") -> str: ...
+def cluster_json(
+    ckpts: Sequence[Checkpoint],
+    k: int,
+    linkage: str = "average",
+    paths: Sequence[str] = ...,
+    read: Optional[ReadSettings] = None,
+) -> str: ...
 def filter_groups_json(
     ckpt: Checkpoint, k: int, seed: int = 0, dead_threshold: float = 0.1
 ) -> str: ...

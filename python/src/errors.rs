@@ -7,6 +7,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mtl_inspect::analysis::AnalysisError;
+use mtl_inspect::runs::LoadError;
 use pyo3::PyErr;
 use pyo3::exceptions::PyException;
 
@@ -58,6 +59,18 @@ pub fn param(prefix: &str, e: AnalysisError) -> Error {
         Error::Param(e.to_string())
     } else {
         Error::Param(format!("{prefix}: {e}"))
+    }
+}
+
+/// Reading errors: a malformed `layers=` is a parameter error, the rest
+/// input errors (the CLI's exit codes 2 and 1).
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Self {
+        if e.is_usage() {
+            Error::Param(e.to_string())
+        } else {
+            input(e)
+        }
     }
 }
 

@@ -7,7 +7,6 @@
 //! gains a field needs no change here.
 
 mod errors;
-mod load;
 
 use std::path::PathBuf;
 
@@ -26,20 +25,95 @@ use mtl_inspect::analysis::filter_groups::{
 use mtl_inspect::analysis::gate_stats::gate_distribution;
 use mtl_inspect::analysis::similarity::cosine_similarity;
 use mtl_inspect::analysis::specialization::{SpecializationParams, specialization};
-use mtl_inspect::analysis::stability::{StabilityParams, stability_of_importance};
+use mtl_inspect::analysis::stability::{ReducedRun, StabilityParams, stability_of_runs};
 use mtl_inspect::report::ReportError;
 use mtl_inspect::report::build::build_report;
 use mtl_inspect::report::inputs::{self, ReportParams, RunSource};
 use mtl_inspect::report::provenance::ToolInfo;
 use mtl_inspect::report::tables;
 
+use mtl_inspect::GateKind;
+use mtl_inspect::runs::{self, ReadOptions, ReadSettings, Run, TaskSource};
+
 use errors::{Error, InputError, MtlInspectError, ParameterError, analysis, guard, input, param};
-use load::{ReadOptions, Run};
 
 /// A checkpoint read into task × filter importances.
 #[pyclass(frozen, module = "mtl_inspect._native", name = "Checkpoint")]
 pub struct PyCheckpoint {
     run: Run,
+    /// The `gate=` it was read with (the summary names an override).
+    gate_override: Option<GateKind>,
+}
+
+/// Checked reading options, for the functions that read their runs one at
+/// a time from paths.
+#[pyclass(frozen, module = "mtl_inspect._native", name = "ReadSettings")]
+pub struct PyReadSettings {
+    settings: ReadSettings,
+}
+
+fn parse_gate(g: &str) -> Result<GateKind, Error> {
+    match g {
+        "sigmoid" => Ok(GateKind::Sigmoid),
+        "abs" => Ok(GateKind::Abs),
+        "identity" => Ok(GateKind::Identity),
+        other => Err(Error::Param(format!(
+            "invalid value '{other}' for gate; possible values: sigmoid, abs, identity"
+        ))),
+    }
+}
+
+/// Python's reading keywords as the library's options (`task_names` wins
+/// only when no `tasks_file` is given).
+#[allow(clippy::too_many_arguments)]
+fn read_options(
+    tasks_file: Option<PathBuf>,
+    task_names: Option<Vec<String>>,
+    layers: Option<String>,
+    gate: Option<String>,
+    key: Option<String>,
+    layer_order: Option<PathBuf>,
+    allow_nonfinite: bool,
+) -> Result<ReadOptions, Error> {
+    Ok(ReadOptions {
+        tasks: tasks_file
+            .map(TaskSource::File)
+            .or(task_names.map(TaskSource::Names)),
+        layers,
+        gate: gate.as_deref().map(parse_gate).transpose()?,
+        key,
+        layer_order,
+        allow_nonfinite,
+    })
+}
+
+/// Checks the reading options once (regex, tasks and layer-order files).
+#[pyfunction]
+#[pyo3(signature = (tasks_file=None, task_names=None, layers=None, gate=None, key=None, layer_order=None, allow_nonfinite=false))]
+#[allow(clippy::too_many_arguments)]
+fn read_settings(
+    tasks_file: Option<PathBuf>,
+    task_names: Option<Vec<String>>,
+    layers: Option<String>,
+    gate: Option<String>,
+    key: Option<String>,
+    layer_order: Option<PathBuf>,
+    allow_nonfinite: bool,
+) -> PyResult<PyReadSettings> {
+    guard(|| {
+        let opts = read_options(
+            tasks_file,
+            task_names,
+            layers,
+            gate,
+            key,
+            layer_order,
+            allow_nonfinite,
+        )?;
+        Ok(PyReadSettings {
+            settings: opts.check().map_err(Error::from)?,
+        })
+    })
 }
 
 fn to_json<T: Serialize>(v: &T) -> PyResult<String> {
@@ -71,7 +145,7 @@ impl PyCheckpoint {
     /// How gates became importances (`inspect`'s "gate" line).
     #[getter]
     fn gate(&self) -> String {
-        self.run.summary().gate
+        self.run.summary(self.gate_override).gate
     }
     /// (bytes of the T × F matrix, row-major little-endian f64, T, F).
     fn importance_bytes<'py>(&self, py: Python<'py>) -> (Bound<'py, PyBytes>, usize, usize) {
@@ -87,11 +161,11 @@ impl PyCheckpoint {
     }
     /// `inspect --format json` of this checkpoint.
     fn summary_json(&self) -> PyResult<String> {
-        guard(|| to_json(&self.run.summary()))
+        guard(|| to_json(&self.run.summary(self.gate_override)))
     }
     /// `inspect`'s text.
     fn summary_text(&self) -> String {
-        tables::inspect_text(&self.run.summary())
+        tables::inspect_text(&self.run.summary(self.gate_override))
     }
     /// Filters dropped for non-finite gates (allow_nonfinite=True), as JSON.
     fn dropped_json(&self) -> PyResult<String> {
@@ -123,19 +197,22 @@ fn open(
     layer_order: Option<PathBuf>,
     allow_nonfinite: bool,
 ) -> PyResult<PyCheckpoint> {
-    let opts = ReadOptions {
-        tasks_file,
-        task_names,
-        layers,
-        gate,
-        key,
-        layer_order,
-        allow_nonfinite,
-    };
     guard(|| {
-        let s = opts.check()?;
-        let run = py.detach(|| load::load(&path, &s))?;
-        Ok(PyCheckpoint { run })
+        let opts = read_options(
+            tasks_file,
+            task_names,
+            layers,
+            gate,
+            key,
+            layer_order,
+            allow_nonfinite,
+        )?;
+        let s = opts.check().map_err(Error::from)?;
+        let run = py.detach(|| runs::load(&path, &s)).map_err(Error::from)?;
+        Ok(PyCheckpoint {
+            run,
+            gate_override: s.importance.gate,
+        })
     })
 }
 
@@ -143,13 +220,45 @@ fn open(
 /// functions skip those, as the CLI does).
 #[pyfunction]
 fn is_sidecar(path: PathBuf) -> bool {
-    load::is_sidecar(&path)
+    runs::is_sidecar(&path)
 }
 
-fn runs<'a>(ckpts: &'a [Bound<'_, PyCheckpoint>]) -> Result<Vec<&'a Run>, Error> {
+fn opened<'a>(ckpts: &'a [Bound<'_, PyCheckpoint>]) -> Result<Vec<&'a Run>, Error> {
     let runs: Vec<&Run> = ckpts.iter().map(|c| &c.get().run).collect();
-    load::check_same_layers(&runs)?;
+    runs::check_same_layers(runs.iter().copied()).map_err(Error::from)?;
     Ok(runs)
+}
+
+/// Reduces each run of a multi-run function: the opened checkpoints, or,
+/// given paths and settings instead, the files read one at a time (as the
+/// CLI streams them, so tens of large runs never sit in memory at once).
+/// Returns each run's name beside its reduction.
+fn reduce_runs<T: Send>(
+    py: Python<'_>,
+    ckpts: &[Bound<'_, PyCheckpoint>],
+    paths: &[PathBuf],
+    read: Option<&Bound<'_, PyReadSettings>>,
+    reduce: impl Fn(usize, &Run) -> Result<T, Error> + Sync,
+) -> Result<Vec<(String, T)>, Error> {
+    match (ckpts.is_empty(), paths.is_empty()) {
+        (_, true) => {
+            let runs = opened(ckpts)?;
+            py.detach(|| {
+                runs.iter()
+                    .enumerate()
+                    .map(|(i, r)| Ok((r.name.clone(), reduce(i, r)?)))
+                    .collect()
+            })
+        }
+        (true, false) => {
+            let default = ReadSettings::default();
+            let s = read.map_or(&default, |r| &r.get().settings);
+            py.detach(|| runs::stream(paths, s, |i, r| Ok((r.name.clone(), reduce(i, r)?))))
+        }
+        (false, false) => Err(Error::Param(
+            "give opened checkpoints or paths, not both".into(),
+        )),
+    }
 }
 
 #[derive(Serialize)]
@@ -165,37 +274,44 @@ struct CapacityRuns<'a> {
     across_runs: &'a CapacityAcrossRuns,
 }
 
-/// Capacity split of one run, several runs, or per layer (one run).
+/// Capacity split of one run, several runs, or per layer (one run). Runs
+/// are the opened `ckpts`, or `paths` read one at a time with `read`.
 #[pyfunction]
-#[pyo3(signature = (ckpts, per_layer=false))]
+#[pyo3(signature = (ckpts, per_layer=false, paths=Vec::new(), read=None))]
 fn capacity_json(
     py: Python<'_>,
     ckpts: Vec<Bound<'_, PyCheckpoint>>,
     per_layer: bool,
+    paths: Vec<PathBuf>,
+    read: Option<Bound<'_, PyReadSettings>>,
 ) -> PyResult<String> {
     guard(|| {
-        let runs = runs(&ckpts)?;
         if per_layer {
-            let [run] = runs.as_slice() else {
-                return Err(Error::Param(format!(
-                    "--per-layer takes one checkpoint ({} given)",
-                    runs.len()
-                ))
-                .into());
+            let n = ckpts.len() + paths.len();
+            if n != 1 {
+                return Err(
+                    Error::Param(format!("--per-layer takes one checkpoint ({n} given)")).into(),
+                );
+            }
+            let mut by_layer = reduce_runs(py, &ckpts, &paths, read.as_ref(), |_, r| {
+                Ok(capacity_by_layer(&r.importance))
+            })?;
+            return match by_layer.pop() {
+                Some((_, r)) => to_json(&r),
+                None => {
+                    Err(Error::Param("--per-layer takes one checkpoint (0 given)".into()).into())
+                }
             };
-            return to_json(&py.detach(|| capacity_by_layer(&run.importance)));
         }
-        let results: Vec<CapacityReport> =
-            py.detach(|| runs.iter().map(|r| capacity(&r.importance)).collect());
+        let results = reduce_runs(py, &ckpts, &paths, read.as_ref(), |_, r| {
+            Ok(capacity(&r.importance))
+        })?;
         match results.as_slice() {
             [] => Err(Error::Param("capacity needs at least one checkpoint".into()).into()),
-            [r] => to_json(r),
+            [(_, r)] => to_json(r),
             _ => {
-                let named: Vec<(String, &CapacityReport)> = runs
-                    .iter()
-                    .zip(&results)
-                    .map(|(run, r)| (run.name.clone(), r))
-                    .collect();
+                let named: Vec<(String, &CapacityReport)> =
+                    results.iter().map(|(n, r)| (n.clone(), r)).collect();
                 let spread = capacity_across_runs(&named).map_err(analysis)?;
                 to_json(&CapacityRuns {
                     runs: named
@@ -242,26 +358,27 @@ fn specialization_json(
 }
 
 #[pyfunction]
-#[pyo3(signature = (ckpts, permutations=999, bootstrap=200, seed=0))]
+#[pyo3(signature = (ckpts, permutations=999, bootstrap=200, seed=0, paths=Vec::new(), read=None))]
 fn stability_json(
     py: Python<'_>,
     ckpts: Vec<Bound<'_, PyCheckpoint>>,
     permutations: usize,
     bootstrap: usize,
     seed: u64,
+    paths: Vec<PathBuf>,
+    read: Option<Bound<'_, PyReadSettings>>,
 ) -> PyResult<String> {
     guard(|| {
         let p = StabilityParams::new(permutations, seed)
             .map_err(|e| param("--permutations", e))?
             .with_bootstrap(bootstrap)
             .map_err(|e| param("--bootstrap", e))?;
-        let runs = runs(&ckpts)?;
-        let ims: Vec<(String, &mtl_inspect::ImportanceMatrix)> = runs
-            .iter()
-            .map(|r| (r.name.clone(), &r.importance))
-            .collect();
+        let reduced = reduce_runs(py, &ckpts, &paths, read.as_ref(), |i, r| {
+            Ok(ReducedRun::new(r.name.clone(), &r.importance, i, &p))
+        })?;
+        let reduced = reduced.into_iter().map(|(_, r)| r).collect();
         let r = py
-            .detach(|| stability_of_importance(&ims, &p))
+            .detach(|| stability_of_runs(reduced, &p))
             .map_err(analysis)?;
         to_json(&r)
     })
@@ -279,25 +396,21 @@ fn parse_linkage(l: &str) -> Result<Linkage, Error> {
 }
 
 #[pyfunction]
-#[pyo3(signature = (ckpts, k, linkage="average"))]
+#[pyo3(signature = (ckpts, k, linkage="average", paths=Vec::new(), read=None))]
 fn cluster_json(
     py: Python<'_>,
     ckpts: Vec<Bound<'_, PyCheckpoint>>,
     k: usize,
     linkage: &str,
+    paths: Vec<PathBuf>,
+    read: Option<Bound<'_, PyReadSettings>>,
 ) -> PyResult<String> {
     guard(|| {
         let p = ClusterParams::new(k, parse_linkage(linkage)?).map_err(|e| param("--k", e))?;
-        let runs = runs(&ckpts)?;
-        let r = py
-            .detach(|| {
-                let sims: Vec<_> = runs
-                    .iter()
-                    .map(|r| (r.name.clone(), cosine_similarity(&r.importance)))
-                    .collect();
-                cluster_runs(&sims, &p)
-            })
-            .map_err(analysis)?;
+        let sims = reduce_runs(py, &ckpts, &paths, read.as_ref(), |_, r| {
+            Ok(cosine_similarity(&r.importance))
+        })?;
+        let r = py.detach(|| cluster_runs(&sims, &p)).map_err(analysis)?;
         to_json(&r)
     })
 }
@@ -418,7 +531,7 @@ fn report(
         std::fs::File::create(&probe)
             .and_then(|_| std::fs::remove_file(&probe))
             .map_err(|e| Error::Input(format!("cannot write into {}: {e}", out.display())))?;
-        let runs = runs(&ckpts)?;
+        let runs = opened(&ckpts)?;
         if runs.is_empty() {
             return Err(Error::Param("a report needs at least one checkpoint".into()).into());
         }
@@ -430,12 +543,13 @@ fn report(
         let sources: Vec<RunSource> = runs
             .iter()
             .zip(&names)
-            .map(|(r, name)| RunSource {
+            .zip(&ckpts)
+            .map(|((r, name), c)| RunSource {
                 name,
                 path: &r.path,
                 gates: &r.gates,
                 importance: &r.importance,
-                gate_override: r.gate_override,
+                gate_override: c.get().gate_override,
             })
             .collect();
         let title = title.unwrap_or_else(|| {
@@ -489,6 +603,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ParameterError", py.get_type::<ParameterError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<PyCheckpoint>()?;
+    m.add_class::<PyReadSettings>()?;
+    m.add_function(wrap_pyfunction!(read_settings, m)?)?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(is_sidecar, m)?)?;
     m.add_function(wrap_pyfunction!(capacity_json, m)?)?;

@@ -190,10 +190,41 @@ def test_diff(cli):
 
 
 def test_checkpoint_objects_and_paths_give_the_same_results():
+    # Paths alone are read one at a time (streamed, as the CLI does);
+    # opened checkpoints, or a mix, are used as given. All three agree.
     ck = mi.open(ONE)
     assert mi.capacity(ck).raw == mi.capacity(ONE).raw
+    assert mi.capacity(ck, per_layer=True).raw == mi.capacity(ONE, per_layer=True).raw
     cks = [mi.open(p) for p in CELEBA[:3]]
-    assert mi.cluster(cks, k=5).raw == mi.cluster(CELEBA[:3], k=5).raw
+    mixed = [cks[0], *CELEBA[1:3]]
+    for f in (lambda r: mi.cluster(r, k=5), lambda r: mi.capacity(r),
+              lambda r: mi.stability(r, permutations=19, bootstrap=10, seed=2)):
+        want = f(cks).raw
+        assert f(CELEBA[:3]).raw == want
+        assert f(mixed).raw == want
+
+
+def test_streamed_paths_are_read_with_the_reading_options(cli):
+    # The reading keywords reach paths read one at a time: a layer subset
+    # changes the result exactly as the CLI's --layers does.
+    args = [*CELEBA[:3], "--layers", "backbone\\.[0-3]\\."]
+    want = without_provenance(cli.json("capacity", *args))
+    got = mi.capacity(CELEBA[:3], layers="backbone\\.[0-3]\\.").raw
+    assert got == want
+    assert got != mi.capacity(CELEBA[:3]).raw
+    # A malformed option is a parameter error before any file is read, and
+    # a run of another architecture among streamed paths an input error
+    # naming both files, with the CLI's words.
+    code, msg = cli.error("stability", *CELEBA[:2], "--layers", "(")
+    assert code == 2
+    with pytest.raises(mi.ParameterError) as e:
+        mi.stability(CELEBA[:2], layers="(")
+    assert str(e.value) == msg
+    code, msg = cli.error("stability", CELEBA[0], SHAPES, "--permutations", "0")
+    assert code == 1
+    with pytest.raises(mi.InputError) as e:
+        mi.stability([CELEBA[0], SHAPES], permutations=0)
+    assert str(e.value) == msg
 
 
 def test_frames():

@@ -4,12 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use regex::Regex;
 
 use mtl_inspect::GateKind;
-use mtl_inspect::checkpoint::OpenParams;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams, LayerOrderFile};
-use mtl_inspect::checkpoint::tasks_file::TaskNames;
+use mtl_inspect::runs::{ReadOptions, ReadSettings, TaskSource};
 
 use super::Failure;
 
@@ -93,12 +90,10 @@ pub struct LoadArgs {
     pub format: Format,
 }
 
-/// Checked reading settings.
+/// Checked reading settings plus the output format.
 #[derive(Debug, Clone)]
 pub struct LoadSettings {
-    pub open: OpenParams,
-    pub discover: DiscoverParams,
-    pub importance: ImportanceParams,
+    pub read: ReadSettings,
     pub format: Format,
 }
 
@@ -109,36 +104,21 @@ impl LoadArgs {
 }
 
 impl ReadArgs {
+    /// The reading flags as the library's options.
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            tasks: self.tasks.clone().map(TaskSource::File),
+            layers: self.layers.clone(),
+            gate: self.gate.map(GateKind::from),
+            key: self.key.clone(),
+            layer_order: self.layer_order.clone(),
+            allow_nonfinite: self.allow_nonfinite,
+        }
+    }
+
     pub fn check(&self, format: Format) -> Result<LoadSettings, Failure> {
-        let layers = match &self.layers {
-            None => None,
-            Some(r) => Some(Regex::new(r).map_err(|e| {
-                Failure::usage(anyhow::anyhow!(
-                    "--layers '{r}' is not a valid regular expression: {e}"
-                ))
-            })?),
-        };
-        let tasks = match &self.tasks {
-            None => None,
-            Some(p) => Some(TaskNames::read(p).map_err(Failure::input)?),
-        };
-        let layer_order = match &self.layer_order {
-            None => None,
-            Some(p) => Some(LayerOrderFile::read(p).map_err(Failure::input)?),
-        };
         Ok(LoadSettings {
-            open: OpenParams {
-                key: self.key.clone(),
-            },
-            discover: DiscoverParams {
-                layers,
-                tasks,
-                layer_order,
-            },
-            importance: ImportanceParams {
-                gate: self.gate.map(GateKind::from),
-                allow_nonfinite: self.allow_nonfinite,
-            },
+            read: self.options().check()?,
             format,
         })
     }

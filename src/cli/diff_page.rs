@@ -12,7 +12,7 @@ use mtl_inspect::report::provenance::ToolInfo;
 use super::Failure;
 use super::args::LoadSettings;
 use super::files::ReportDir;
-use super::load::Run;
+use mtl_inspect::runs::Run;
 
 /// Writes `index.html`, SVGs and CSVs of the comparison into `dir`.
 pub fn write(
@@ -30,7 +30,7 @@ pub fn write(
             path,
             gates: &run.gates,
             importance: &run.importance,
-            gate_override: s.importance.gate,
+            gate_override: s.read.importance.gate,
         })
         .map_err(Failure::input)
     };

@@ -266,8 +266,8 @@ pub fn run() -> Result<(), Failure> {
         Command::Inspect { ckpt, load } => {
             let s = load.check()?;
             let checkpoint = load::open(&ckpt, &s)?;
-            let gates = discover_gates(&checkpoint, &s.discover).map_err(Failure::input)?;
-            let summary = CheckpointSummary::new(&checkpoint, &gates, s.importance.gate);
+            let gates = discover_gates(&checkpoint, &s.read.discover).map_err(Failure::input)?;
+            let summary = CheckpointSummary::new(&checkpoint, &gates, s.read.importance.gate);
             output::inspect(&summary, s.format)
         }
         Command::Capacity {

@@ -20,7 +20,7 @@ use mtl_inspect::report::table::Table;
 use mtl_inspect::report::tables;
 
 use super::args::{Format, LoadSettings};
-use super::load::Run;
+use mtl_inspect::runs::Run;
 
 pub fn json<T: Serialize>(v: &T) -> Vec<u8> {
     let mut s =
@@ -66,7 +66,7 @@ struct LayerGate {
 }
 
 pub fn source(run: &Run, s: &LoadSettings) -> Source {
-    let sum = run.summary(s);
+    let sum = run.summary(s.read.importance.gate);
     Source {
         gate_evidence: sum
             .layers

@@ -19,7 +19,8 @@ use mtl_inspect::report::provenance::ToolInfo;
 use super::Failure;
 use super::args::{Format, LinkageArg, ReadArgs};
 use super::files::{OutFile, ReportDir};
-use super::load::{self, Run};
+use super::load;
+use mtl_inspect::runs::Run;
 
 pub struct ReportArgs {
     pub k: Option<usize>,
@@ -88,7 +89,7 @@ pub fn report(
             path,
             gates: &r.gates,
             importance: &r.importance,
-            gate_override: s.importance.gate,
+            gate_override: s.read.importance.gate,
         })
         .collect();
     let title = a.title.clone().unwrap_or_else(|| {

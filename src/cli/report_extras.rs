@@ -107,7 +107,7 @@ pub fn collect(
         return Ok(extras);
     }
     eprintln!("reading {} sweep checkpoint(s)…", paths.len());
-    let runs: Vec<load::Run> = paths
+    let runs: Vec<mtl_inspect::runs::Run> = paths
         .iter()
         .map(|p| load::load(p, s))
         .collect::<Result<_, _>>()?;
