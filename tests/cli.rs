@@ -797,11 +797,18 @@ fn diff_out_writes_a_page_with_the_same_numbers_as_the_text_diff() {
         assert!(same(&row[2], &l["delta_mean_capacity"]));
         assert!(same(&row[5], &l["owner_changes"]));
     }
-    // --title needs --out; --out must be a directory.
+    // --title needs --out; --out must be a directory; a page has no
+    // --format (it was silently ignored).
     bin()
         .args(["diff", &a, &b, "--title", "x"])
         .assert()
         .code(2);
+    bin()
+        .args(["diff", &a, &b, "--format", "csv", "--out"])
+        .arg(dir.path().join("page"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     bin()

@@ -129,9 +129,13 @@ class Checkpoint:
 
     def importance(self) -> np.ndarray:
         """The importance matrix, ``float64`` of shape (tasks, filters);
-        columns are the layers' filters in :attr:`layers` order."""
+        columns are the layers' filters in :attr:`layers` order. A fresh,
+        writable array in column-major (Fortran) order, as the library
+        stores it: one copy out of Rust and none in NumPy
+        (``np.ascontiguousarray`` gives row-major order if a consumer needs
+        it)."""
         buf, t, f = self._native.importance_bytes()
-        return np.frombuffer(buf, dtype="<f8").reshape(t, f).copy()
+        return np.frombuffer(buf, dtype=np.float64).reshape(f, t).T
 
     def summary(self) -> Summary:
         """The reading evidence ``mtl-inspect inspect`` prints."""

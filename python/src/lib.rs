@@ -11,7 +11,7 @@ mod errors;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::PyByteArray;
 use serde::Serialize;
 
 use mtl_inspect::analysis::across_runs::{CapacityAcrossRuns, capacity_across_runs};
@@ -147,17 +147,13 @@ impl PyCheckpoint {
     fn gate(&self) -> String {
         self.run.summary(self.gate_override).gate
     }
-    /// (bytes of the T × F matrix, row-major little-endian f64, T, F).
-    fn importance_bytes<'py>(&self, py: Python<'py>) -> (Bound<'py, PyBytes>, usize, usize) {
+    /// (the T × F matrix's f64 values in native byte order, column-major:
+    /// filter by filter, as the library stores them; T, F). One copy, into
+    /// a mutable bytearray that NumPy then views without copying.
+    fn importance_bytes<'py>(&self, py: Python<'py>) -> (Bound<'py, PyByteArray>, usize, usize) {
         let m = self.run.importance.data();
-        let (t, f) = (m.nrows(), m.ncols());
-        let mut buf = Vec::with_capacity(t * f * 8);
-        for i in 0..t {
-            for j in 0..f {
-                buf.extend_from_slice(&m[(i, j)].to_le_bytes());
-            }
-        }
-        (PyBytes::new(py, &buf), t, f)
+        let bytes: &[u8] = bytemuck::cast_slice(m.as_slice());
+        (PyByteArray::new(py, bytes), m.nrows(), m.ncols())
     }
     /// `inspect --format json` of this checkpoint.
     fn summary_json(&self) -> PyResult<String> {

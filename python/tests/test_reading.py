@@ -81,7 +81,11 @@ def test_importance_is_the_exported_table(cli, tmp_path):
         ck = mi.open(path)
         im = ck.importance()
         assert im.shape == (len(ck.tasks), sum(f for _, f in ck.layers))
-        assert im.dtype == np.float64 and im.flags.writeable
+        assert im.dtype == np.float64 and im.flags.writeable and im.flags.f_contiguous
+        # Each call is a fresh copy: writing into one leaves the next intact.
+        other = ck.importance()
+        other[0, 0] = -1.0
+        assert ck.importance()[0, 0] == im[0, 0] != -1.0
         offset = {}
         o = 0
         for name, f in ck.layers:

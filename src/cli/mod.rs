@@ -120,8 +120,8 @@ enum Command {
         top: usize,
         /// Write the comparison as a page into this directory instead
         /// (index.html with the figures inline, each figure as SVG and each
-        /// table as CSV).
-        #[arg(long, value_name = "DIR")]
+        /// table as CSV; --format does not apply).
+        #[arg(long, value_name = "DIR", conflicts_with = "format")]
         out: Option<PathBuf>,
         /// Title of the page written with --out.
         #[arg(long, requires = "out")]
