@@ -20,7 +20,7 @@ use crate::importance::{LayerSpan, span_difference};
 
 /// Where task names come from when the checkpoint names none.
 #[derive(Debug, Clone)]
-pub enum TaskSource {
+pub enum TaskNamesInput {
     /// A file: one name per line, or CelebA's `list_attr_celeba.txt`.
     File(PathBuf),
     /// Names given directly, in row order.
@@ -30,7 +30,7 @@ pub enum TaskSource {
 /// Reading options as a user gives them (flags, keyword arguments).
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
-    pub tasks: Option<TaskSource>,
+    pub tasks: Option<TaskNamesInput>,
     /// A regular expression over layer paths.
     pub layers: Option<String>,
     pub gate: Option<GateKind>,
@@ -86,8 +86,8 @@ impl ReadOptions {
         };
         let tasks = match &self.tasks {
             None => None,
-            Some(TaskSource::File(p)) => Some(TaskNames::read(p)?),
-            Some(TaskSource::Names(names)) => Some(TaskNames::parse(
+            Some(TaskNamesInput::File(p)) => Some(TaskNames::read(p)?),
+            Some(TaskNamesInput::Names(names)) => Some(TaskNames::parse(
                 Path::new("<tasks list>"),
                 &names.join("\n"),
             )?),
@@ -217,17 +217,10 @@ fn check_layers(first: &str, spans: &[LayerSpan], r: &Run) -> Result<(), LoadErr
     }
 }
 
-/// Loads several runs of one architecture at once.
-pub fn load_all(paths: &[PathBuf], s: &ReadSettings) -> Result<Vec<Run>, LoadError> {
-    let runs: Vec<Run> = paths.iter().map(|p| load(p, s)).collect::<Result<_, _>>()?;
-    check_same_layers(&runs)?;
-    Ok(runs)
-}
-
 /// Reads the runs one at a time, reduces each with `reduce` (given the
 /// run's position) and drops it, so a command over many runs holds one
 /// run's importance matrix at a time; the raw gate values are freed before
-/// `reduce` sees the run. Layers must agree as in [`load_all`].
+/// `reduce` sees the run. Layers must agree ([`check_same_layers`]).
 pub fn stream<T, E: From<LoadError>>(
     paths: &[PathBuf],
     s: &ReadSettings,

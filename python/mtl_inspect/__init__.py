@@ -236,17 +236,12 @@ def _items(ckpts: Union[CkptLike, Iterable[CkptLike]]) -> List[CkptLike]:
             if not isinstance(c, Checkpoint) and _native.is_sidecar(_os.fspath(c)):
                 _warnings.warn(
                     f"skipping {_os.fspath(c)}: mtl-train's optimizer state, not a checkpoint",
-                    stacklevel=4,
+                    stacklevel=4,  # _items ← _runs ← the public function ← its caller
                 )
                 continue
             kept.append(c)
         items = kept
     return items
-
-
-def _opened(ckpts: Union[CkptLike, Iterable[CkptLike]], read: Dict[str, Any]) -> List[Any]:
-    """Every run opened (functions that need them all at once)."""
-    return [_one(c, read) for c in _items(ckpts)]
 
 
 def _runs(ckpts: Union[CkptLike, Iterable[CkptLike]], read: Dict[str, Any]) -> Dict[str, Any]:
@@ -778,10 +773,11 @@ def report(
     """
     read = _read_kwargs(tasks=tasks, layers=layers, gate=gate, key=key,
                         layer_order=layer_order, allow_nonfinite=allow_nonfinite)
-    natives = _opened(paths, read)
+    runs = _runs(paths, read)
     out_s = _os.fspath(out)
-    command = ["mtl_inspect.report"] + [n.path for n in natives] + ["--out", out_s]
-    files = _native.report(natives, out_s, k=k, linkage=linkage, tau=tau, groups=groups,
+    given = runs.get("paths") or [n.path for n in runs["ckpts"]]
+    command = ["mtl_inspect.report"] + list(given) + ["--out", out_s]
+    files = _native.report(**runs, out=out_s, k=k, linkage=linkage, tau=tau, groups=groups,
                            permutations=permutations, bootstrap=bootstrap, title=title,
                            command_line=command)
     return Report(out_s, files)

@@ -95,4 +95,6 @@ def report(
     bootstrap: int = 200,
     title: Optional[str] = None,
     command_line: Optional[Sequence[str]] = None,
+    paths: Sequence[str] = ...,
+    read: Optional[ReadSettings] = None,
 ) -> List[str]: ...

@@ -33,7 +33,7 @@ use mtl_inspect::report::provenance::ToolInfo;
 use mtl_inspect::report::tables;
 
 use mtl_inspect::GateKind;
-use mtl_inspect::runs::{self, ReadOptions, ReadSettings, Run, TaskSource};
+use mtl_inspect::runs::{self, ReadOptions, ReadSettings, Run, TaskNamesInput};
 
 use errors::{Error, InputError, MtlInspectError, ParameterError, analysis, guard, input, param};
 
@@ -77,8 +77,8 @@ fn read_options(
 ) -> Result<ReadOptions, Error> {
     Ok(ReadOptions {
         tasks: tasks_file
-            .map(TaskSource::File)
-            .or(task_names.map(TaskSource::Names)),
+            .map(TaskNamesInput::File)
+            .or(task_names.map(TaskNamesInput::Names)),
         layers,
         gate: gate.as_deref().map(parse_gate).transpose()?,
         key,
@@ -476,7 +476,7 @@ fn report_failure(e: ReportError) -> Error {
 /// Writes the HTML report (index.html, SVGs, CSVs) into `out`; returns the
 /// file names written. Same analyses and defaults as `mtl-inspect report`.
 #[pyfunction]
-#[pyo3(signature = (ckpts, out, k=None, linkage="average", tau=0.5, groups=8, permutations=999, bootstrap=200, title=None, command_line=None))]
+#[pyo3(signature = (ckpts, out, k=None, linkage="average", tau=0.5, groups=8, permutations=999, bootstrap=200, title=None, command_line=None, paths=Vec::new(), read=None))]
 #[allow(clippy::too_many_arguments)]
 fn report(
     py: Python<'_>,
@@ -490,6 +490,8 @@ fn report(
     bootstrap: usize,
     title: Option<String>,
     command_line: Option<Vec<String>>,
+    paths: Vec<PathBuf>,
+    read: Option<Bound<'_, PyReadSettings>>,
 ) -> PyResult<Vec<String>> {
     guard(|| {
         let specialization = SpecializationParams::new(tau).map_err(|e| param("--tau", e))?;
@@ -527,27 +529,23 @@ fn report(
         std::fs::File::create(&probe)
             .and_then(|_| std::fs::remove_file(&probe))
             .map_err(|e| Error::Input(format!("cannot write into {}: {e}", out.display())))?;
-        let runs = opened(&ckpts)?;
-        if runs.is_empty() {
+        // Paths are read one at a time, as the CLI's report reads them.
+        let all_paths: Vec<PathBuf> = if paths.is_empty() {
+            ckpts.iter().map(|c| c.get().run.path.clone()).collect()
+        } else {
+            paths.clone()
+        };
+        if all_paths.is_empty() {
             return Err(Error::Param("a report needs at least one checkpoint".into()).into());
         }
-        let t = runs.first().map_or(1, |r| r.importance.n_tasks());
-        let k = k.unwrap_or_else(|| t.div_ceil(4).max(1));
-        let clusters = ClusterParams::new(k, linkage).map_err(|e| param("--k", e))?;
-        let paths: Vec<&std::path::Path> = runs.iter().map(|r| r.path.as_path()).collect();
-        let names = inputs::display_names(&paths);
-        let sources: Vec<RunSource> = runs
-            .iter()
-            .zip(&names)
-            .zip(&ckpts)
-            .map(|((r, name), c)| RunSource {
-                name,
-                path: &r.path,
-                gates: &r.gates,
-                importance: &r.importance,
-                gate_override: c.get().gate_override,
-            })
-            .collect();
+        let overrides: Vec<Option<GateKind>> = if paths.is_empty() {
+            ckpts.iter().map(|c| c.get().gate_override).collect()
+        } else {
+            let gate = read.as_ref().and_then(|r| r.get().settings.importance.gate);
+            vec![gate; paths.len()]
+        };
+        let refs: Vec<&std::path::Path> = all_paths.iter().map(PathBuf::as_path).collect();
+        let names = inputs::display_names(&refs);
         let title = title.unwrap_or_else(|| {
             let first = names.first().cloned().unwrap_or_default();
             match names.len() {
@@ -555,21 +553,38 @@ fn report(
                 n => format!("mtl-inspect report: {first} and {} more run(s)", n - 1),
             }
         });
-        let params = ReportParams {
+        let mut params = ReportParams {
             title,
-            clusters,
+            // The default k needs the task count; per-run reductions do not
+            // use the clusters' parameters.
+            clusters: ClusterParams::new(k.unwrap_or(1), linkage).map_err(|e| param("--k", e))?,
             specialization,
             filter_groups,
             filter_groups_all_runs: false,
             stability,
             bins: 40,
         };
+        let n = all_paths.len();
+        let reduced = reduce_runs(py, &ckpts, &paths, read.as_ref(), |i, r| {
+            let src = RunSource {
+                name: &names[i],
+                path: &r.path,
+                gates: &r.gates,
+                importance: &r.importance,
+                gate_override: overrides[i],
+            };
+            inputs::reduce_run(i, n, &src, &params).map_err(report_failure)
+        })?;
+        let reduced: Vec<_> = reduced.into_iter().map(|(_, r)| r).collect();
+        let t = reduced.first().map_or(1, |r| r.tasks().len());
+        params.clusters = ClusterParams::new(k.unwrap_or_else(|| t.div_ceil(4).max(1)), linkage)
+            .map_err(|e| param("--k", e))?;
         let tool = ToolInfo::this_tool(
             command_line.unwrap_or_else(|| vec!["mtl_inspect.report".to_string()]),
         );
         let files = py
             .detach(|| {
-                let inputs = inputs::collect(&sources, &params, tool)?;
+                let inputs = inputs::combine(reduced, &params, tool)?;
                 build_report(&inputs)
             })
             .map_err(report_failure)?;

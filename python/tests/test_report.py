@@ -28,6 +28,23 @@ def test_report_writes_the_cli_files(cli, tmp_path):
             assert a == b, name
     html = r._repr_html_()
     assert html.startswith("<iframe") and "srcdoc=" in html and "&lt;html" in html.lower()
+    # Paths are read one at a time; opened checkpoints give the same files.
+    o = mi.report([mi.open(p) for p in runs], out=tmp_path / "opened", **ARGS)
+    assert sorted(o.files) == sorted(r.files)
+    for name in o.files:
+        if name.endswith((".csv", ".svg")):
+            assert (tmp_path / "opened" / name).read_bytes() == (tmp_path / "py" / name).read_bytes(), name
+
+
+def test_report_default_k_is_the_clis(cli, tmp_path):
+    # k defaults to ⌈T/4⌉ of the runs read (10 for the 40 CelebA tasks).
+    runs = CELEBA[:2]
+    flags = ["--permutations", "0", "--bootstrap", "0", "--groups", "0"]
+    p = cli.run("report", *runs, "--out", tmp_path / "cli", *flags)
+    assert p.returncode == 0, p.stderr
+    mi.report(runs, out=tmp_path / "py", permutations=0, bootstrap=0, groups=0)
+    for name in ("clusters.csv",):
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "py" / name).read_bytes()
 
 
 def test_report_errors(cli, tmp_path):

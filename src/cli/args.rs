@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use mtl_inspect::GateKind;
-use mtl_inspect::runs::{ReadOptions, ReadSettings, TaskSource};
+use mtl_inspect::runs::{ReadOptions, ReadSettings, TaskNamesInput};
 
 use super::Failure;
 
@@ -107,7 +107,7 @@ impl ReadArgs {
     /// The reading flags as the library's options.
     pub fn options(&self) -> ReadOptions {
         ReadOptions {
-            tasks: self.tasks.clone().map(TaskSource::File),
+            tasks: self.tasks.clone().map(TaskNamesInput::File),
             layers: self.layers.clone(),
             gate: self.gate.map(GateKind::from),
             key: self.key.clone(),

@@ -30,10 +30,6 @@ pub fn load(path: &Path, s: &LoadSettings) -> Result<Run, Failure> {
     Ok(runs::load(path, &s.read)?)
 }
 
-pub fn load_all(paths: &[PathBuf], s: &LoadSettings) -> Result<Vec<Run>, Failure> {
-    Ok(runs::load_all(paths, &s.read)?)
-}
-
 /// The paths of a multi-run command without mtl-train's optimizer-state
 /// sidecars, so `runs/*.safetensors` just works; each skipped file is
 /// named on stderr.

@@ -72,26 +72,8 @@ pub fn report(
     let s = read.check(Format::Table)?;
     let dir = ReportDir::prepare(out)?;
 
-    eprintln!("reading {} checkpoint(s)…", ckpts.len());
-    let runs = load::load_all(ckpts, &s)?;
     let extra_inputs = super::report_extras::collect(extras, ckpts, &s)?;
-    let t = runs.first().map_or(1, |r| r.importance.n_tasks());
-    let k = a.k.unwrap_or_else(|| t.div_ceil(4).max(1));
-    let clusters =
-        ClusterParams::new(k, a.linkage.into()).map_err(|e| Failure::usage(anyhow!("--k: {e}")))?;
     let names = run_names(ckpts);
-    let sources: Vec<RunSource> = runs
-        .iter()
-        .zip(ckpts)
-        .zip(&names)
-        .map(|((r, path), name)| RunSource {
-            name,
-            path,
-            gates: &r.gates,
-            importance: &r.importance,
-            gate_override: s.read.importance.gate,
-        })
-        .collect();
     let title = a.title.clone().unwrap_or_else(|| {
         let first = names.first().cloned().unwrap_or_default();
         match names.len() {
@@ -99,18 +81,39 @@ pub fn report(
             n => format!("mtl-inspect report: {first} and {} more run(s)", n - 1),
         }
     });
-    let params = ReportParams {
+    let linkage = a.linkage.into();
+    let user_k =
+        |k| ClusterParams::new(k, linkage).map_err(|e| Failure::usage(anyhow!("--k: {e}")));
+    let mut params = ReportParams {
         title,
-        clusters,
+        // The default k depends on the task count, known once a run is
+        // read; per-run reductions do not use the clusters' parameters.
+        clusters: user_k(a.k.unwrap_or(1))?,
         specialization,
         filter_groups,
         filter_groups_all_runs: false,
         stability,
         bins: 40,
     };
-    eprintln!("computing the analyses and rendering the figures…");
+    // One run at a time: each is read, reduced to what the report shows of
+    // it and dropped, so tens of large runs never sit in memory together.
+    let n = ckpts.len();
+    let (_, reduced) = load::stream(ckpts, &s, |i, run| {
+        eprintln!("run {}/{n}: {}", i + 1, run.name);
+        let src = RunSource {
+            name: &names[i],
+            path: &ckpts[i],
+            gates: &run.gates,
+            importance: &run.importance,
+            gate_override: s.read.importance.gate,
+        };
+        inputs::reduce_run(i, n, &src, &params).map_err(report_failure)
+    })?;
+    let tasks = reduced.first().map_or(1, |r| r.tasks().len());
+    params.clusters = user_k(a.k.unwrap_or_else(|| tasks.div_ceil(4).max(1)))?;
+    eprintln!("combining the runs and rendering the figures…");
     let tool = ToolInfo::this_tool(std::env::args().collect());
-    let mut inputs = inputs::collect(&sources, &params, tool).map_err(report_failure)?;
+    let mut inputs = inputs::combine(reduced, &params, tool).map_err(report_failure)?;
     inputs.extras = extra_inputs;
     let files = build_report(&inputs).map_err(report_failure)?;
     let bytes = dir.write_all(&files)?;

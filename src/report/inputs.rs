@@ -12,12 +12,12 @@ use crate::analysis::across_runs::{
 };
 use crate::analysis::capacity::capacity;
 use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
-use crate::analysis::depth::depth_curves;
+use crate::analysis::depth::{DepthCurves, depth_curves};
 use crate::analysis::filter_groups::{FilterGroupParams, filter_groups};
 use crate::analysis::gate_stats::gate_distribution;
-use crate::analysis::similarity::cosine_similarity;
+use crate::analysis::similarity::{SimilarityMatrix, cosine_similarity};
 use crate::analysis::specialization::{SpecializationParams, specialization};
-use crate::analysis::stability::{StabilityParams, stability_of_importance};
+use crate::analysis::stability::{ReducedRun, StabilityParams, stability_of_runs};
 use crate::checkpoint::discover::Gates;
 use crate::importance::{GateKind, ImportanceMatrix};
 
@@ -98,11 +98,66 @@ pub fn provenance(src: &RunSource<'_>) -> Result<Provenance, ReportError> {
     })
 }
 
-/// Runs the analyses of every figure. Filter groups that cannot be made
-/// (k larger than the live filters) leave that run's figure out rather
-/// than failing the report; every other analysis error is returned.
-pub fn collect(
-    runs: &[RunSource<'_>],
+/// One run's share of the report: its own results, and what the sections
+/// across runs need from it. Made from one loaded run by [`reduce_run`], so
+/// a report over many runs can read them one at a time.
+pub struct ReportRun {
+    results: RunResults,
+    depth: DepthCurves,
+    /// For the stability section, when the report has several runs.
+    stability: Option<ReducedRun>,
+}
+
+impl ReportRun {
+    /// The run's tasks, in row order.
+    pub fn tasks(&self) -> &[String] {
+        &self.results.provenance.tasks
+    }
+}
+
+/// Runs every per-run analysis of the report on run `index` of `n_runs`.
+/// Filter groups that cannot be made (k larger than the live filters)
+/// leave that run's figure out rather than failing the report.
+pub fn reduce_run(
+    index: usize,
+    n_runs: usize,
+    src: &RunSource<'_>,
+    p: &ReportParams,
+) -> Result<ReportRun, ReportError> {
+    let im = src.importance;
+    let mut notes = Vec::new();
+    let wanted = p
+        .filter_groups
+        .as_ref()
+        .filter(|_| index == 0 || p.filter_groups_all_runs);
+    let fg = match wanted.map(|fp| filter_groups(im, fp)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            notes.push(format!("filter groups of {} are not shown: {e}", src.name));
+            None
+        }
+        None => None,
+    };
+    Ok(ReportRun {
+        results: RunResults {
+            provenance: provenance(src)?,
+            capacity: capacity(im),
+            similarity: cosine_similarity(im),
+            specialization: specialization(im, &p.specialization),
+            gates: gate_distribution(im, p.bins),
+            filter_groups: fg,
+            notes,
+        },
+        depth: depth_curves(im),
+        stability: (n_runs > 1)
+            .then(|| ReducedRun::new(src.name.to_string(), im, index, &p.stability)),
+    })
+}
+
+/// The report's inputs from every run's reduction, in run order: the
+/// sections across runs (depth curves, clusters, stability, spreads).
+pub fn combine(
+    runs: Vec<ReportRun>,
     p: &ReportParams,
     tool: ToolInfo,
 ) -> Result<ReportInputs, ReportError> {
@@ -112,47 +167,22 @@ pub fn collect(
         ));
     }
     let mut results = Vec::with_capacity(runs.len());
-    let mut sims = Vec::with_capacity(runs.len());
-    for (r, src) in runs.iter().enumerate() {
-        let im = src.importance;
-        let similarity = cosine_similarity(im);
-        sims.push((src.name.to_string(), similarity.clone()));
-        let mut notes = Vec::new();
-        let wanted = p
-            .filter_groups
-            .as_ref()
-            .filter(|_| r == 0 || p.filter_groups_all_runs);
-        let fg = match wanted.map(|fp| filter_groups(im, fp)) {
-            Some(Ok(r)) => Some(r),
-            Some(Err(e)) => {
-                notes.push(format!("filter groups of {} are not shown: {e}", src.name));
-                None
-            }
-            None => None,
-        };
-        results.push(RunResults {
-            provenance: provenance(src)?,
-            capacity: capacity(im),
-            similarity,
-            specialization: specialization(im, &p.specialization),
-            gates: gate_distribution(im, p.bins),
-            filter_groups: fg,
-            notes,
-        });
+    let mut depths = Vec::with_capacity(runs.len());
+    let mut reduced = Vec::with_capacity(runs.len());
+    for r in runs {
+        let name = r.results.provenance.run.clone();
+        depths.push((name, r.depth));
+        reduced.extend(r.stability);
+        results.push(r.results);
     }
-    let depth = depth_across_runs(
-        &runs
-            .iter()
-            .map(|s| (s.name.to_string(), depth_curves(s.importance)))
-            .collect::<Vec<_>>(),
-    )?;
+    let depth = depth_across_runs(&depths)?;
+    let sims: Vec<(String, SimilarityMatrix)> = results
+        .iter()
+        .map(|r| (r.provenance.run.clone(), r.similarity.clone()))
+        .collect();
     let clusters = cluster_runs(&sims, &p.clusters)?;
-    let stability = if runs.len() > 1 {
-        let ims: Vec<(String, &ImportanceMatrix)> = runs
-            .iter()
-            .map(|s| (s.name.to_string(), s.importance))
-            .collect();
-        Some(stability_of_importance(&ims, &p.stability)?)
+    let stability = if results.len() > 1 {
+        Some(stability_of_runs(reduced, &p.stability)?)
     } else {
         None
     };
@@ -178,6 +208,21 @@ pub fn collect(
         tool,
         extras: Default::default(),
     })
+}
+
+/// Runs the analyses of every figure on runs already loaded
+/// ([`reduce_run`] on each, then [`combine`]).
+pub fn collect(
+    runs: &[RunSource<'_>],
+    p: &ReportParams,
+    tool: ToolInfo,
+) -> Result<ReportInputs, ReportError> {
+    let reduced = runs
+        .iter()
+        .enumerate()
+        .map(|(i, src)| reduce_run(i, runs.len(), src, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    combine(reduced, p, tool)
 }
 
 /// Short, unique run names for figures: each file's stem (`run3`), with
