@@ -2,9 +2,12 @@
 //! whiskers and a marker per category: the capacity split of paper Fig. 3
 //! (shared and independent capacity per task, total capacity as a marker;
 //! across runs the bars are means and the whiskers the runs' range).
-//! Categories run down the page so 40 task names stay horizontal and legible.
+//! Categories run down the page so 40 task names stay horizontal and legible;
+//! above [`ranked::MAX_BAR_CATEGORIES`] the same figure is drawn as ranked
+//! profiles ([`ranked`]), which stay one screen tall.
 
 use super::ReportError;
+use super::ranked;
 use super::style::{self, Scale};
 use super::svg::{self, Anchor, AxisSpec, Swatch, TextSpec};
 
@@ -30,8 +33,16 @@ pub struct BarFigure {
     pub whisker_label: Option<String>,
 }
 
+/// Whether [`render`] draws `f` as ranked profiles rather than bars.
+pub fn is_ranked(f: &BarFigure) -> bool {
+    f.categories.len() > ranked::MAX_BAR_CATEGORIES
+}
+
 pub fn render(f: &BarFigure) -> Result<String, ReportError> {
     check(f)?;
+    if is_ranked(f) {
+        return ranked::render(f);
+    }
     let n = f.categories.len();
     let m = f.series.len().max(1);
     let bar = if n > 20 { 7 } else { 12 };

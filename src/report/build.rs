@@ -87,7 +87,14 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
     sec.blocks.push(b.figure(
         "capacity.svg",
         bars::render(&cap)?,
-        if multi {
+        if bars::is_ranked(&cap) {
+            let over = if multi {
+                format!(" (means over the {n_runs} runs; bands span their min–max)")
+            } else {
+                String::new()
+            };
+            format!("Each task's capacity C (black line) and its shared and independent parts{over}, with C² = shared² + independent², for the {} tasks ranked by C: too many to name in a figure, so each task's values are in the tables below. Where the orange line rises, tasks use filters no other task relies on.", cap.categories.len())
+        } else if multi {
             format!("Each task's capacity C (black tick) splits into the part shared with other tasks and its independent part, with C² = shared² + independent²; bars are means over the {n_runs} runs and whiskers span their min–max.")
         } else {
             "Each task's capacity C (black tick) splits into the part shared with other tasks and its independent part, with C² = shared² + independent²: a long orange bar marks a task that uses filters no other task relies on.".into()

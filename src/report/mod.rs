@@ -19,6 +19,7 @@ pub mod html;
 pub mod inputs;
 pub mod lines;
 pub mod provenance;
+mod ranked;
 mod raster;
 pub mod stacked;
 pub mod style;
