@@ -572,19 +572,38 @@ fn mantel(
             rb[j * t + i] = v;
         }
     }
-    let mut permuted = vec![0.0; ra.len()];
-    let mut rho_of = |perm: &[usize]| -> Option<f64> {
+    // Permuting moves the centred ranks around: their sum stays 0 and their
+    // spread stays the same, so only the cross product depends on the
+    // permutation. It is gathered and summed in one pass, in four lanes so
+    // the sum is not one chain of dependent additions.
+    let aa: f64 = ra.iter().map(|x| x * x).sum();
+    let bb: f64 = rb_flat.iter().map(|x| x * x).sum();
+    if ra.len() != rb_flat.len() || !(aa > 0.0 && bb > 0.0) {
+        return None;
+    }
+    let norm = (aa * bb).sqrt();
+    let rho_of = |perm: &[usize]| -> Option<f64> {
+        let mut lanes = [0.0f64; 4];
         let mut k = 0;
         for i in 0..t {
             let row = &rb[perm[i] * t..(perm[i] + 1) * t];
-            for &pj in &perm[i + 1..] {
-                permuted[k] = row[pj];
-                k += 1;
+            let rest = &perm[i + 1..];
+            let a = ra.get(k..k + rest.len())?;
+            k += rest.len();
+            let mut cols = rest.chunks_exact(4);
+            let mut vals = a.chunks_exact(4);
+            for (pj, av) in cols.by_ref().zip(vals.by_ref()) {
+                lanes[0] += av[0] * row[pj[0]];
+                lanes[1] += av[1] * row[pj[1]];
+                lanes[2] += av[2] * row[pj[2]];
+                lanes[3] += av[3] * row[pj[3]];
+            }
+            for (&pj, &av) in cols.remainder().iter().zip(vals.remainder()) {
+                lanes[0] += av * row[pj];
             }
         }
-        // Permuting moves the centred ranks around: their sum stays 0 and
-        // their spread stays the same.
-        centred_correlation(ra, &permuted)
+        let ab = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        Some((ab / norm).clamp(-1.0, 1.0))
     };
     let at_least = |r: Option<f64>| r.is_some_and(|r| r >= rho_obs - TIE_TOL);
     let mut perm: Vec<usize> = (0..t).collect();
