@@ -660,6 +660,23 @@ fn report_writes_a_page_and_fails_early_on_a_bad_directory() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("9"));
+    // Runs are read one at a time: a run of another architecture is found
+    // when it is read, and refused with both names.
+    bin()
+        .args([
+            "report",
+            &fx("layouts/stacked_f16.safetensors"),
+            &fx("celeba40/run0.safetensors"),
+            "--out",
+        ])
+        .arg(dir.path().join("rep3"))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("differ")
+                .and(predicate::str::contains("stacked_f16.safetensors"))
+                .and(predicate::str::contains("run0.safetensors")),
+        );
 }
 
 #[test]

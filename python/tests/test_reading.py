@@ -3,13 +3,14 @@
 exception class of the CLI's exit code."""
 
 import csv
+import json
 import io
 
 import numpy as np
 import pytest
 
 import mtl_inspect as mi
-from conftest import FIXTURES, ROOT
+from conftest import CELEBA, FIXTURES, ROOT
 
 FILES = sorted(
     str(p.relative_to(ROOT))
@@ -114,3 +115,35 @@ def test_missing_file_names_the_path(cli):
     with pytest.raises(mi.InputError) as e:
         mi.open("no/such/file.safetensors")
     assert str(e.value) == msg and "no/such/file.safetensors" in msg
+
+
+def _write_safetensors(path, tensors, metadata):
+    # The safetensors layout by hand (the test venv has no safetensors):
+    # u64 header length, JSON header, raw little-endian data.
+    import struct
+
+    header = {"__metadata__": metadata}
+    data = b""
+    for name, arr in tensors.items():
+        raw = np.asarray(arr, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(np.shape(arr)),
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    path.write_bytes(struct.pack("<Q", len(h)) + h + data)
+
+
+def test_optimizer_sidecars_are_skipped_in_lists_with_a_warning_at_the_call(tmp_path):
+    side = tmp_path / "run0.optim.safetensors"
+    _write_safetensors(side, {"backbone.0.norm.gamma.m": np.zeros(3)}, {"mtl.optimizer_step": "12"})
+    want = mi.stability(CELEBA[:2], permutations=0, bootstrap=0).raw
+    # Paths only (read one at a time), and a mix with an opened checkpoint.
+    for runs in ([str(side), *CELEBA[:2]], [str(side), mi.open(CELEBA[0]), CELEBA[1]]):
+        with pytest.warns(UserWarning, match="skipping .*run0.optim.safetensors") as w:
+            got = mi.stability(runs, permutations=0, bootstrap=0).raw
+        assert got == want
+        assert w[0].filename == __file__, "the warning names the caller's line"
+    # Alone it is refused, naming the checkpoint it belongs to.
+    with pytest.raises(mi.InputError, match="optimizer state"):
+        mi.capacity(str(side))

@@ -45,6 +45,8 @@ def test_report_default_k_is_the_clis(cli, tmp_path):
     mi.report(runs, out=tmp_path / "py", permutations=0, bootstrap=0, groups=0)
     for name in ("clusters.csv",):
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "py" / name).read_bytes()
+    # ⌈40/4⌉ = 10 clusters: one line each under the header.
+    assert len((tmp_path / "py" / "clusters.csv").read_text().splitlines()) == 1 + 10
 
 
 def test_report_errors(cli, tmp_path):

@@ -398,7 +398,14 @@ fn norm_blocks(
     blocks.push(files.figure(
         "gradient-norms.svg",
         bars::render(&norms)?,
-        "Norm of each task's gradient on the shared weights (g_t = ∇(L_t / T)), mean over the diagnosed batches with 5–95 % whiskers: the quantity AvgNorm balances.".into(),
+        format!(
+            "Norm of each task's gradient on the shared weights (g_t = ∇(L_t / T)), mean over the diagnosed batches with 5–95 % {}: the quantity AvgNorm balances.",
+            if bars::is_ranked(&norms) {
+                "bands, tasks ranked by the first file's norm (names in the table)"
+            } else {
+                "whiskers"
+            }
+        ),
         None,
     ));
     let mut t = Table::new(&[

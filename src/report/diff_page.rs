@@ -88,7 +88,14 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
         &mut files,
         "diff-tasks.svg",
         bars::render(&tasks_fig)?,
-        "Per task, the change of its shared and independent capacity (bars) and of its capacity C (black tick), eq. 4–5 on all filters: a task whose orange bar grows took filters of its own in B.".into(),
+        if bars::is_ranked(&tasks_fig) {
+            format!(
+                "Per task, the change of its shared and independent capacity and of its capacity C (black line), eq. 4–5 on all filters, for the {} tasks ranked by the change of C (too many to name in a figure; see the table): where the orange line is high, tasks took filters of their own in B.",
+                tasks_fig.categories.len()
+            )
+        } else {
+            "Per task, the change of its shared and independent capacity (bars) and of its capacity C (black tick), eq. 4–5 on all filters: a task whose orange bar grows took filters of its own in B.".into()
+        },
     )];
     blocks.push(table_block(
         &mut files,

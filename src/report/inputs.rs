@@ -182,6 +182,13 @@ pub fn combine(
         .collect();
     let clusters = cluster_runs(&sims, &p.clusters)?;
     let stability = if results.len() > 1 {
+        if reduced.len() != results.len() {
+            return Err(ReportError::Inputs(format!(
+                "{} runs but {} stability reductions: reduce_run must be told the number of runs",
+                results.len(),
+                reduced.len()
+            )));
+        }
         Some(stability_of_runs(reduced, &p.stability)?)
     } else {
         None

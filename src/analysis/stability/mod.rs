@@ -543,6 +543,33 @@ fn next_permutation(perm: &mut [usize]) -> bool {
     true
 }
 
+/// `Σ_{i<j} ra[(i, j)] · rb[perm[i], perm[j]]` with `ra` the upper triangle
+/// in row order and `rb` the full symmetric `t × t` matrix: the gather and
+/// the sum in one pass, in four lanes so the sum is not one chain of
+/// dependent additions. `None` when `ra` is shorter than the triangle.
+fn permuted_cross(ra: &[f64], rb: &[f64], t: usize, perm: &[usize]) -> Option<f64> {
+    let mut lanes = [0.0f64; 4];
+    let mut k = 0;
+    for i in 0..t {
+        let row = rb.get(perm[i] * t..(perm[i] + 1) * t)?;
+        let rest = &perm[i + 1..];
+        let a = ra.get(k..k + rest.len())?;
+        k += rest.len();
+        let mut cols = rest.chunks_exact(4);
+        let mut vals = a.chunks_exact(4);
+        for (pj, av) in cols.by_ref().zip(vals.by_ref()) {
+            lanes[0] += av[0] * row[pj[0]];
+            lanes[1] += av[1] * row[pj[1]];
+            lanes[2] += av[2] * row[pj[2]];
+            lanes[3] += av[3] * row[pj[3]];
+        }
+        for (&pj, &av) in cols.remainder().iter().zip(vals.remainder()) {
+            lanes[0] += av * row[pj];
+        }
+    }
+    Some((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+}
+
 /// Mantel p-value of `rho_obs` for a pair of runs given by the centred
 /// ranks of their upper triangles (`t` tasks), permuting the second run.
 ///
@@ -582,29 +609,8 @@ fn mantel(
         return None;
     }
     let norm = (aa * bb).sqrt();
-    let rho_of = |perm: &[usize]| -> Option<f64> {
-        let mut lanes = [0.0f64; 4];
-        let mut k = 0;
-        for i in 0..t {
-            let row = &rb[perm[i] * t..(perm[i] + 1) * t];
-            let rest = &perm[i + 1..];
-            let a = ra.get(k..k + rest.len())?;
-            k += rest.len();
-            let mut cols = rest.chunks_exact(4);
-            let mut vals = a.chunks_exact(4);
-            for (pj, av) in cols.by_ref().zip(vals.by_ref()) {
-                lanes[0] += av[0] * row[pj[0]];
-                lanes[1] += av[1] * row[pj[1]];
-                lanes[2] += av[2] * row[pj[2]];
-                lanes[3] += av[3] * row[pj[3]];
-            }
-            for (&pj, &av) in cols.remainder().iter().zip(vals.remainder()) {
-                lanes[0] += av * row[pj];
-            }
-        }
-        let ab = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-        Some((ab / norm).clamp(-1.0, 1.0))
-    };
+    let rho_of =
+        |perm: &[usize]| permuted_cross(ra, &rb, t, perm).map(|ab| (ab / norm).clamp(-1.0, 1.0));
     let at_least = |r: Option<f64>| r.is_some_and(|r| r >= rho_obs - TIE_TOL);
     let mut perm: Vec<usize> = (0..t).collect();
     if let Some(total) = factorial_up_to(t, permutations) {
@@ -663,6 +669,43 @@ mod tests {
         assert_eq!(factorial_up_to(4, 23), None);
         assert_eq!(factorial_up_to(40, usize::MAX), None);
         assert!(!next_permutation(&mut [0]));
+    }
+
+    #[test]
+    fn permuted_cross_is_the_gathered_dot_product() {
+        // The reference: gather the permuted triangle, then one plain sum.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        for t in 2..14 {
+            let full: Vec<f64> = (0..t * t).map(|_| rng.r#gen::<f64>() - 0.5).collect();
+            let mut rb = vec![0.0; t * t];
+            for i in 0..t {
+                for j in 0..t {
+                    rb[i * t + j] = if i < j {
+                        full[i * t + j]
+                    } else {
+                        full[j * t + i]
+                    };
+                }
+            }
+            let ra: Vec<f64> = (0..t * (t - 1) / 2).map(|_| rng.r#gen::<f64>()).collect();
+            let mut perm: Vec<usize> = (0..t).collect();
+            for _ in 0..5 {
+                perm.shuffle(&mut rng);
+                let mut gathered = Vec::new();
+                for i in 0..t {
+                    for j in i + 1..t {
+                        gathered.push(rb[perm[i] * t + perm[j]]);
+                    }
+                }
+                let want: f64 = ra.iter().zip(&gathered).map(|(a, b)| a * b).sum();
+                let got = permuted_cross(&ra, &rb, t, &perm).unwrap();
+                assert!(
+                    (got - want).abs() <= 1e-12 * (1.0 + want.abs()),
+                    "t {t}: {got} vs {want}"
+                );
+            }
+        }
+        assert_eq!(permuted_cross(&[1.0], &[0.0; 9], 3, &[0, 1, 2]), None);
     }
 
     #[test]
