@@ -208,50 +208,100 @@ impl Geometry {
         })
     }
 
-    /// Calls `f(patch index, input index)` for every patch value of `chunk`
-    /// that lies inside the input (the rest are the zero padding). Patches
-    /// are stored transposed, `[C·k·k, len]`, so the inner loop walks along
-    /// an input row. Input indices count from the chunk's first image.
+    /// The output columns `ox` whose tap `kx` lies inside the input:
+    /// `0 ≤ ox·stride + kx − pad < w`.
+    fn inside(&self, kx: usize) -> std::ops::Range<usize> {
+        let (stride, pad, w) = (self.stride, self.pad, self.w);
+        let first = pad.saturating_sub(kx).div_ceil(stride);
+        // Last: the largest ox with ox·stride ≤ w − 1 + pad − kx.
+        let end = match (w + pad).checked_sub(kx + 1) {
+            Some(room) => room / stride + 1,
+            None => 0,
+        };
+        first.min(self.wo)..end.min(self.wo).max(first.min(self.wo))
+    }
+
+    /// Walks the transposed patches `[C·k·k, len]` of `chunk` in runs along
+    /// an output row: `f(patch index, Some(input index), n)` for `n`
+    /// values that read the input at `input index + q·stride`, `q < n`, and
+    /// `f(patch index, None, n)` for `n` values of zero padding. Every patch
+    /// value is in exactly one run. Input indices count from the chunk's
+    /// first image.
     #[inline(always)]
-    fn taps<F: FnMut(usize, usize)>(&self, chunk: Chunk, mut f: F) {
+    fn runs<F: FnMut(usize, Option<usize>, usize)>(&self, chunk: Chunk, mut f: F) {
         let (k, rows, n) = (self.k, self.rows(), chunk.len);
         let first_image = chunk.start / rows;
         let plane = self.h * self.w;
         for j in 0..self.kk() {
             let (ch, ky, kx) = (j / (k * k), (j / k) % k, j % k);
+            let inside = self.inside(kx);
             let mut r = chunk.start;
             while r < chunk.start + n {
                 let (image, local) = (r / rows, r % rows);
                 let (oy, ox0) = (local / self.wo, local % self.wo);
                 let ox1 = self.wo.min(ox0 + chunk.start + n - r);
+                let dst = j * n + (r - chunk.start);
                 let iy = (oy * self.stride + ky) as isize - self.pad as isize;
                 if iy >= 0 && (iy as usize) < self.h {
                     let base = ((image - first_image) * self.c + ch) * plane + iy as usize * self.w;
-                    let dst = j * n + (r - chunk.start);
-                    for ox in ox0..ox1 {
-                        let ix = (ox * self.stride + kx) as isize - self.pad as isize;
-                        if ix >= 0 && (ix as usize) < self.w {
-                            f(dst + ox - ox0, base + ix as usize);
-                        }
+                    let lo = inside.start.clamp(ox0, ox1);
+                    let hi = inside.end.clamp(lo, ox1);
+                    if lo > ox0 {
+                        f(dst, None, lo - ox0);
                     }
+                    if hi > lo {
+                        // ix = ox·stride + kx − pad ≥ 0 for ox ≥ inside.start.
+                        let ix = lo * self.stride + kx - self.pad;
+                        f(dst + lo - ox0, Some(base + ix), hi - lo);
+                    }
+                    if ox1 > hi {
+                        f(dst + hi - ox0, None, ox1 - hi);
+                    }
+                } else {
+                    f(dst, None, ox1 - ox0);
                 }
                 r += ox1 - ox0;
             }
         }
     }
 
-    /// The transposed patches `[C·k·k, len]` of `chunk` into `buf`; `x` holds
-    /// the chunk's images from its first one on.
+    /// The transposed patches `[C·k·k, len]` of `chunk` into `buf` (every
+    /// value written, padding included); `x` holds the chunk's images from
+    /// its first one on.
     fn unfold<E: Elem>(&self, x: &[E], chunk: Chunk, buf: &mut Vec<E>) {
-        buf.clear();
         buf.resize(self.kk() * chunk.len, E::default());
-        self.taps(chunk, |p, i| buf[p] = x[i]);
+        let stride = self.stride;
+        self.runs(chunk, |p, src, n| {
+            let dst = &mut buf[p..p + n];
+            match src {
+                None => dst.fill(E::default()),
+                Some(i) if stride == 1 => dst.copy_from_slice(&x[i..i + n]),
+                Some(i) => {
+                    for (q, d) in dst.iter_mut().enumerate() {
+                        *d = x[i + q * stride];
+                    }
+                }
+            }
+        });
     }
 
     /// Adds the transposed patch gradients `[C·k·k, len]` of `chunk` into
     /// `dx` (col2im), which holds the chunk's images from its first one on.
     fn fold<E: Elem>(&self, cols: &[E], chunk: Chunk, dx: &mut [E]) {
-        self.taps(chunk, |p, i| dx[i] += cols[p]);
+        let stride = self.stride;
+        self.runs(chunk, |p, src, n| {
+            let Some(i) = src else { return };
+            let cols = &cols[p..p + n];
+            if stride == 1 {
+                for (d, &v) in dx[i..i + n].iter_mut().zip(cols) {
+                    *d += v;
+                }
+            } else {
+                for (q, &v) in cols.iter().enumerate() {
+                    dx[i + q * stride] += v;
+                }
+            }
+        });
     }
 
     /// Calls `f(offset in [O, len], offset in the NCHW tensor, run length)`
