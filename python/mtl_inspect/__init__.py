@@ -180,11 +180,10 @@ def open(
         InputError: the file cannot be read, or holds no gates.
         ParameterError: a malformed argument (e.g. an invalid regex).
     """
-    native = _native.open(
-        _os.fspath(path),
+    settings = _native.read_settings(
         **_native_read(tasks=tasks, layers=layers, gate=gate, key=key,
-                       layer_order=layer_order, allow_nonfinite=allow_nonfinite),
-    )
+                       layer_order=layer_order, allow_nonfinite=allow_nonfinite))
+    native = _native.open(_os.fspath(path), read=settings)
     return Checkpoint(native)
 
 
@@ -196,7 +195,7 @@ def _native_read(
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
 ) -> Dict[str, Any]:
-    """The reading keywords as ``_native.open`` / ``read_settings`` take them."""
+    """The reading keywords as ``_native.read_settings`` takes them."""
     tasks_file: Optional[str] = None
     task_names: Optional[List[str]] = None
     if tasks is not None:

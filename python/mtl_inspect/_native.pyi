@@ -33,18 +33,10 @@ class Checkpoint:
     def summary_text(self) -> str: ...
     def dropped_json(self) -> str: ...
 
-def open(
-    path: str,
-    tasks_file: Optional[str] = None,
-    task_names: Optional[Sequence[str]] = None,
-    layers: Optional[str] = None,
-    gate: Optional[str] = None,
-    key: Optional[str] = None,
-    layer_order: Optional[str] = None,
-    allow_nonfinite: bool = False,
-) -> Checkpoint: ...
+def open(path: str, read: Optional[ReadSettings] = None) -> Checkpoint: ...
 class ReadSettings:
-    """Checked reading options, for functions that read paths one at a time."""
+    """Checked reading options from ``read_settings``: for ``open`` and for
+    the functions that read paths one at a time."""
 
 def read_settings(
     tasks_file: Optional[str] = None,

@@ -63,31 +63,9 @@ fn parse_gate(g: &str) -> Result<GateKind, Error> {
     }
 }
 
-/// Python's reading keywords as the library's options (`task_names` wins
-/// only when no `tasks_file` is given).
-#[allow(clippy::too_many_arguments)]
-fn read_options(
-    tasks_file: Option<PathBuf>,
-    task_names: Option<Vec<String>>,
-    layers: Option<String>,
-    gate: Option<String>,
-    key: Option<String>,
-    layer_order: Option<PathBuf>,
-    allow_nonfinite: bool,
-) -> Result<ReadOptions, Error> {
-    Ok(ReadOptions {
-        tasks: tasks_file
-            .map(TaskNamesInput::File)
-            .or(task_names.map(TaskNamesInput::Names)),
-        layers,
-        gate: gate.as_deref().map(parse_gate).transpose()?,
-        key,
-        layer_order,
-        allow_nonfinite,
-    })
-}
-
-/// Checks the reading options once (regex, tasks and layer-order files).
+/// Checks Python's reading keywords once (regex, tasks and layer-order
+/// files) into the library's settings (`task_names` is used only when no
+/// `tasks_file` is given).
 #[pyfunction]
 #[pyo3(signature = (tasks_file=None, task_names=None, layers=None, gate=None, key=None, layer_order=None, allow_nonfinite=false))]
 #[allow(clippy::too_many_arguments)]
@@ -101,15 +79,16 @@ fn read_settings(
     allow_nonfinite: bool,
 ) -> PyResult<PyReadSettings> {
     guard(|| {
-        let opts = read_options(
-            tasks_file,
-            task_names,
+        let opts = ReadOptions {
+            tasks: tasks_file
+                .map(TaskNamesInput::File)
+                .or(task_names.map(TaskNamesInput::Names)),
             layers,
-            gate,
+            gate: gate.as_deref().map(parse_gate).transpose()?,
             key,
             layer_order,
             allow_nonfinite,
-        )?;
+        };
         Ok(PyReadSettings {
             settings: opts.check().map_err(Error::from)?,
         })
@@ -178,33 +157,19 @@ impl PyCheckpoint {
     }
 }
 
-/// Opens and reads a checkpoint (any format the CLI reads).
+/// Opens and reads a checkpoint (any format the CLI reads) with settings
+/// from [`read_settings`] (default: the CLI's defaults).
 #[pyfunction]
-#[pyo3(signature = (path, tasks_file=None, task_names=None, layers=None, gate=None, key=None, layer_order=None, allow_nonfinite=false))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (path, read=None))]
 fn open(
     py: Python<'_>,
     path: PathBuf,
-    tasks_file: Option<PathBuf>,
-    task_names: Option<Vec<String>>,
-    layers: Option<String>,
-    gate: Option<String>,
-    key: Option<String>,
-    layer_order: Option<PathBuf>,
-    allow_nonfinite: bool,
+    read: Option<Bound<'_, PyReadSettings>>,
 ) -> PyResult<PyCheckpoint> {
     guard(|| {
-        let opts = read_options(
-            tasks_file,
-            task_names,
-            layers,
-            gate,
-            key,
-            layer_order,
-            allow_nonfinite,
-        )?;
-        let s = opts.check().map_err(Error::from)?;
-        let run = py.detach(|| runs::load(&path, &s)).map_err(Error::from)?;
+        let default = ReadSettings::default();
+        let s = read.as_ref().map_or(&default, |r| &r.get().settings);
+        let run = py.detach(|| runs::load(&path, s)).map_err(Error::from)?;
         Ok(PyCheckpoint {
             run,
             gate_override: s.importance.gate,

@@ -59,19 +59,7 @@ pub fn render(f: &BarFigure) -> Result<String, ReportError> {
     let y1 = y0 + band * n as i32;
     let height = y1 + 52;
 
-    let all = f
-        .series
-        .iter()
-        .flat_map(|s| {
-            s.values
-                .iter()
-                .copied()
-                .chain(s.range.iter().flatten().flat_map(|r| [r.0, r.1]))
-        })
-        .chain(f.marker.iter().flat_map(|(_, v)| v.iter().copied()))
-        .filter(|v| v.is_finite());
-    let (lo, hi) = all.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let hi = if hi <= lo { lo + 1.0 } else { hi * 1.05 };
+    let (lo, hi) = value_range(f);
     let xs = Scale::new(lo, hi, x0, x1);
 
     svg::render(&f.name, (width as u32, height as u32), |a| {
@@ -149,6 +137,24 @@ pub fn render(f: &BarFigure) -> Result<String, ReportError> {
         )?;
         Ok(())
     })
+}
+
+/// The value axis's range: 0 and every finite value, range and marker,
+/// with 5 % headroom above.
+pub(crate) fn value_range(f: &BarFigure) -> (f64, f64) {
+    let all = f
+        .series
+        .iter()
+        .flat_map(|s| {
+            s.values
+                .iter()
+                .copied()
+                .chain(s.range.iter().flatten().flat_map(|r| [r.0, r.1]))
+        })
+        .chain(f.marker.iter().flat_map(|(_, v)| v.iter().copied()))
+        .filter(|v| v.is_finite());
+    let (lo, hi) = all.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    (lo, if hi <= lo { lo + 1.0 } else { hi * 1.05 })
 }
 
 fn check(f: &BarFigure) -> Result<(), ReportError> {

@@ -8,7 +8,7 @@
 use plotters::style::RGBColor;
 
 use super::ReportError;
-use super::bars::BarFigure;
+use super::bars::{self, BarFigure};
 use super::style::{self, Scale};
 use super::svg::{self, AxisSpec, Swatch};
 
@@ -55,19 +55,7 @@ pub fn render(f: &BarFigure) -> Result<String, ReportError> {
     let y1 = y0 + 320;
     let height = y1 + 60;
 
-    let all = f
-        .series
-        .iter()
-        .flat_map(|s| {
-            s.values
-                .iter()
-                .copied()
-                .chain(s.range.iter().flatten().flat_map(|r| [r.0, r.1]))
-        })
-        .chain(f.marker.iter().flat_map(|(_, v)| v.iter().copied()))
-        .filter(|v| v.is_finite());
-    let (lo, hi) = all.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let hi = if hi <= lo { lo + 1.0 } else { hi * 1.05 };
+    let (lo, hi) = bars::value_range(f);
     let ys = Scale::new(lo, hi, y1, y0);
     let xs = Scale::new(1.0, n.max(2) as f64, x0, x1);
     let xpx = |rank: usize| xs.px((rank + 1) as f64);

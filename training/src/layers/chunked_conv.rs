@@ -465,10 +465,7 @@ impl Geometry {
 }
 
 fn slice<'a, E>(v: &'a [E], l: &Layout, what: &str) -> Result<&'a [E]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("conv2d expects a contiguous {what}"),
-    }
+    super::contiguous_slice(v, l, "conv2d", what)
 }
 
 /// `x` `[B, C, H, W]` convolved with `weight` `[O, C, k, k]`, no bias, by the

@@ -187,10 +187,7 @@ fn moments_of<E: Elem>(x: &[E], blocks: usize, n: usize, c: usize, s: usize, eps
 }
 
 fn contiguous<'a, E: Elem>(v: &'a [E], l: &Layout) -> Result<&'a [E]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("fused norm expects contiguous inputs"),
-    }
+    super::contiguous_slice(v, l, "fused norm", "input")
 }
 
 /// Batch moments of `x` (`[B·N, C, …]`, B = rows / n) over N and the

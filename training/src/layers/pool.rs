@@ -217,10 +217,7 @@ impl Plan {
 }
 
 fn contiguous<'a, E>(v: &'a [E], l: &Layout, what: &str) -> Result<&'a [E]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("max_pool2d expects a contiguous {what}"),
-    }
+    super::contiguous_slice(v, l, "max_pool2d", what)
 }
 
 /// The forward op; its backward is [`MaxPool2dGrad`].
