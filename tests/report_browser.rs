@@ -302,6 +302,7 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
         capacity_across_runs, depth_across_runs, specialization_across_runs,
     };
     use mtl_inspect::analysis::capacity::{CapacityReport, TaskCapacity};
+    use mtl_inspect::analysis::cluster_trust::{TrustParams, judge_clusters};
     use mtl_inspect::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
     use mtl_inspect::analysis::depth::{DepthCurves, LayerDepth};
     use mtl_inspect::analysis::gate_stats::gate_distribution;
@@ -399,6 +400,8 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
         .iter()
         .map(|r| (r.provenance.run.clone(), &r.capacity))
         .collect();
+    let clusters = cluster_runs(&sims, &ClusterParams::new(40, Linkage::Average).unwrap()).unwrap();
+    let stab = stability(&sims, &StabilityParams::new(0, 0).unwrap()).unwrap();
     let inputs = ReportInputs {
         title: "500 tasks × 20 runs".into(),
         capacity_across_runs: capacity_across_runs(&caps).unwrap(),
@@ -409,8 +412,9 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
                 .collect::<Vec<_>>(),
         ),
         depth: depth_across_runs(&depth).unwrap(),
-        clusters: cluster_runs(&sims, &ClusterParams::new(40, Linkage::Average).unwrap()).unwrap(),
-        stability: Some(stability(&sims, &StabilityParams::new(0, 0).unwrap()).unwrap()),
+        cluster_trust: judge_clusters(&clusters, Some(&stab), &TrustParams::default()),
+        clusters,
+        stability: Some(stab),
         tool: ToolInfo::this_tool(vec!["mtl-inspect".into(), "report".into()]),
         runs: results,
         extras: Default::default(),

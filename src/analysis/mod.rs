@@ -4,6 +4,7 @@
 
 pub mod across_runs;
 pub mod capacity;
+pub mod cluster_trust;
 pub mod clusters;
 pub mod depth;
 pub mod diff;

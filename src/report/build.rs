@@ -18,6 +18,7 @@ use super::violins::{self, HistogramFigure, HistogramSeries, ViolinFigure, Violi
 use super::{ReportError, style};
 use crate::analysis::across_runs::{CapacityAcrossRuns, DepthAcrossRuns, Spread};
 use crate::analysis::capacity::CapacityReport;
+use crate::analysis::cluster_trust::ClusterTrust;
 use crate::analysis::clusters::{ClusterReport, Dendrogram};
 use crate::analysis::filter_groups::{FilterGroupReport, GroupKind};
 use crate::analysis::gate_stats::GateDistributionReport;
@@ -52,6 +53,8 @@ pub struct ReportInputs {
     /// Capacity split and mean similarity per layer, per run and over runs.
     pub depth: DepthAcrossRuns,
     pub clusters: ClusterReport,
+    /// Whether the runs agree enough for their clusters to be read.
+    pub cluster_trust: ClusterTrust,
     pub stability: Option<StabilityReport>,
     pub tool: ToolInfo,
     /// Diagnose files and sweeps (sections after the checkpoints' own).
@@ -161,7 +164,7 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
         } else {
             "Task clusters (paper App. C, Table 5)".into()
         },
-        blocks: vec![],
+        blocks: vec![tables::cluster_trust_block(&inp.cluster_trust)],
     };
     if multi {
         let fig = cooccurrence_figure(inp)?;

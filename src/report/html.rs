@@ -44,6 +44,9 @@ pub enum Block {
         collapsed: bool,
     },
     Note(String),
+    /// A caution the reader must see before the numbers that follow it
+    /// (e.g. clusters of runs that disagree), drawn as a boxed note.
+    Warning(String),
     /// A figure kept as a file beside the page and linked, not inlined
     /// (a secondary run's figure too large to inline at hundreds of tasks),
     /// in a closed `<details>` with `summary`.
@@ -75,6 +78,7 @@ th { background: #f2f2f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .tablecap { color: #444; font-size: 0.92rem; }
 .note { color: #444; }
+.warning { background: #fff4e0; border-left: 4px solid #d98200; padding: 8px 12px; color: #3d2a00; max-width: 820px; }
 code, .hash { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.85em; }
 .hash { word-break: break-all; }
 pre { background: #f4f4f4; padding: 8px 10px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
@@ -170,6 +174,10 @@ fn block(o: &mut String, b: &Block) {
             }
         }
         Block::Note(t) => o.push_str(&format!("<p class=\"note\">{}</p>\n", escape(t))),
+        Block::Warning(t) => o.push_str(&format!(
+            "<p class=\"warning\" role=\"note\">{}</p>\n",
+            escape(t)
+        )),
         Block::Linked {
             file,
             caption,

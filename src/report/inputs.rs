@@ -11,6 +11,7 @@ use crate::analysis::across_runs::{
     capacity_across_runs, depth_across_runs, specialization_across_runs,
 };
 use crate::analysis::capacity::capacity;
+use crate::analysis::cluster_trust::{TrustParams, judge_clusters};
 use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
 use crate::analysis::depth::{DepthCurves, depth_curves};
 use crate::analysis::filter_groups::{FilterGroupParams, filter_groups};
@@ -193,6 +194,7 @@ pub fn combine(
     } else {
         None
     };
+    let cluster_trust = judge_clusters(&clusters, stability.as_ref(), &TrustParams::default());
     let capacities: Vec<(String, &crate::analysis::capacity::CapacityReport)> = results
         .iter()
         .map(|r| (r.provenance.run.clone(), &r.capacity))
@@ -211,6 +213,7 @@ pub fn combine(
         specialization_across_runs: specialization_spread,
         depth,
         clusters,
+        cluster_trust,
         stability,
         tool,
         extras: Default::default(),

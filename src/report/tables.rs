@@ -3,6 +3,7 @@
 
 use crate::analysis::across_runs::CapacityAcrossRuns;
 use crate::analysis::capacity::CapacityReport;
+use crate::analysis::cluster_trust::{ClusterTrust, TrustEvidence};
 use crate::analysis::clusters::{ClusterReport, ClusterTie, MergeRule};
 use crate::analysis::depth::{CapacityByLayer, SimilarityByLayer};
 use crate::analysis::diff::DiffReport;
@@ -13,6 +14,8 @@ use crate::analysis::specialization::SpecializationReport;
 use crate::analysis::stability::StabilityReport;
 use crate::checkpoint::summary::CheckpointSummary;
 
+use super::html::Block;
+use super::style::fmt_value;
 use super::table::{Cell, Table, tables_to_text};
 
 /// The layers of a checkpoint (the CSV of `inspect`).
@@ -427,6 +430,47 @@ pub fn merges(r: &ClusterReport) -> Table {
         ]);
     }
     t
+}
+
+/// The block that opens the cluster section: a boxed warning when the runs
+/// disagree, a note saying what was checked when they agree or when one run
+/// cannot be judged. Thresholds and their origin:
+/// [`crate::analysis::cluster_trust`].
+pub fn cluster_trust_block(t: &ClusterTrust) -> Block {
+    const WHERE: &str = "training/README.md, \"Do the groups survive a standard start?\"";
+    match t {
+        ClusterTrust::SingleRun => Block::Note(
+            "One run: whether these clusters are structure or an accident of this run's initialisation cannot be judged. Train several seeds and pass them all (the paper used seven); the report then checks that they agree.".into(),
+        ),
+        ClusterTrust::Agree(e) => Block::Note(format!(
+            "The {} runs agree: mean Spearman {}{} ≥ {:.2} and mean cluster confidence {} ≥ {:.2}, the levels at or above which the shapes study's runs recovered their known task groups ({WHERE}).",
+            e.runs,
+            e.mean_spearman.map_or_else(|| "n/a".into(), fmt_value),
+            interval_words(e),
+            e.min_spearman,
+            fmt_value(e.mean_confidence),
+            e.min_confidence,
+        )),
+        ClusterTrust::Disagree(e) => Block::Warning(format!(
+            "Read these clusters with caution: {}. Mean Spearman {}{}, mean cluster confidence {}. In the shapes study ({WHERE}) settings whose runs agreed less than a mean Spearman of {:.2} or a mean confidence of {:.2} did not recover the known task groups, although each run was trained well; the clusters below are drawn the same way, and much of their structure may be seed noise. More seeds, or training that makes the runs agree, come first.",
+            e.shortfalls.join("; "),
+            e.mean_spearman.map_or_else(|| "n/a".into(), fmt_value),
+            interval_words(e),
+            fmt_value(e.mean_confidence),
+            e.min_spearman,
+            e.min_confidence,
+        )),
+    }
+}
+
+fn interval_words(e: &TrustEvidence) -> String {
+    e.spearman_interval.as_ref().map_or_else(String::new, |ci| {
+        format!(
+            " (95 % interval {}–{} over resampled runs)",
+            fmt_value(ci.low),
+            fmt_value(ci.high)
+        )
+    })
 }
 
 /// A sentence naming a tie that input order decided.

@@ -1,0 +1,232 @@
+//! Whether a set of runs' task clusters can be read as structure or is
+//! seed noise drawn with the same confidence.
+//!
+//! Paper 000 reads task clusters (App. C) from runs whose similarity
+//! matrices agree (mean Spearman 0.8 over seven CelebA seeds). When they do
+//! not, each run's clusters are mostly an accident of its initialisation,
+//! and so is the representative partition of several: the shapes study
+//! (training/README.md, "Do the groups survive a standard start?") measured
+//! the adjusted Rand index against the known groups next to the runs' mean
+//! Spearman and the tasks' cluster confidence over 5 seeds per setting, and
+//! the thresholds below come from where the two part ways there.
+//!
+//! The verdict needs two runs or more; one run alone gets
+//! [`ClusterTrust::SingleRun`]: nothing here can tell its clusters from
+//! noise.
+
+use super::AnalysisError;
+use super::clusters::ClusterReport;
+use super::stability::{Interval, StabilityReport};
+
+/// Below this mean Spearman between runs' similarity matrices the clusters
+/// are flagged. In the shapes study every setting whose runs reached a
+/// mean Spearman of at least this recovered the known groups (ARI ≥ 0.9),
+/// and every setting below it missed them.
+pub const DEFAULT_MIN_SPEARMAN: f64 = 0.7;
+
+/// Below this mean per-task cluster confidence (a task's share of runs and
+/// mates agreeing with its representative cluster) the clusters are
+/// flagged, whatever the Spearman: the runs do not put the same tasks
+/// together.
+pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.7;
+
+/// The two thresholds, each in (0, 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrustParams {
+    min_spearman: f64,
+    min_confidence: f64,
+}
+
+impl Default for TrustParams {
+    fn default() -> Self {
+        TrustParams {
+            min_spearman: DEFAULT_MIN_SPEARMAN,
+            min_confidence: DEFAULT_MIN_CONFIDENCE,
+        }
+    }
+}
+
+impl TrustParams {
+    pub fn new(min_spearman: f64, min_confidence: f64) -> Result<Self, AnalysisError> {
+        for (name, v) in [
+            ("min_spearman", min_spearman),
+            ("min_confidence", min_confidence),
+        ] {
+            if !(v > 0.0 && v < 1.0) {
+                return Err(AnalysisError::Param {
+                    name,
+                    value: v.to_string(),
+                    expected: "a number strictly between 0 and 1".into(),
+                });
+            }
+        }
+        Ok(TrustParams {
+            min_spearman,
+            min_confidence,
+        })
+    }
+    pub fn min_spearman(&self) -> f64 {
+        self.min_spearman
+    }
+    pub fn min_confidence(&self) -> f64 {
+        self.min_confidence
+    }
+}
+
+/// What the runs say about their clusters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum ClusterTrust {
+    /// One run: stability across seeds cannot be judged.
+    SingleRun,
+    /// The runs agree: mean Spearman and mean confidence at or above the
+    /// thresholds.
+    Agree(TrustEvidence),
+    /// The runs disagree: at least one of the two below its threshold.
+    Disagree(TrustEvidence),
+}
+
+/// The numbers behind a verdict.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrustEvidence {
+    pub runs: usize,
+    /// Mean Spearman between the runs' similarity matrices (`None` when no
+    /// pair's is defined, e.g. constant similarities).
+    pub mean_spearman: Option<f64>,
+    /// Its bootstrap interval over resampled runs, when computed.
+    pub spearman_interval: Option<Interval>,
+    /// Mean over tasks of the cluster confidence.
+    pub mean_confidence: f64,
+    pub min_spearman: f64,
+    pub min_confidence: f64,
+    /// Which of the two fell short, in words a caption can use.
+    pub shortfalls: Vec<String>,
+}
+
+/// Judges `clusters` (of `stability.runs.len()` runs) by the runs'
+/// agreement. `stability` is `None` for one run.
+pub fn judge_clusters(
+    clusters: &ClusterReport,
+    stability: Option<&StabilityReport>,
+    p: &TrustParams,
+) -> ClusterTrust {
+    let Some(st) = stability else {
+        return ClusterTrust::SingleRun;
+    };
+    let conf = &clusters.confidence;
+    let mean_confidence = if conf.is_empty() {
+        1.0
+    } else {
+        conf.iter().map(|c| c.confidence).sum::<f64>() / conf.len() as f64
+    };
+    let mut shortfalls = Vec::new();
+    match st.mean {
+        Some(m) if m >= p.min_spearman => {}
+        Some(m) => shortfalls.push(format!(
+            "the runs' similarity matrices agree poorly (mean Spearman {m:.2} < {:.2})",
+            p.min_spearman
+        )),
+        None => shortfalls.push("no pair of runs has a defined Spearman correlation".into()),
+    }
+    if mean_confidence < p.min_confidence {
+        shortfalls.push(format!(
+            "the runs put different tasks together (mean cluster confidence {mean_confidence:.2} < {:.2})",
+            p.min_confidence
+        ));
+    }
+    let evidence = TrustEvidence {
+        runs: st.runs.len(),
+        mean_spearman: st.mean,
+        spearman_interval: st.mean_ci.clone(),
+        mean_confidence,
+        min_spearman: p.min_spearman,
+        min_confidence: p.min_confidence,
+        shortfalls,
+    };
+    if evidence.shortfalls.is_empty() {
+        ClusterTrust::Agree(evidence)
+    } else {
+        ClusterTrust::Disagree(evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
+    use crate::analysis::similarity::SimilarityMatrix;
+    use crate::analysis::stability::{StabilityParams, stability};
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// A 12-task similarity in 3 blocks of 4 (`signal` added inside a
+    /// block) on a base structure that every run shares (uniform in
+    /// [0.3, 0.7], drawn from `base_seed`), plus per-run uniform noise of
+    /// width `noise`; symmetric, unit diagonal.
+    fn run(signal: f64, base_seed: u64, noise: f64, seed: u64) -> SimilarityMatrix {
+        let mut base = Xoshiro256PlusPlus::seed_from_u64(base_seed);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let t = 12;
+        let mut m = vec![vec![0.0; t]; t];
+        for i in 0..t {
+            m[i][i] = 1.0;
+            for j in i + 1..t {
+                let v = 0.3
+                    + 0.4 * base.r#gen::<f64>()
+                    + if i / 4 == j / 4 { signal } else { 0.0 }
+                    + noise * (rng.r#gen::<f64>() - 0.5);
+                m[i][j] = v;
+                m[j][i] = v;
+            }
+        }
+        SimilarityMatrix {
+            tasks: (0..t).map(|i| format!("t{i:02}")).collect(),
+            matrix: m,
+            zero_norm_tasks: vec![],
+        }
+    }
+
+    fn judge(runs: &[(String, SimilarityMatrix)]) -> ClusterTrust {
+        let c = cluster_runs(runs, &ClusterParams::new(3, Linkage::Average).unwrap()).unwrap();
+        let st = (runs.len() > 1).then(|| stability(runs, &StabilityParams::new(0, 0).unwrap()));
+        let st = st.transpose().unwrap();
+        judge_clusters(&c, st.as_ref(), &TrustParams::default())
+    }
+
+    #[test]
+    fn agreeing_runs_pass_and_noise_is_flagged() {
+        let agree: Vec<_> = (0..5)
+            .map(|s| (format!("r{s}"), run(0.3, 7, 0.05, s)))
+            .collect();
+        assert!(
+            matches!(judge(&agree), ClusterTrust::Agree(_)),
+            "{:?}",
+            judge(&agree)
+        );
+        // No shared structure: each run's base is its own draw.
+        let noise: Vec<_> = (0..5)
+            .map(|s| (format!("r{s}"), run(0.0, 100 + s, 0.0, s)))
+            .collect();
+        match judge(&noise) {
+            ClusterTrust::Disagree(e) => {
+                assert!(e.mean_spearman.unwrap() < DEFAULT_MIN_SPEARMAN);
+                assert!(e.shortfalls.iter().any(|s| s.contains("Spearman")), "{e:?}");
+            }
+            other => panic!("noise judged {other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_run_cannot_be_judged() {
+        let one = vec![("r0".to_string(), run(0.3, 7, 0.05, 0))];
+        assert_eq!(judge(&one), ClusterTrust::SingleRun);
+    }
+
+    #[test]
+    fn thresholds_are_validated() {
+        assert!(TrustParams::new(0.0, 0.5).is_err());
+        assert!(TrustParams::new(0.5, 1.0).is_err());
+        assert!(TrustParams::new(f64::NAN, 0.5).is_err());
+        assert!(TrustParams::new(0.8, 0.6).is_ok());
+    }
+}
