@@ -33,7 +33,15 @@ pub struct BenchParams {
 /// Seconds of each timed step (forward, backward, Adam update; BCE on every
 /// task).
 pub fn time_steps(p: &BenchParams, device: &Device) -> Result<Vec<f64>> {
-    let mut model = build_model(p.model, p.norm, p.tasks, 0, NormParams::default(), device)?;
+    let mut model = build_model(
+        p.model,
+        &Default::default(),
+        p.norm,
+        p.tasks,
+        0,
+        NormParams::default(),
+        device,
+    )?;
     model.net.fused = !p.unfused;
     let groups = param_groups(&model.store, 100.0, 0.0);
     let mut opt = Optimizer::new(OptimizerKind::adam(), 3e-4, groups)?;

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::data::shapes::ShapesParams;
 use crate::layers::{NormKind, NormParams};
-use crate::models::{HeadInit, ModelKind};
+use crate::models::{HeadInit, ModelKind, Widths, parse_widths};
 use crate::optim::OptimizerKind;
 use crate::train::TrainParams;
 
@@ -179,9 +179,23 @@ pub struct TrainArgs {
     /// for celeba-cnn, tied for shapes-cnn.
     #[arg(long, value_name = "independent|tied")]
     pub heads: Option<String>,
+    /// Output channels of each convolution, replacing the model's own
+    /// (shapes-cnn: 24,16,16; celeba-cnn: 64,128,128,256,256,512,512).
+    #[arg(long, value_name = "C1,C2,…")]
+    pub filters: Option<String>,
+    /// Widths of fully connected layers (each with a task-specific norm)
+    /// between pooling and the heads, replacing the model's own
+    /// (shapes-cnn: none; celeba-cnn: 512,512). `--fc ''` removes them.
+    #[arg(long, value_name = "W1,W2,…")]
+    pub fc: Option<String>,
     /// Epochs (default: 3 for shapes, 15 for CelebA).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Also keep the model after these epochs, in `epoch<N>/` under --out
+    /// with the run's file name (0: the initial weights), e.g. 0,1,3. For
+    /// measuring at epoch 1 as paper 000 App. D does, or gates over training.
+    #[arg(long, value_name = "N[,N…]")]
+    pub save_epochs: Option<String>,
     /// Batch size (default: 32 for shapes, 256 for CelebA).
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -309,6 +323,28 @@ impl DiagnoseOutputs {
             json,
         })
     }
+}
+
+/// Parses `--save-epochs 0,1,3`: epochs from 0 (the initial weights) to
+/// `epochs`, sorted and without repeats.
+pub fn parse_save_epochs(s: &str, epochs: usize) -> Result<Vec<usize>, UsageError> {
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let e: usize = item.trim().parse().map_err(|_| {
+            UsageError(format!(
+                "--save-epochs '{s}' is not a comma list of epochs like 0,1,3"
+            ))
+        })?;
+        if e > epochs {
+            return Err(UsageError(format!(
+                "--save-epochs asks for epoch {e}, but the run trains {epochs} epoch(s); raise --epochs or drop {e}"
+            )));
+        }
+        out.push(e);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
 }
 
 /// Parses `0..5` (half-open) or `0,3,7`.
@@ -454,6 +490,25 @@ impl TrainArgs {
                 UsageError(format!("unknown --heads '{h}'; choose independent or tied"))
             })?,
         };
+        let widths = Widths {
+            filters: self
+                .filters
+                .as_deref()
+                .map(|s| parse_widths("--filters", s))
+                .transpose()
+                .map_err(UsageError)?,
+            fc: self
+                .fc
+                .as_deref()
+                .map(|s| parse_widths("--fc", s))
+                .transpose()
+                .map_err(UsageError)?,
+        };
+        widths.check(model).map_err(UsageError)?;
+        let save_epochs = match &self.save_epochs {
+            None => Vec::new(),
+            Some(list) => parse_save_epochs(list, epochs)?,
+        };
         Ok(TrainSettings {
             params: TrainParams {
                 model,
@@ -467,6 +522,8 @@ impl TrainArgs {
                 norm_params: NormParams::default(),
                 save_optimizer_state: !self.no_optimizer_state,
                 heads,
+                widths,
+                save_epochs,
                 sweep: Default::default(),
                 task_chunk: task_chunk(self.task_chunk)?,
             },
@@ -668,6 +725,15 @@ impl DiagnoseArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn save_epochs_parse() {
+        assert_eq!(parse_save_epochs("3, 0,1,1", 3).unwrap(), vec![0, 1, 3]);
+        let e = parse_save_epochs("4", 3).unwrap_err().0;
+        assert!(e.contains("epoch 4") && e.contains("--epochs"), "{e}");
+        assert!(parse_save_epochs("1,,2", 3).is_err());
+        assert!(parse_save_epochs("-1", 3).is_err());
+    }
 
     #[test]
     fn seeds_parse() {

@@ -17,11 +17,11 @@ use mtl_train::cli::{
 use mtl_train::data::shapes::{self, ShapesParams};
 use mtl_train::data::{Dataset, celeba};
 use mtl_train::diagnose::DiagnoseParams;
-use mtl_train::layers::{NormKind, NormParams};
+use mtl_train::layers::NormKind;
 use mtl_train::metrics::{TaskScore, mean_regression_mse, mean_scores};
 use mtl_train::models::ModelKind;
 use mtl_train::sweep::Sweep;
-use mtl_train::train::{Progress, RunPaths, build_model, evaluate, train_seed};
+use mtl_train::train::{Progress, RunPaths, evaluate, model_of_checkpoint, train_seed};
 
 // candle allocates every activation and gradient afresh; with glibc's
 // allocator the large ones are mmap'd and unmapped each step, and page
@@ -442,9 +442,7 @@ fn eval(
             dataset.tasks.iter().take(3).collect::<Vec<_>>()
         );
     }
-    // The head initialisation does not matter: every tensor is loaded.
-    let m = build_model(model, norm, tasks.len(), 0, NormParams::default(), &device)?;
-    ckpt.load_into(&m.store)?;
+    let m = model_of_checkpoint(&ckpt, path, model, norm, tasks.len(), &device)?;
     let split = if test_split {
         &dataset.test
     } else {

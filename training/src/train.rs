@@ -22,7 +22,7 @@ use crate::data::{Dataset, Split};
 use crate::layers::{NormKind, NormParams};
 use crate::metrics::{TaskMetrics, TaskScore, mean_regression_mse, mean_scores};
 use crate::models::loss::multi_task_loss;
-use crate::models::{HeadInit, ModelKind, MultiTaskNet};
+use crate::models::{HeadInit, ModelKind, MultiTaskNet, Widths};
 use crate::optim::{Optimizer, OptimizerKind, param_groups};
 use crate::step::train_step;
 use crate::vars::ParamStore;
@@ -46,6 +46,11 @@ pub struct TrainParams {
     pub save_optimizer_state: bool,
     /// How the heads start (`mtl.heads`).
     pub heads: HeadInit,
+    /// Layer widths replacing the model's own (`mtl.filters`, `mtl.fc`).
+    pub widths: Widths,
+    /// Epochs after which a copy of the model goes to `epoch<N>/` beside
+    /// the run (`--save-epochs`; 0 is the initial state), sorted, unique.
+    pub save_epochs: Vec<usize>,
     /// The values a sweep varies, by flag (`alpha`, `noise`), recorded as
     /// the JSON object `mtl.sweep`; empty for a single run.
     pub sweep: BTreeMap<String, f64>,
@@ -60,45 +65,58 @@ pub struct Model {
     pub net: MultiTaskNet,
 }
 
-/// Builds `kind` for `tasks` tasks with the model's own head
+/// Builds `kind` with `widths` for `tasks` tasks with the model's own head
 /// initialisation, weights drawn from `seed`.
 pub fn build_model(
     kind: ModelKind,
+    widths: &Widths,
     norm: NormKind,
     tasks: usize,
     seed: u64,
     norm_params: NormParams,
     device: &Device,
 ) -> Result<Model> {
-    build_model_with_heads(
-        kind,
-        kind.spec().heads,
-        norm,
-        tasks,
-        seed,
-        norm_params,
-        device,
-    )
+    let heads = kind.spec().heads;
+    build_model_with_heads(kind, heads, widths, norm, tasks, seed, norm_params, device)
 }
 
 /// [`build_model`] with the heads started as `heads`.
+#[allow(clippy::too_many_arguments)]
 pub fn build_model_with_heads(
     kind: ModelKind,
     heads: HeadInit,
+    widths: &Widths,
     norm: NormKind,
     tasks: usize,
     seed: u64,
     norm_params: NormParams,
     device: &Device,
 ) -> Result<Model> {
+    widths.check(kind).map_err(anyhow::Error::msg)?;
     let store = ParamStore::new(DType::F32, device.clone());
-    let spec = crate::models::ConvNetSpec {
-        heads,
-        ..kind.spec()
-    };
+    let spec = kind.spec_with(heads, widths);
     let net = MultiTaskNet::new(&spec, norm, tasks, norm_params, &store.builder(seed))
         .with_context(|| format!("building {kind} with {norm} for {tasks} tasks"))?;
     Ok(Model { store, net })
+}
+
+/// Rebuilds the network a checkpoint written by `train_seed` holds (its
+/// model, norm, tasks and `mtl.filters`/`mtl.fc` widths) and loads every
+/// tensor into it; the head initialisation does not matter, all is loaded.
+pub fn model_of_checkpoint(
+    ckpt: &LoadedCheckpoint,
+    path: &Path,
+    kind: ModelKind,
+    norm: NormKind,
+    tasks: usize,
+    device: &Device,
+) -> Result<Model> {
+    let widths = Widths::from_metadata(ckpt.meta("filters"), ckpt.meta("fc"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let m = build_model(kind, &widths, norm, tasks, 0, NormParams::default(), device)
+        .with_context(|| format!("rebuilding the network of {}", path.display()))?;
+    ckpt.load_into(&m.store)?;
+    Ok(m)
 }
 
 /// One line of the per-epoch CSV.
@@ -194,6 +212,15 @@ impl RunPaths {
             metrics_csv: dir.join(format!("{stem}.metrics.csv")),
         }
     }
+
+    /// `<dir>/epoch<N>/<stem>.safetensors`: the copy `--save-epochs` keeps
+    /// after epoch `epoch` (0: the initial weights), under the run's own
+    /// file name so a folder of them reads like the runs' folder.
+    pub fn at_epoch(&self, epoch: usize) -> PathBuf {
+        let dir = self.checkpoint.parent().unwrap_or(Path::new("."));
+        let name = self.checkpoint.file_name().unwrap_or_default();
+        dir.join(format!("epoch{epoch}")).join(name)
+    }
 }
 
 /// The outcome of a seed.
@@ -221,6 +248,8 @@ pub enum Selection {
     /// The best mean validation F1 so far.
     Best,
     Last,
+    /// A copy kept by `--save-epochs`.
+    Epoch,
 }
 
 impl Selection {
@@ -228,6 +257,7 @@ impl Selection {
         match self {
             Selection::Best => "best_val_mean_f1",
             Selection::Last => "last",
+            Selection::Epoch => "epoch",
         }
     }
 }
@@ -299,6 +329,9 @@ fn run_info(
     extra.insert("model".into(), params.model.name().into());
     extra.insert("alpha".into(), params.alpha.to_string());
     extra.insert("heads".into(), params.heads.name().into());
+    for (key, value) in params.widths.metadata() {
+        extra.insert(key.into(), value);
+    }
     if !params.sweep.is_empty() {
         extra.insert(
             "sweep".into(),
@@ -387,6 +420,7 @@ pub fn train_seed(
     let model = build_model_with_heads(
         params.model,
         params.heads,
+        &params.widths,
         params.norm,
         t,
         seed,
@@ -395,49 +429,14 @@ pub fn train_seed(
     )?;
     let regression = regression_mask(data);
     let mut opt = optimizer_for(&model, params)?;
-    let mut start_epoch = 0;
-    let mut records: Vec<EpochRecord> = Vec::new();
-    let mut best: Option<BestEpoch> = None;
-    if let Some(ckpt) = resume {
-        let loaded = LoadedCheckpoint::open(ckpt, device)?;
-        check_resume(&loaded, data, params, seed)?;
-        loaded.load_into(&model.store)?;
-        let number = |key: &str| -> Result<f64> {
-            loaded
-                .require(key)?
-                .parse()
-                .with_context(|| format!("mtl.{key} of {} is not a number", ckpt.display()))
-        };
-        start_epoch = number("epoch")? as usize;
-        if loaded.meta("best_epoch").is_none() {
-            bail!(
-                "cannot resume from {}: it has no mtl.best_epoch (written before best-epoch selection); start the run afresh",
-                ckpt.display()
-            );
-        }
-        best = Some(BestEpoch {
-            epoch: number("best_epoch")? as usize,
-            val_mean_f1: number("best_val_mean_f1")?,
-        });
-        let optim = checkpoint::optimizer_path(ckpt);
-        if optim.exists() {
-            let o = LoadedCheckpoint::open(&optim, device)?;
-            let step: u64 = o.require("optimizer_step")?.parse().with_context(|| {
-                format!("mtl.optimizer_step of {} is not a number", optim.display())
-            })?;
-            opt.load_state(step, &|name| o.tensors.get(name).cloned())
-                .with_context(|| format!("restoring optimizer state from {}", optim.display()))?;
-        } else {
-            bail!(
-                "cannot resume from {}: its optimizer state {} is missing (runs with --no-optimizer-state cannot be resumed exactly)",
-                ckpt.display(),
-                optim.display()
-            );
-        }
-        if paths.metrics_csv.exists() {
-            records = read_csv_records(&paths.metrics_csv, start_epoch)?;
-        }
-    }
+    let Resumed {
+        start_epoch,
+        mut records,
+        mut best,
+    } = match resume {
+        Some(ckpt) => resume_from(ckpt, &model, &mut opt, data, params, seed, paths, device)?,
+        None => Resumed::fresh(),
+    };
     let started = Instant::now();
     if start_epoch >= params.epochs {
         bail!(
@@ -451,42 +450,32 @@ pub fn train_seed(
             .with_context(|| format!("creating folder {}", dir.display()))?;
     }
     let mut val = Vec::new();
+    if start_epoch == 0 && params.save_epochs.contains(&0) {
+        let (_, initial) = evaluate(&model, data, &data.val, params.batch_size)?;
+        let first = BestEpoch {
+            epoch: 0,
+            val_mean_f1: mean_scores(&initial).f1,
+        };
+        save_epoch_copy(&model, data, params, seed, paths, first, &initial, 0)?;
+    }
     for epoch in start_epoch..params.epochs {
-        // One generator per (seed, epoch): a resumed run shuffles as an
-        // uninterrupted one would.
-        let mut rng =
-            Xoshiro256PlusPlus::seed_from_u64(seed.wrapping_mul(1_000_003) ^ epoch as u64);
-        let batches = data.train.epoch_batches(params.batch_size, &mut rng);
-        let steps = batches.len();
-        let t0 = Instant::now();
-        let mut loss_sum = 0.0;
-        for (step, idx) in batches.iter().enumerate() {
-            let (x, y) = data.train.batch(idx, data.image_size, t, device)?;
-            let l = train_step(&model.net, &mut opt, &x, &y, &regression, params.task_chunk)?;
-            if !l.is_finite() {
-                bail!(
-                    "training diverged at epoch {} step {step}: loss is {l}; lower --lr or --alpha",
-                    epoch + 1
-                );
-            }
-            loss_sum += l;
-            let secs = t0.elapsed().as_secs_f64().max(1e-9);
-            on_progress(Progress::Step {
-                epoch: epoch + 1,
-                epochs: params.epochs,
-                step: step + 1,
-                steps,
-                loss: l,
-                images_per_sec: ((step + 1) * params.batch_size) as f64 / secs,
-            });
-        }
-        let train_secs = t0.elapsed().as_secs_f64();
+        let (train_loss, train_secs, steps) = train_epoch(
+            &model,
+            &mut opt,
+            data,
+            params,
+            seed,
+            epoch,
+            &regression,
+            device,
+            on_progress,
+        )?;
         let (val_loss, scores) = evaluate(&model, data, &data.val, params.batch_size)?;
         val = scores;
         let m = mean_scores(&val);
         let record = EpochRecord {
             epoch: epoch + 1,
-            train_loss: loss_sum / steps.max(1) as f64,
+            train_loss,
             val_loss,
             val_f1: m.f1,
             val_accuracy: m.accuracy,
@@ -528,16 +517,36 @@ pub fn train_seed(
                 &opt.state_tensors(),
             )?;
         }
+        if params.save_epochs.contains(&(epoch + 1)) {
+            save_epoch_copy(&model, data, params, seed, paths, best_now, &val, epoch + 1)?;
+        }
         on_progress(Progress::Epoch(&record));
     }
-    let last_epoch = params.epochs;
     let best = best.unwrap_or(BestEpoch {
-        epoch: last_epoch,
+        epoch: params.epochs,
         val_mean_f1: mean_scores(&val).f1,
     });
-    // Test metrics of the last epoch, then of the best one on its own
-    // weights (loaded back unless it is the last).
-    let (_, test_last) = evaluate(&model, data, &data.test, params.batch_size)?;
+    let mut summary = finish_run(&model, data, params, seed, paths, best, val, device)?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Test metrics of the last epoch, then of the best one on its own weights
+/// (loaded back unless it is the last), written into both checkpoints.
+/// `val` is the last epoch's validation scores; `seconds` is left at 0.
+#[allow(clippy::too_many_arguments)]
+fn finish_run(
+    model: &Model,
+    data: &Dataset,
+    params: &TrainParams,
+    seed: u64,
+    paths: &RunPaths,
+    best: BestEpoch,
+    val: Vec<TaskScore>,
+    device: &Device,
+) -> Result<RunSummary> {
+    let last_epoch = params.epochs;
+    let (_, test_last) = evaluate(model, data, &data.test, params.batch_size)?;
     let last_snap = Snapshot {
         epoch: last_epoch,
         selection: Selection::Last,
@@ -545,14 +554,14 @@ pub fn train_seed(
         val: &val,
         test: Some(&test_last),
     };
-    let info = run_info(&model, data, params, seed, &last_snap);
+    let info = run_info(model, data, params, seed, &last_snap);
     checkpoint::save(&paths.last, &model.store, &info)?;
     let (best_val, best_test) = if best.epoch == last_epoch {
         (val.clone(), test_last)
     } else {
         LoadedCheckpoint::open(&paths.checkpoint, device)?.load_into(&model.store)?;
-        let (_, v) = evaluate(&model, data, &data.val, params.batch_size)?;
-        let (_, t) = evaluate(&model, data, &data.test, params.batch_size)?;
+        let (_, v) = evaluate(model, data, &data.val, params.batch_size)?;
+        let (_, t) = evaluate(model, data, &data.test, params.batch_size)?;
         (v, t)
     };
     let best_snap = Snapshot {
@@ -562,15 +571,174 @@ pub fn train_seed(
         val: &best_val,
         test: Some(&best_test),
     };
-    let info = run_info(&model, data, params, seed, &best_snap);
+    let info = run_info(model, data, params, seed, &best_snap);
     checkpoint::save(&paths.checkpoint, &model.store, &info)?;
     Ok(RunSummary {
         checkpoint: paths.checkpoint.clone(),
         best_epoch: best.epoch,
         val: best_val,
         test: best_test,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: 0.0,
     })
+}
+
+/// Trains epoch `epoch` (0-based): one pass over the training split in the
+/// order the (seed, epoch) generator deals, so a resumed run shuffles as an
+/// uninterrupted one would. Returns the mean loss, the seconds and the
+/// number of steps.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch(
+    model: &Model,
+    opt: &mut Optimizer,
+    data: &Dataset,
+    params: &TrainParams,
+    seed: u64,
+    epoch: usize,
+    regression: &[bool],
+    device: &Device,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<(f64, f64, usize)> {
+    let t = data.tasks.len();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed.wrapping_mul(1_000_003) ^ epoch as u64);
+    let batches = data.train.epoch_batches(params.batch_size, &mut rng);
+    let steps = batches.len();
+    let t0 = Instant::now();
+    let mut loss_sum = 0.0;
+    for (step, idx) in batches.iter().enumerate() {
+        let (x, y) = data.train.batch(idx, data.image_size, t, device)?;
+        let l = train_step(&model.net, opt, &x, &y, regression, params.task_chunk)?;
+        if !l.is_finite() {
+            bail!(
+                "training diverged at epoch {} step {step}: loss is {l}; lower --lr or --alpha",
+                epoch + 1
+            );
+        }
+        loss_sum += l;
+        let secs = t0.elapsed().as_secs_f64().max(1e-9);
+        on_progress(Progress::Step {
+            epoch: epoch + 1,
+            epochs: params.epochs,
+            step: step + 1,
+            steps,
+            loss: l,
+            images_per_sec: ((step + 1) * params.batch_size) as f64 / secs,
+        });
+    }
+    Ok((
+        loss_sum / steps.max(1) as f64,
+        t0.elapsed().as_secs_f64(),
+        steps,
+    ))
+}
+
+/// Where a run starts: its first epoch, the metrics so far and the best
+/// epoch so far.
+struct Resumed {
+    start_epoch: usize,
+    records: Vec<EpochRecord>,
+    best: Option<BestEpoch>,
+}
+
+impl Resumed {
+    fn fresh() -> Self {
+        Resumed {
+            start_epoch: 0,
+            records: Vec::new(),
+            best: None,
+        }
+    }
+}
+
+/// Loads the last-epoch checkpoint `ckpt` and its optimiser state into
+/// `model` and `opt`, after checking that it is this run's.
+#[allow(clippy::too_many_arguments)]
+fn resume_from(
+    ckpt: &Path,
+    model: &Model,
+    opt: &mut Optimizer,
+    data: &Dataset,
+    params: &TrainParams,
+    seed: u64,
+    paths: &RunPaths,
+    device: &Device,
+) -> Result<Resumed> {
+    let loaded = LoadedCheckpoint::open(ckpt, device)?;
+    check_resume(&loaded, data, params, seed)?;
+    loaded.load_into(&model.store)?;
+    let number = |key: &str| -> Result<f64> {
+        loaded
+            .require(key)?
+            .parse()
+            .with_context(|| format!("mtl.{key} of {} is not a number", ckpt.display()))
+    };
+    let start_epoch = number("epoch")? as usize;
+    if loaded.meta("best_epoch").is_none() {
+        bail!(
+            "cannot resume from {}: it has no mtl.best_epoch (written before best-epoch selection); start the run afresh",
+            ckpt.display()
+        );
+    }
+    let best = Some(BestEpoch {
+        epoch: number("best_epoch")? as usize,
+        val_mean_f1: number("best_val_mean_f1")?,
+    });
+    let optim = checkpoint::optimizer_path(ckpt);
+    if optim.exists() {
+        let o = LoadedCheckpoint::open(&optim, device)?;
+        let step: u64 = o.require("optimizer_step")?.parse().with_context(|| {
+            format!("mtl.optimizer_step of {} is not a number", optim.display())
+        })?;
+        opt.load_state(step, &|name| o.tensors.get(name).cloned())
+            .with_context(|| format!("restoring optimizer state from {}", optim.display()))?;
+    } else {
+        bail!(
+            "cannot resume from {}: its optimizer state {} is missing (runs with --no-optimizer-state cannot be resumed exactly)",
+            ckpt.display(),
+            optim.display()
+        );
+    }
+    let records = if paths.metrics_csv.exists() {
+        read_csv_records(&paths.metrics_csv, start_epoch)?
+    } else {
+        Vec::new()
+    };
+    Ok(Resumed {
+        start_epoch,
+        records,
+        best,
+    })
+}
+
+/// Writes the `--save-epochs` copy of `model` after `epoch`, with the
+/// validation scores `val` of that epoch.
+#[allow(clippy::too_many_arguments)]
+fn save_epoch_copy(
+    model: &Model,
+    data: &Dataset,
+    params: &TrainParams,
+    seed: u64,
+    paths: &RunPaths,
+    best: BestEpoch,
+    val: &[TaskScore],
+    epoch: usize,
+) -> Result<()> {
+    let path = paths.at_epoch(epoch);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating folder {}", dir.display()))?;
+    }
+    let snap = Snapshot {
+        epoch,
+        selection: Selection::Epoch,
+        best,
+        val,
+        test: None,
+    };
+    checkpoint::save(
+        &path,
+        &model.store,
+        &run_info(model, data, params, seed, &snap),
+    )
 }
 
 fn check_resume(

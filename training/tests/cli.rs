@@ -11,6 +11,7 @@ use assert_cmd::Command;
 use mtl_inspect::GateKind;
 use mtl_inspect::checkpoint::Checkpoint;
 use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams, Layout, discover_gates};
+use predicates::prelude::*;
 use predicates::str::contains;
 use safetensors::SafeTensors;
 
@@ -462,4 +463,70 @@ fn heads_start_tied_or_independent_and_say_so() {
         .success();
     let (_, meta) = read(&dir.path().join("default/shapes_tssbn_seed0.safetensors"));
     assert_eq!(meta["mtl.heads"], "tied");
+}
+
+#[test]
+fn save_epochs_keeps_each_asked_epoch_under_the_runs_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("runs");
+    mtl_train()
+        .args(TINY)
+        .args([
+            "--epochs",
+            "2",
+            "--heads",
+            "independent",
+            "--save-epochs",
+            "2,0",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let (b0, m0) = read(&out.join("epoch0/shapes_tssbn_seed0.safetensors"));
+    let (b2, m2) = read(&out.join("epoch2/shapes_tssbn_seed0.safetensors"));
+    assert!(!out.join("epoch1").exists(), "epoch 1 was not asked for");
+    assert_eq!(m0["mtl.epoch"], "0");
+    assert_eq!(m0["mtl.selection"], "epoch");
+    assert_eq!(m2["mtl.epoch"], "2");
+    // Epoch 0 holds the initial weights, epoch 2 the last epoch's: the
+    // same tensors as `last/`.
+    let (last, _) = read(&out.join("last/shapes_tssbn_seed0.safetensors"));
+    assert_eq!(tensor(&b2, "heads.weight"), tensor(&last, "heads.weight"));
+    assert_ne!(tensor(&b0, "heads.weight"), tensor(&b2, "heads.weight"));
+    // An epoch past --epochs is a usage error naming the flag.
+    mtl_train()
+        .args(TINY)
+        .args(["--epochs", "1", "--save-epochs", "3", "--out"])
+        .arg(dir.path().join("bad"))
+        .assert()
+        .code(2)
+        .stderr(contains("--save-epochs"));
+}
+
+#[test]
+fn widths_replace_the_models_and_eval_rebuilds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wide");
+    mtl_train()
+        .args(TINY)
+        .args(["--epochs", "1", "--filters", "8,6,5", "--fc", "7", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let ckpt = out.join("shapes_tssbn_seed0.safetensors");
+    let (bytes, meta) = read(&ckpt);
+    assert_eq!(meta["mtl.filters"], "8,6,5");
+    assert_eq!(meta["mtl.fc"], "7");
+    assert_eq!(tensor(&bytes, "heads.weight").0, vec![4, 7]);
+    assert_eq!(tensor(&bytes, "features.2.norm.gamma").0, vec![4, 5]);
+    mtl_train().arg("eval").arg(&ckpt).assert().success();
+    // A width list that does not fit the model names the flag and the count.
+    mtl_train()
+        .args(TINY)
+        .args(["--filters", "8,6", "--out"])
+        .arg(dir.path().join("bad"))
+        .assert()
+        .code(2)
+        .stderr(contains("--filters").and(contains("3 convolutions")));
 }

@@ -13,9 +13,9 @@ use crate::checkpoint::LoadedCheckpoint;
 use crate::cli::UsageError;
 use crate::data::shapes::{self, ShapesParams};
 use crate::data::{Dataset, celeba};
-use crate::layers::{NormKind, NormParams};
+use crate::layers::NormKind;
 use crate::models::ModelKind;
-use crate::train::{Model, build_model};
+use crate::train::{Model, model_of_checkpoint};
 
 /// What the checkpoint says about itself (reported in the JSON).
 #[derive(Debug, Clone, PartialEq)]
@@ -154,8 +154,7 @@ pub fn load(
             data.tasks.iter().take(3).collect::<Vec<_>>()
         );
     }
-    let m = build_model(model, norm, tasks.len(), 0, NormParams::default(), device)?;
-    ckpt.load_into(&m.store)?;
+    let m = model_of_checkpoint(&ckpt, path, model, norm, tasks.len(), device)?;
     let info = CheckpointInfo {
         path: path.to_path_buf(),
         model,

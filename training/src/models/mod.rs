@@ -68,6 +68,96 @@ impl ModelKind {
     }
 }
 
+/// Layer widths that replace a model's own (`--filters`, `--fc`; recorded
+/// as `mtl.filters` and `mtl.fc`, so `eval` and `diagnose` rebuild the same
+/// network). `None` keeps the model's widths.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Widths {
+    /// Output channels of each convolution, as many as the model has.
+    pub filters: Option<Vec<usize>>,
+    /// Widths of the fully connected layers between pooling and the heads
+    /// (each with a task-specific norm); may differ in number from the
+    /// model's own, an empty list removes them.
+    pub fc: Option<Vec<usize>>,
+}
+
+impl Widths {
+    /// Checks the widths against `kind`: one filter count per convolution,
+    /// every width at least 1.
+    pub fn check(&self, kind: ModelKind) -> Result<(), String> {
+        let convs = kind.spec().convs.len();
+        if let Some(f) = &self.filters {
+            if f.len() != convs {
+                return Err(format!(
+                    "--filters gives {} width(s), {kind} has {convs} convolutions; pass {convs} comma-separated numbers",
+                    f.len()
+                ));
+            }
+        }
+        let all = self.filters.iter().chain(&self.fc).flatten();
+        if all.clone().any(|&w| w == 0) {
+            return Err("--filters and --fc widths must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The metadata entries (`filters`, `fc`) of the widths that were set.
+    pub fn metadata(&self) -> Vec<(&'static str, String)> {
+        let list = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let mut out = Vec::new();
+        if let Some(f) = &self.filters {
+            out.push(("filters", list(f)));
+        }
+        if let Some(f) = &self.fc {
+            out.push(("fc", list(f)));
+        }
+        out
+    }
+
+    /// Parses the metadata values written by [`metadata`](Self::metadata)
+    /// (an empty `fc` is no fully connected layer).
+    pub fn from_metadata(filters: Option<&str>, fc: Option<&str>) -> Result<Self, String> {
+        Ok(Widths {
+            filters: filters
+                .map(|s| parse_widths("mtl.filters", s))
+                .transpose()?,
+            fc: fc.map(|s| parse_widths("mtl.fc", s)).transpose()?,
+        })
+    }
+}
+
+/// Parses `24,16,16` (or the empty string: no layer) into widths.
+pub fn parse_widths(name: &str, s: &str) -> Result<Vec<usize>, String> {
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|w| {
+            w.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{name} '{s}' is not a comma list of widths like 48,32,32"))
+        })
+        .collect()
+}
+
+impl ModelKind {
+    /// [`spec`](Self::spec) with `heads` and `widths` applied (checked by
+    /// [`Widths::check`]).
+    pub fn spec_with(self, heads: HeadInit, widths: &Widths) -> ConvNetSpec {
+        let mut spec = self.spec();
+        spec.heads = heads;
+        if let Some(f) = &widths.filters {
+            for (stage, &w) in spec.convs.iter_mut().zip(f) {
+                stage.out = w;
+            }
+        }
+        if let Some(fc) = &widths.fc {
+            spec.fc = fc.clone();
+        }
+        spec
+    }
+}
+
 impl std::fmt::Display for ModelKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
