@@ -304,7 +304,7 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
     use mtl_inspect::analysis::capacity::{CapacityReport, TaskCapacity};
     use mtl_inspect::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
     use mtl_inspect::analysis::depth::{DepthCurves, LayerDepth};
-    use mtl_inspect::analysis::gate_stats::gate_distribution;
+    use mtl_inspect::analysis::gate_stats::{GateStatsParams, gate_distribution};
     use mtl_inspect::analysis::similarity::cosine_similarity;
     use mtl_inspect::analysis::specialization::{SpecializationParams, specialization};
     use mtl_inspect::analysis::stability::{StabilityParams, stability};
@@ -390,7 +390,7 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
             capacity,
             similarity,
             specialization: specialization(&im, &SpecializationParams::default()),
-            gates: gate_distribution(&im, 40),
+            gates: gate_distribution(&im, &GateStatsParams::new(40).unwrap()),
             filter_groups: None,
             notes: vec![],
         });

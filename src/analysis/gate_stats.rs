@@ -45,16 +45,41 @@ pub struct GateDistributionReport {
     pub overall: Distribution,
 }
 
-/// Distributions per task and overall, with `bins` histogram bins
-/// (`bins = 0` is treated as 1).
+/// The histogram bins of [`gate_distribution`]: at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateStatsParams {
+    bins: usize,
+}
+
+/// `bins = 0`: a histogram needs a bin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("--bins must be at least 1")]
+pub struct ZeroBins;
+
+impl GateStatsParams {
+    /// `gates`' default (`--bins 20`).
+    pub const DEFAULT_BINS: usize = 20;
+
+    pub fn new(bins: usize) -> Result<Self, ZeroBins> {
+        if bins == 0 {
+            return Err(ZeroBins);
+        }
+        Ok(GateStatsParams { bins })
+    }
+    pub fn bins(&self) -> usize {
+        self.bins
+    }
+}
+
+/// Distributions per task and overall, with `p.bins()` histogram bins.
 ///
 /// Every histogram uses the same edges so tasks can be compared: `[0, 1]`
 /// when all values lie in `[0, 1]` (sigmoid gates), else `[min, max]` of
 /// all values; if `min = max`, numpy's `[min − 0.5, max + 0.5]`.
-pub fn gate_distribution(im: &ImportanceMatrix, bins: usize) -> GateDistributionReport {
+pub fn gate_distribution(im: &ImportanceMatrix, p: &GateStatsParams) -> GateDistributionReport {
     let data = im.data();
     let all: Vec<f64> = data.transpose().iter().copied().collect();
-    let edges = histogram_edges(&all, bins.max(1));
+    let edges = histogram_edges(&all, p.bins);
     let per_task = im
         .tasks()
         .iter()
@@ -197,16 +222,20 @@ mod tests {
         ImportanceMatrix::single_layer(names, "l", DMatrix::from_row_slice(rows, cols, v)).unwrap()
     }
 
+    fn bins(n: usize) -> GateStatsParams {
+        GateStatsParams::new(n).unwrap()
+    }
+
     #[test]
     fn edges_and_last_bin_closed() {
-        let r = gate_distribution(&im(1, 4, &[0.0, 0.5, 0.75, 1.0]), 4);
+        let r = gate_distribution(&im(1, 4, &[0.0, 0.5, 0.75, 1.0]), &bins(4));
         assert_eq!(r.overall.histogram.edges, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
         assert_eq!(r.overall.histogram.counts, vec![1, 0, 1, 2]);
     }
 
     #[test]
     fn constant_values_outside_unit_range() {
-        let r = gate_distribution(&im(2, 2, &[3.0; 4]), 2);
+        let r = gate_distribution(&im(2, 2, &[3.0; 4]), &bins(2));
         assert_eq!(r.overall.histogram.edges, vec![2.5, 3.0, 3.5]);
         assert_eq!(r.overall.histogram.counts, vec![0, 4]);
         assert_eq!(r.overall.std, 0.0);
@@ -215,7 +244,9 @@ mod tests {
 
     #[test]
     fn shared_edges_and_zero_bins() {
-        let r = gate_distribution(&im(2, 2, &[-1.0, 0.0, 2.0, 3.0]), 0);
+        // Zero bins is refused (it used to be read as one bin).
+        assert_eq!(GateStatsParams::new(0), Err(ZeroBins));
+        let r = gate_distribution(&im(2, 2, &[-1.0, 0.0, 2.0, 3.0]), &bins(1));
         assert_eq!(r.per_task[0].histogram.edges, vec![-1.0, 3.0]);
         assert_eq!(r.per_task[1].histogram.edges, r.per_task[0].histogram.edges);
         assert_eq!(r.overall.histogram.counts, vec![4]);
@@ -224,7 +255,7 @@ mod tests {
 
     #[test]
     fn single_value_quantiles() {
-        let r = gate_distribution(&im(1, 1, &[0.3]), 10);
+        let r = gate_distribution(&im(1, 1, &[0.3]), &bins(10));
         let d = &r.per_task[0];
         assert_eq!((d.q05, d.q95, d.min, d.max, d.n), (0.3, 0.3, 0.3, 0.3, 1));
     }

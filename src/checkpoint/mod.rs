@@ -7,6 +7,7 @@
 
 pub mod discover;
 pub mod dtype;
+pub mod file_hash;
 pub mod format;
 pub mod names;
 pub mod stacked;

@@ -10,7 +10,8 @@ use mtl_inspect::runs::{self, LoadError};
 
 use super::Failure;
 use super::args::LoadSettings;
-use super::output::{Source, source};
+use super::output::source;
+use mtl_inspect::report::json::Source;
 
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {

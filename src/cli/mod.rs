@@ -335,7 +335,11 @@ pub fn run() -> Result<(), Failure> {
             let p = diff::DiffParams::new(tau, top)
                 .map_err(|e| Failure::usage(anyhow::anyhow!("{e}")))?;
             let s = load.check()?;
-            let dir = out.as_deref().map(files::ReportDir::prepare).transpose()?;
+            let dir = out
+                .as_deref()
+                .map(mtl_inspect::pipeline::ReportDir::prepare)
+                .transpose()
+                .map_err(Failure::input)?;
             let a = load::load(&ckpt_a, &s)?;
             let b = load::load(&ckpt_b, &s)?;
             let r = diff::diff(&a.importance, &b.importance, &p).map_err(|e| {
@@ -416,12 +420,10 @@ pub fn run() -> Result<(), Failure> {
             output::filter_groups(&run, &s, &r)
         }
         Command::Gates { ckpt, bins, load } => {
-            if bins == 0 {
-                return Err(Failure::usage(anyhow::anyhow!("--bins must be at least 1")));
-            }
+            let p = gate_stats::GateStatsParams::new(bins).map_err(Failure::usage)?;
             let s = load.check()?;
             let run = load::load(&ckpt, &s)?;
-            let r = gate_stats::gate_distribution(&run.importance, bins);
+            let r = gate_stats::gate_distribution(&run.importance, &p);
             output::gates(&run, &s, &r)
         }
         Command::Report {

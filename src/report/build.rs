@@ -693,7 +693,7 @@ fn cooccurrence_figure(inp: &ReportInputs) -> Result<HeatmapFigure, ReportError>
 
 fn clusters_table(c: &ClusterReport) -> Table {
     let mut t = Table::new(&["cluster", "size", "mean confidence", "tasks"]);
-    let means = crate::analysis::across_runs::cluster_mean_confidence(c);
+    let means = crate::analysis::clusters::cluster_mean_confidence(c);
     for (i, members) in c.clusters.iter().enumerate() {
         let mean = means.get(i).copied().flatten();
         t.push(vec![

@@ -1,17 +1,17 @@
 //! Report inputs that do not come from the checkpoints' gates: diagnose
 //! files of `mtl-train` ([`crate::diagnostics`]) and sweeps of training runs.
-//! [`ExtraInputs`] holds them with their analyses done; [`render`] turns
-//! them into the page's extra sections (drawn by
-//! [`super::diagnostics_section`] and [`super::sweep_section`]) and files.
+//! [`ExtraInputs`] holds them with their analyses done (by
+//! [`crate::pipeline`]); [`render`] turns them into the page's extra
+//! sections (drawn by [`super::diagnostics_section`] and
+//! [`super::sweep_section`]) and files.
 
 use std::path::{Path, PathBuf};
 
 use super::html::{Block, Section};
-use super::provenance::sha256_file;
 use super::table::Table;
 use super::{ReportError, ReportFile};
-use crate::analysis::gradient_conflict::{RunConflict, conflict_distributions};
-use crate::analysis::sweep::{SweepReport, SweepRunInput, sweep};
+use crate::analysis::gradient_conflict::RunConflict;
+use crate::analysis::sweep::SweepReport;
 use crate::diagnostics::Diagnostics;
 
 /// How a diagnose file came into the report.
@@ -53,36 +53,6 @@ impl ExtraInputs {
     pub fn is_empty(&self) -> bool {
         self.diagnostics.is_empty() && self.sweeps.is_empty()
     }
-}
-
-/// Hashes the file and computes the cosine distributions of `d`.
-pub fn diagnostics_input(
-    name: &str,
-    d: Diagnostics,
-    found: Found,
-) -> Result<DiagnosticsInput, ReportError> {
-    let (sha256, size_bytes) = sha256_file(&d.path)?;
-    Ok(DiagnosticsInput {
-        name: name.to_string(),
-        conflict: conflict_distributions(&d, name),
-        diagnostics: d,
-        found,
-        sha256,
-        size_bytes,
-    })
-}
-
-/// Measures one sweep (`bins`: histogram bins of its gate distributions)
-/// and hashes its files.
-pub fn sweep_input(runs: &[SweepRunInput<'_>], bins: usize) -> Result<SweepInput, ReportError> {
-    let report = sweep(runs, bins)?;
-    let files = runs
-        .iter()
-        .map(|r| {
-            sha256_file(&r.meta.path).map(|(h, _)| (r.name.to_string(), r.meta.path.clone(), h))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(SweepInput { report, files })
 }
 
 /// The extra sections, in page order, and their files.

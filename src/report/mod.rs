@@ -16,7 +16,7 @@ pub mod export;
 pub mod extras;
 pub mod heatmap;
 pub mod html;
-pub mod inputs;
+pub mod json;
 pub mod lines;
 pub mod provenance;
 mod ranked;
@@ -51,14 +51,6 @@ pub enum ReportError {
     /// plotters failed while drawing.
     #[error("figure '{figure}': drawing failed: {reason}")]
     Draw { figure: String, reason: String },
-    /// A checkpoint file could not be read to hash it.
-    /// (The I/O error is in the message, not a `source`: `{:#}` would
-    /// print it twice.)
-    #[error("cannot read {} to compute its SHA-256: {cause}; check the file still exists and is readable", path.display())]
-    Hash {
-        path: std::path::PathBuf,
-        cause: std::io::Error,
-    },
     /// The runs given to the report do not fit together.
     #[error("{0}")]
     Inputs(String),
