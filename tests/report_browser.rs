@@ -309,8 +309,8 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
     use mtl_inspect::analysis::specialization::{SpecializationParams, specialization};
     use mtl_inspect::analysis::stability::{StabilityParams, stability};
     use mtl_inspect::importance::{ImportanceMatrix, LayerSpan};
-    use mtl_inspect::report::build::{ReportInputs, RunResults, build_report};
     use mtl_inspect::report::provenance::{Provenance, ToolInfo};
+    use mtl_inspect::report::{ReportInputs, RunResults, build_report};
 
     let (t, runs, layers, c) = (500usize, 20usize, 2usize, 8usize);
     let f = layers * c;

@@ -11,7 +11,7 @@ use crate::analysis::sweep::{SweepRunInput, sweep};
 use crate::checkpoint::file_hash::sha256_file;
 use crate::diagnostics::diagnose::is_diagnose_file;
 use crate::diagnostics::{Diagnostics, RunMeta, read_diagnostics};
-use crate::report::extras::{DiagnosticsInput, ExtraInputs, Found, SweepInput};
+use crate::report::sections::inputs::{DiagnosticsInput, ExtraInputs, Found, SweepInput};
 use crate::runs::{self, ReadSettings, Run, display_names};
 
 /// Reads the diagnose files (`named`, else, with `auto`, those found

@@ -18,7 +18,7 @@ use crate::GateKind;
 use crate::analysis::AnalysisError;
 use crate::checkpoint::file_hash::HashError;
 use crate::diagnostics::DiagnosticsError;
-use crate::report::build::build_report;
+use crate::report::sections::build_report;
 use crate::report::{ReportError, ReportFile};
 use crate::runs::{self, LoadError, Run, display_names};
 

@@ -21,8 +21,8 @@ use crate::checkpoint::discover::Gates;
 use crate::checkpoint::file_hash::sha256_file;
 use crate::importance::{GateKind, ImportanceMatrix};
 use crate::report::ReportError;
-use crate::report::build::{ReportInputs, RunResults};
-use crate::report::provenance::{Provenance, ToolInfo};
+use crate::report::page::provenance::{Provenance, ToolInfo};
+use crate::report::sections::inputs::{ReportInputs, RunResults};
 
 /// One loaded checkpoint.
 #[derive(Debug, Clone, Copy)]

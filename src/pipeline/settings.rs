@@ -10,7 +10,7 @@ use crate::analysis::clusters::{ClusterParams, Linkage};
 use crate::analysis::filter_groups::{DEFAULT_DEAD_THRESHOLD, FilterGroupParams};
 use crate::analysis::specialization::SpecializationParams;
 use crate::analysis::stability::StabilityParams;
-use crate::report::provenance::ToolInfo;
+use crate::report::page::provenance::ToolInfo;
 use crate::runs::{LoadError, ReadOptions, ReadSettings};
 
 /// `report`'s options as given; [`ReportOptions::check`] turns them into

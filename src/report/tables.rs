@@ -13,7 +13,7 @@ use crate::analysis::specialization::SpecializationReport;
 use crate::analysis::stability::StabilityReport;
 use crate::checkpoint::summary::CheckpointSummary;
 
-use super::table::{Cell, Table, tables_to_text};
+use super::page::table::{Cell, Table, tables_to_text};
 
 /// The layers of a checkpoint (the CSV of `inspect`).
 pub fn inspect_layers(s: &CheckpointSummary) -> Table {

@@ -88,8 +88,8 @@ use mtl_inspect::checkpoint::Checkpoint;
 use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, ImportanceParams, discover_gates};
 use mtl_inspect::pipeline::{ReportParams, RunSource, collect};
 use mtl_inspect::report::ReportFile;
-use mtl_inspect::report::build::{ReportInputs, build_report};
 use mtl_inspect::report::provenance::ToolInfo;
+use mtl_inspect::report::{ReportInputs, build_report};
 
 /// A checkpoint loaded the way the CLI loads it.
 pub struct Loaded {

@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use super::ReportError;
 use super::raster;
-use super::style::{self, Scale};
 use super::svg::{self, Anchor, TextSpec};
+use crate::report::error::ReportError;
+use crate::report::style::{self, Scale};
 
 /// One agglomeration step in scipy's linkage convention: ids below `n` are
 /// leaves (data indices), id `n + i` is the cluster made by step `i`.

@@ -63,6 +63,14 @@ fn shell_quote(a: &str) -> String {
     }
 }
 
+/// The file name of `p` as the page shows it (the whole path where it has
+/// none).
+pub fn file_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
