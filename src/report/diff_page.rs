@@ -33,7 +33,31 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
     let d = &inp.diff;
     let (a, b) = (&inp.a.run, &inp.b.run);
     let mut page = PageBuilder::new(1);
+    summary_section(d, (a, b), &mut page)?;
+    tasks_section(d, (a, b), &mut page)?;
+    layers_section(d, (a, b), &mut page)?;
+    pairs_section(d, &mut page)?;
+    owners_section(d, &mut page)?;
+    Ok(page.finish(PageHead {
+        title: inp.title.clone(),
+        subtitle: format!(
+            "A = {a} · B = {b} · {} tasks · {} layers · {} filters · τ = {}",
+            d.tasks.len(),
+            d.layers.len(),
+            d.layers.iter().map(|l| l.filters).sum::<usize>(),
+            d.tau
+        ),
+        provenance: vec![inp.a.clone(), inp.b.clone()],
+        tool: inp.tool.clone(),
+    }))
+}
 
+/// The summary: what B − A means, the similarity's Spearman, the owner changes.
+fn summary_section(
+    d: &DiffReport,
+    (a, b): (&str, &str),
+    page: &mut PageBuilder,
+) -> Result<(), ReportError> {
     let rho = match d.similarity_spearman {
         Some(v) => style::fmt_value(v),
         None => "undefined (a similarity matrix is constant)".into(),
@@ -56,7 +80,15 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
             )),
         ],
     });
+    Ok(())
+}
 
+/// Capacity per task (eq. 4–5): the change of each part, figure and table.
+fn tasks_section(
+    d: &DiffReport,
+    (a, b): (&str, &str),
+    page: &mut PageBuilder,
+) -> Result<(), ReportError> {
     let tasks_fig = BarFigure {
         name: "diff-tasks".into(),
         whisker_label: None,
@@ -104,7 +136,15 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
         heading: "Capacity per task (paper §5.1, eq. 4–5)".into(),
         blocks,
     });
+    Ok(())
+}
 
+/// Capacity by depth: the change of each layer's own capacity split.
+fn layers_section(
+    d: &DiffReport,
+    (a, b): (&str, &str),
+    page: &mut PageBuilder,
+) -> Result<(), ReportError> {
     let layers_fig = BandFigure {
         name: "diff-layers".into(),
         title: format!("Change of each layer's capacity split, {b} − {a}"),
@@ -160,7 +200,11 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
         heading: "Capacity by depth".into(),
         blocks,
     });
+    Ok(())
+}
 
+/// The task pairs whose similarity moved most (§5.2).
+fn pairs_section(d: &DiffReport, page: &mut PageBuilder) -> Result<(), ReportError> {
     let pairs = page.table(
         "diff-pairs.csv",
         tables::diff_pairs(d),
@@ -174,7 +218,11 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
         heading: "Task pairs whose similarity moved most (paper §5.2)".into(),
         blocks: vec![pairs],
     });
+    Ok(())
+}
 
+/// The filters whose owner changed (§5.3), the first few hundred shown.
+fn owners_section(d: &DiffReport, page: &mut PageBuilder) -> Result<(), ReportError> {
     let owners = tables::diff_owner_changes(d);
     let mut blocks = vec![];
     if owners.rows.is_empty() {
@@ -196,19 +244,7 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
         heading: "Filters that changed owner (paper §5.3)".into(),
         blocks,
     });
-
-    Ok(page.finish(PageHead {
-        title: inp.title.clone(),
-        subtitle: format!(
-            "A = {a} · B = {b} · {} tasks · {} layers · {} filters · τ = {}",
-            d.tasks.len(),
-            d.layers.len(),
-            d.layers.iter().map(|l| l.filters).sum::<usize>(),
-            d.tau
-        ),
-        provenance: vec![inp.a.clone(), inp.b.clone()],
-        tool: inp.tool.clone(),
-    }))
+    Ok(())
 }
 
 #[cfg(test)]
