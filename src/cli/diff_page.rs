@@ -9,8 +9,8 @@ use mtl_inspect::pipeline::{ReportDir, RunSource, provenance};
 use mtl_inspect::report::diff_page::{DiffPageInputs, build_diff_page};
 use mtl_inspect::report::provenance::ToolInfo;
 
-use super::Failure;
 use super::args::LoadSettings;
+use super::failure::Failure;
 use mtl_inspect::runs::{Run, display_names};
 
 /// Writes `index.html`, SVGs and CSVs of the comparison into `dir`.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
-use super::Failure;
+use super::failure::Failure;
 
 /// An export file, created (empty) up front.
 pub struct OutFile {

@@ -7,15 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use mtl_inspect::analysis::AnalysisError;
-use mtl_inspect::pipeline::{
-    PipelineError, ReportDir, ReportOptions, ReportRuns, SettingsError, make_report,
-};
+use mtl_inspect::pipeline::{ReportDir, ReportOptions, ReportRuns, make_report};
 use mtl_inspect::report::ReportError;
 use mtl_inspect::report::export::{self, ExportFormat, ExportRun};
 use mtl_inspect::runs::display_names;
 
-use super::Failure;
 use super::args::{Format, LinkageArg, ReadArgs};
+use super::failure::Failure;
 use super::files::OutFile;
 use super::load;
 use super::report_extras::ReportExtraArgs;
@@ -35,22 +33,6 @@ fn report_failure(e: ReportError) -> Failure {
     match e {
         ReportError::Analysis(a @ AnalysisError::Param { .. }) => Failure::usage(a),
         other => Failure::input(other),
-    }
-}
-
-impl From<PipelineError> for Failure {
-    fn from(e: PipelineError) -> Self {
-        if e.is_usage() {
-            Failure::usage(e)
-        } else {
-            Failure::input(e)
-        }
-    }
-}
-
-impl From<SettingsError> for Failure {
-    fn from(e: SettingsError) -> Self {
-        PipelineError::from(e).into()
     }
 }
 

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{PipelineError, Progress, SweepError};
+use super::error::{PipelineError, SweepError};
+use super::progress::Progress;
 use crate::analysis::gradient_conflict::conflict_distributions;
 use crate::analysis::sweep::{SweepRunInput, sweep};
 use crate::checkpoint::file_hash::sha256_file;

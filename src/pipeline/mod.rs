@@ -6,25 +6,25 @@
 //! arguments, call it and write the bytes ([`ReportDir`]). Nothing here
 //! prints: what a user should hear goes through a [`Progress`] callback.
 
+mod error;
 pub mod extras;
 mod out_dir;
+mod progress;
 pub mod reduce;
 mod settings;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::GateKind;
-use crate::analysis::AnalysisError;
-use crate::checkpoint::file_hash::HashError;
-use crate::diagnostics::DiagnosticsError;
+use crate::report::ReportFile;
 use crate::report::sections::build_report;
-use crate::report::{ReportError, ReportFile};
-use crate::runs::{self, LoadError, Run, display_names};
+use crate::runs::{self, Run, display_names};
 
+pub use error::{PipelineError, SettingsError, SweepError};
 pub use out_dir::{OutDirError, ReportDir};
+pub use progress::Progress;
 pub use reduce::{ReportParams, ReportRun, RunSource, collect, combine, provenance, reduce_run};
-pub use settings::{ReportOptions, ReportSettings, SettingsError};
+pub use settings::{ReportOptions, ReportSettings};
 
 /// The runs of a report: paths, read one at a time with the settings'
 /// reading options (so tens of large runs never sit in memory together),
@@ -40,110 +40,6 @@ impl ReportRuns<'_> {
         match self {
             ReportRuns::Paths(p) => p.to_vec(),
             ReportRuns::Loaded(runs) => runs.iter().map(|(r, _)| r.path.clone()).collect(),
-        }
-    }
-}
-
-/// What the report is doing, for a front end to show (the CLI prints each
-/// on stderr as its `Display`).
-#[derive(Debug, Clone, Copy)]
-pub enum Progress<'a> {
-    /// A `<stem>.json` beside a checkpoint is not a diagnose file.
-    NotDiagnostics {
-        file: &'a Path,
-        checkpoint: &'a Path,
-    },
-    /// A diagnose file found beside a checkpoint is used.
-    DiagnosticsBeside {
-        file: &'a Path,
-        checkpoint: &'a Path,
-    },
-    /// An optimizer-state sidecar among the sweeps' files is skipped.
-    SkippedSidecar(&'a Path),
-    /// The sweeps' checkpoints are being read.
-    ReadingSweeps(usize),
-    /// Run `index` (from 0) of `of` is being read and reduced.
-    Run {
-        index: usize,
-        of: usize,
-        name: &'a str,
-    },
-    /// Every run is reduced; the analyses across runs and the figures follow.
-    Combining,
-}
-
-impl fmt::Display for Progress<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Progress::NotDiagnostics { file, checkpoint } => write!(
-                f,
-                "note: {} is beside {} but is not an mtl-train diagnose file; not used",
-                file.display(),
-                checkpoint.display()
-            ),
-            Progress::DiagnosticsBeside { file, checkpoint } => write!(
-                f,
-                "note: using diagnostics {} found beside {}",
-                file.display(),
-                checkpoint.display()
-            ),
-            Progress::SkippedSidecar(p) => write!(
-                f,
-                "note: skipping {}: mtl-train's optimizer state, not a checkpoint",
-                p.display()
-            ),
-            Progress::ReadingSweeps(n) => write!(f, "reading {n} sweep checkpoint(s)…"),
-            Progress::Run { index, of, name } => write!(f, "run {}/{of}: {name}", index + 1),
-            Progress::Combining => write!(f, "combining the runs and rendering the figures…"),
-        }
-    }
-}
-
-/// A sweep that cannot be read or measured (named after `--sweep`).
-#[derive(Debug, thiserror::Error)]
-pub enum SweepError {
-    #[error("--sweep: cannot list {}: {cause}", path.display())]
-    List {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("--sweep: {} holds no .safetensors checkpoint", path.display())]
-    Empty { path: PathBuf },
-    #[error("--sweep: {0}")]
-    Analysis(AnalysisError),
-    #[error("--sweep: {0}")]
-    Hash(HashError),
-}
-
-/// Why a report could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error("a report needs at least one checkpoint")]
-    NoRuns,
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error(transparent)]
-    Hash(#[from] HashError),
-    #[error(transparent)]
-    Diagnostics(#[from] DiagnosticsError),
-    #[error(transparent)]
-    Sweep(#[from] SweepError),
-    #[error(transparent)]
-    Report(#[from] ReportError),
-}
-
-impl PipelineError {
-    /// Whether the user should change a flag (exit code 2) rather than an
-    /// input (exit code 1).
-    pub fn is_usage(&self) -> bool {
-        match self {
-            PipelineError::NoRuns => true,
-            PipelineError::Settings(e) => e.is_usage(),
-            PipelineError::Load(e) => e.is_usage(),
-            PipelineError::Report(ReportError::Analysis(AnalysisError::Param { .. })) => true,
-            _ => false,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::PipelineError;
+use super::error::PipelineError;
 use crate::analysis::across_runs::{
     capacity_across_runs, depth_across_runs, specialization_across_runs,
 };

@@ -4,14 +4,14 @@
 
 use std::path::PathBuf;
 
+use super::error::SettingsError;
 use super::reduce::ReportParams;
-use crate::analysis::AnalysisError;
 use crate::analysis::clusters::{ClusterParams, Linkage};
 use crate::analysis::filter_groups::{DEFAULT_DEAD_THRESHOLD, FilterGroupParams};
 use crate::analysis::specialization::SpecializationParams;
 use crate::analysis::stability::StabilityParams;
 use crate::report::page::provenance::ToolInfo;
-use crate::runs::{LoadError, ReadOptions, ReadSettings};
+use crate::runs::{ReadOptions, ReadSettings};
 
 /// `report`'s options as given; [`ReportOptions::check`] turns them into
 /// [`ReportSettings`]. `Default` is the CLI's defaults.
@@ -57,38 +57,6 @@ impl Default for ReportOptions {
             sweeps: Vec::new(),
             read: ReadOptions::default(),
             command_line: Vec::new(),
-        }
-    }
-}
-
-/// A report option out of range, naming its flag.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("--tau: {0}")]
-    Tau(AnalysisError),
-    #[error("--permutations: {0}")]
-    Permutations(AnalysisError),
-    #[error("--bootstrap: {0}")]
-    Bootstrap(AnalysisError),
-    #[error("--groups: {0}")]
-    Groups(AnalysisError),
-    #[error("--k must be at least 1")]
-    ZeroK,
-    #[error("--k: {0}")]
-    K(AnalysisError),
-    /// The reading options (a malformed `--layers`, an unreadable tasks
-    /// file, …).
-    #[error(transparent)]
-    Read(#[from] LoadError),
-}
-
-impl SettingsError {
-    /// Whether the user should change a flag (exit code 2) rather than an
-    /// input file (exit code 1).
-    pub fn is_usage(&self) -> bool {
-        match self {
-            SettingsError::Read(e) => e.is_usage(),
-            _ => true,
         }
     }
 }
