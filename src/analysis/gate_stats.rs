@@ -60,12 +60,22 @@ impl GateStatsParams {
     /// `gates`' default (`--bins 20`).
     pub const DEFAULT_BINS: usize = 20;
 
-    pub fn new(bins: usize) -> Result<Self, ZeroBins> {
+    pub const fn new(bins: usize) -> Result<Self, ZeroBins> {
         if bins == 0 {
             return Err(ZeroBins);
         }
         Ok(GateStatsParams { bins })
     }
+
+    /// `bins` checked when the program is compiled, for the bins a module
+    /// fixes itself (a zero is a compile error, not a panic at run time).
+    pub const fn fixed(bins: usize) -> Self {
+        match GateStatsParams::new(bins) {
+            Ok(p) => p,
+            Err(_) => panic!("a histogram needs at least one bin"),
+        }
+    }
+
     pub fn bins(&self) -> usize {
         self.bins
     }
@@ -96,25 +106,25 @@ pub fn gate_distribution(im: &ImportanceMatrix, p: &GateStatsParams) -> GateDist
 }
 
 /// The distribution of any set of values (pooled gates of several runs,
-/// gradient cosines) with `bins` equal-width bins, by the same rules as
+/// gradient cosines) with `p.bins()` equal-width bins, by the same rules as
 /// [`gate_distribution`]: `[0, 1]` when every value lies there, else
 /// `[min, max]`. `range` fixes the edges instead (values outside are not
 /// counted in the histogram but are in the statistics).
 pub fn distribution_of(
     label: &str,
     values: &[f64],
-    bins: usize,
+    p: &GateStatsParams,
     range: Option<(f64, f64)>,
 ) -> Distribution {
+    let bins = p.bins;
     let edges = match range {
         Some((lo, hi)) if lo.is_finite() && hi.is_finite() && hi > lo => {
-            let bins = bins.max(1);
             let step = (hi - lo) / bins as f64;
             (0..=bins)
                 .map(|k| if k == bins { hi } else { lo + k as f64 * step })
                 .collect()
         }
-        _ => histogram_edges(values, bins.max(1)),
+        _ => histogram_edges(values, bins),
     };
     describe(label, values, &edges)
 }

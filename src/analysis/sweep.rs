@@ -17,7 +17,7 @@
 
 use super::AnalysisError;
 use super::capacity::{TaskCapacity, capacity};
-use super::gate_stats::{Distribution, distribution_of};
+use super::gate_stats::{Distribution, GateStatsParams, distribution_of};
 use super::similarity::cosine_similarity;
 use crate::diagnostics::RunMeta;
 use crate::importance::ImportanceMatrix;
@@ -125,7 +125,10 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
 /// Groups `runs` by their swept value and measures each (module docs).
 /// Refused: no runs, a run without `mtl.sweep`, runs that sweep different
 /// parameters, or a noise sweep whose noisy task is not in every run.
-pub fn sweep(runs: &[SweepRunInput<'_>], bins: usize) -> Result<SweepReport, AnalysisError> {
+pub fn sweep(
+    runs: &[SweepRunInput<'_>],
+    bins: &GateStatsParams,
+) -> Result<SweepReport, AnalysisError> {
     let first = runs
         .first()
         .ok_or_else(|| AnalysisError::Degenerate("a sweep needs at least one run".into()))?;
@@ -332,7 +335,7 @@ mod tests {
                 importance: &ims[i],
             })
             .collect();
-        let r = sweep(&runs, 4).unwrap();
+        let r = sweep(&runs, &GateStatsParams::new(4).unwrap()).unwrap();
         assert_eq!(r.noisy_task.as_deref(), Some("noisy"));
         let values: Vec<f64> = r.points.iter().map(|p| p.value).collect();
         assert_eq!(values, [0.0, 2.0]);
@@ -358,7 +361,7 @@ mod tests {
                 meta: &m,
                 importance: &i,
             }],
-            4,
+            &GateStatsParams::new(4).unwrap(),
         )
         .unwrap_err()
         .to_string();

@@ -134,7 +134,7 @@ fn read_sweeps(paths: &[PathBuf], read: &ReadSettings) -> Result<Vec<SweepInput>
 
 /// Measures one sweep (the report's histogram bins) and hashes its files.
 fn sweep_input(runs: &[SweepRunInput<'_>]) -> Result<SweepInput, PipelineError> {
-    let report = sweep(runs, super::reduce::REPORT_BINS).map_err(SweepError::Analysis)?;
+    let report = sweep(runs, &super::reduce::REPORT_BINS).map_err(SweepError::Analysis)?;
     let files = runs
         .iter()
         .map(|r| {

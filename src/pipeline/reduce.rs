@@ -57,7 +57,7 @@ pub struct ReportParams {
 }
 
 /// Histogram bins of the report's gate distributions (and its sweeps').
-pub const REPORT_BINS: usize = 40;
+pub const REPORT_BINS: GateStatsParams = GateStatsParams::fixed(40);
 
 impl ReportParams {
     /// The report's parameters: `filter_groups` for the first run only, 40
@@ -76,7 +76,7 @@ impl ReportParams {
             filter_groups,
             filter_groups_all_runs: false,
             stability,
-            gates: report_bins(),
+            gates: REPORT_BINS,
         }
     }
 
@@ -120,13 +120,6 @@ impl ReportParams {
     }
     pub fn clusters(&self) -> &ClusterParams {
         &self.clusters
-    }
-}
-
-pub(super) fn report_bins() -> GateStatsParams {
-    match GateStatsParams::new(REPORT_BINS) {
-        Ok(p) => p,
-        Err(_) => unreachable!("REPORT_BINS is not zero"),
     }
 }
 

@@ -318,7 +318,7 @@ pub fn stability_text(r: &StabilityReport) -> String {
             c.low, c.high, c.replicates
         )
     });
-    let outside = outside_interval(r);
+    let outside = r.pairs_outside_their_interval();
     let note = if outside > 0 {
         format!(
             "note: {outside} of {} pairs have their observed Spearman outside their interval over filters (only clipping to [−1, 1] can cause that)\n",
@@ -336,17 +336,6 @@ pub fn stability_text(r: &StabilityReport) -> String {
         r.pairs.len(),
         r.runs.len()
     )
-}
-
-/// Number of pairs whose Spearman lies outside its bootstrap interval.
-pub fn outside_interval(r: &StabilityReport) -> usize {
-    r.pairs
-        .iter()
-        .filter(|p| match (p.spearman, &p.ci) {
-            (Some(v), Some(c)) => v < c.low || v > c.high,
-            _ => false,
-        })
-        .count()
 }
 
 /// Long table: one row per task with its representative cluster (1-based)

@@ -136,7 +136,7 @@ fn stability_blocks(
                 g - 1,
             ),
         ));
-        let outside = tables::outside_interval(st);
+        let outside = st.pairs_outside_their_interval();
         if outside > 0 {
             blocks.push(Block::Note(format!(
                 "{outside} of {} pairs have their observed Spearman outside their interval over filters, which is centred on it: only clipping to [−1, 1] can cause that.",
