@@ -1017,6 +1017,30 @@ pub fn cluster_mean_confidence(c: &ClusterReport) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// The mean co-occurrence of each representative cluster's task pairs
+/// (how consistently the runs put them together), in the order of
+/// [`ClusterReport::clusters`]; `None` for a cluster of one task.
+pub fn cluster_mean_cooccurrence(c: &ClusterReport) -> Vec<Option<f64>> {
+    let idx = |name: &str| c.cooccurrence.tasks.iter().position(|t| t == name);
+    c.clusters
+        .iter()
+        .map(|members| {
+            let ids: Vec<usize> = members.iter().filter_map(|n| idx(n)).collect();
+            let mut sum = 0.0;
+            let mut n = 0usize;
+            for (a, &x) in ids.iter().enumerate() {
+                for &y in &ids[a + 1..] {
+                    if let Some(v) = c.cooccurrence.matrix.get(x).and_then(|row| row.get(y)) {
+                        sum += v;
+                        n += 1;
+                    }
+                }
+            }
+            (n > 0).then(|| sum / n as f64)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use crate::analysis::across_runs::CapacityAcrossRuns;
 use crate::analysis::capacity::CapacityReport;
-use crate::analysis::clusters::{ClusterReport, ClusterTie, MergeRule};
+use crate::analysis::clusters::{ClusterReport, ClusterTie, MergeRule, cluster_mean_cooccurrence};
 use crate::analysis::depth::{CapacityByLayer, SimilarityByLayer};
 use crate::analysis::diff::DiffReport;
 use crate::analysis::filter_groups::FilterGroupReport;
@@ -450,31 +450,20 @@ pub fn cluster_text(r: &ClusterReport) -> String {
             String::new()
         }
     ));
-    let idx = |name: &str| r.cooccurrence.tasks.iter().position(|t| t == name);
     let conf = |name: &str| {
         r.confidence
             .iter()
             .find(|c| c.task == name)
             .map(|c| c.confidence)
     };
+    let within = cluster_mean_cooccurrence(r);
     for (i, c) in r.clusters.iter().enumerate() {
         // Mean co-occurrence of the cluster's pairs: how consistently runs agree.
-        let ids: Vec<usize> = c.iter().filter_map(|n| idx(n)).collect();
-        let mut sum = 0.0;
-        let mut n = 0usize;
-        for (a, &x) in ids.iter().enumerate() {
-            for &y in &ids[a + 1..] {
-                if let Some(v) = r.cooccurrence.matrix.get(x).and_then(|row| row.get(y)) {
-                    sum += v;
-                    n += 1;
-                }
-            }
-        }
-        let within = if n > 0 {
-            Cell::Num(sum / n as f64)
-        } else {
-            Cell::Missing
-        };
+        let within = within
+            .get(i)
+            .copied()
+            .flatten()
+            .map_or(Cell::Missing, Cell::Num);
         let names: Vec<String> = c
             .iter()
             .map(|name| match conf(name) {
