@@ -21,6 +21,22 @@ use crate::report::error::ReportError;
 use crate::report::page::builder::{PageBuilder, PageHead, ReportFile, unique_slugs};
 use crate::report::page::html::{Block, Section};
 
+/// A section drawn from the checkpoints' own results: the report's inputs,
+/// the runs' file-safe names and the page it adds its files to.
+type CheckpointSection =
+    fn(&ReportInputs, &[String], &mut PageBuilder) -> Result<Section, ReportError>;
+
+/// The checkpoints' sections every report has, in page order; then the
+/// filter groups where a run has them, the diagnose files', the sweeps'
+/// and the notes.
+const CHECKPOINT_SECTIONS: [CheckpointSection; 5] = [
+    capacity::section,
+    similarity::section,
+    clusters::section,
+    specialization::section,
+    gates::section,
+];
+
 /// Renders the whole report: `index.html`, one SVG per figure and one CSV
 /// per table. Deterministic: the same inputs give the same bytes.
 pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> {
@@ -32,18 +48,11 @@ pub fn build_report(inp: &ReportInputs) -> Result<Vec<ReportFile>, ReportError> 
     // File-name-safe, unique run names (`seed 3/ckpt.safetensors` → `ckpt`).
     let slugs = unique_slugs(inp.runs.iter().map(|r| r.provenance.run.as_str()));
     let mut b = PageBuilder::new(inp.runs.len());
-    let s = &slugs;
-    let section = capacity::section(inp, s, &mut b)?;
-    b.push(section);
-    let section = similarity::section(inp, s, &mut b)?;
-    b.push(section);
-    let section = clusters::section(inp, s, &mut b)?;
-    b.push(section);
-    let section = specialization::section(inp, s, &mut b)?;
-    b.push(section);
-    let section = gates::section(inp, s, &mut b)?;
-    b.push(section);
-    if let Some(section) = filter_groups::section(inp, s, &mut b)? {
+    for section in CHECKPOINT_SECTIONS {
+        let section = section(inp, &slugs, &mut b)?;
+        b.push(section);
+    }
+    if let Some(section) = filter_groups::section(inp, &slugs, &mut b)? {
         b.push(section);
     }
     if !inp.extras.diagnostics.is_empty() {
