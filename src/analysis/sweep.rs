@@ -122,6 +122,26 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| s / n as f64)
 }
 
+/// The one parameter a run sweeps and its value (`mtl.sweep`).
+fn swept(r: &SweepRunInput<'_>) -> Result<(String, f64), AnalysisError> {
+    match r.meta.sweep.as_slice() {
+        [(k, v)] => Ok((k.clone(), *v)),
+        [] => Err(AnalysisError::Degenerate(format!(
+            "{} has no mtl.sweep metadata: pass runs written by `mtl-train … --noise/--alpha v1,v2,…` to --sweep",
+            r.meta.path.display()
+        ))),
+        many => Err(AnalysisError::Degenerate(format!(
+            "{} sweeps {} parameters at once ({}); one parameter per --sweep",
+            r.meta.path.display(),
+            many.len(),
+            many.iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 /// Groups `runs` by their swept value and measures each (module docs).
 /// Refused: no runs, a run without `mtl.sweep`, runs that sweep different
 /// parameters, or a noise sweep whose noisy task is not in every run.
@@ -132,28 +152,10 @@ pub fn sweep(
     let first = runs
         .first()
         .ok_or_else(|| AnalysisError::Degenerate("a sweep needs at least one run".into()))?;
-    let param_of = |r: &SweepRunInput<'_>| -> Result<(String, f64), AnalysisError> {
-        match r.meta.sweep.as_slice() {
-            [(k, v)] => Ok((k.clone(), *v)),
-            [] => Err(AnalysisError::Degenerate(format!(
-                "{} has no mtl.sweep metadata: pass runs written by `mtl-train … --noise/--alpha v1,v2,…` to --sweep",
-                r.meta.path.display()
-            ))),
-            many => Err(AnalysisError::Degenerate(format!(
-                "{} sweeps {} parameters at once ({}); one parameter per --sweep",
-                r.meta.path.display(),
-                many.len(),
-                many.iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
-    };
-    let (parameter, _) = param_of(first)?;
+    let (parameter, _) = swept(first)?;
     let mut values = Vec::with_capacity(runs.len());
     for r in runs {
-        let (p, v) = param_of(r)?;
+        let (p, v) = swept(r)?;
         if p != parameter {
             return Err(AnalysisError::Degenerate(format!(
                 "{} sweeps '{p}' but {} sweeps '{parameter}'; give each sweep its own --sweep",
