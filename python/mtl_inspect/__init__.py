@@ -776,7 +776,9 @@ def report(
     ``<stem>.json`` beside a checkpoint is used, as the CLI does);
     ``sweep``: checkpoints of sweeps or folders of them (``--sweep``,
     read with the same reading options). ``command_line`` is what the
-    page's provenance shows (default: this call, as a command line).
+    page's provenance shows (default: this call, as a command line). The
+    CLI's notes (a diagnose file found beside a checkpoint, a sidecar
+    skipped among the sweeps) arrive as warnings.
 
     Returns a :class:`Report`, which Jupyter displays inline.
     """
@@ -791,11 +793,16 @@ def report(
     given = runs.get("paths") or [n.path for n in runs["ckpts"]]
     if command_line is None:
         command_line = ["mtl_inspect.report"] + list(given) + ["--out", out_s]
-    files = _native.report(**runs, out=out_s, k=k, linkage=linkage, tau=tau, groups=groups,
-                           permutations=permutations, bootstrap=bootstrap, title=title,
-                           diagnostics=_paths(diagnostics), sweep=_paths(sweep),
-                           auto_diagnostics=auto_diagnostics,
-                           command_line=list(command_line))
+    files, notes = _native.report(**runs, out=out_s, k=k, linkage=linkage, tau=tau,
+                                  groups=groups, permutations=permutations,
+                                  bootstrap=bootstrap, title=title,
+                                  diagnostics=_paths(diagnostics), sweep=_paths(sweep),
+                                  auto_diagnostics=auto_diagnostics,
+                                  command_line=list(command_line))
+    for note in notes:
+        # The CLI's "note: …" lines (a diagnose file found beside a
+        # checkpoint, a sidecar among the sweeps).
+        _warnings.warn(note, stacklevel=2)
     return Report(out_s, files)
 
 

@@ -418,7 +418,8 @@ fn pipeline_error(e: PipelineError) -> Error {
 }
 
 /// Writes the HTML report (index.html, SVGs, CSVs) into `out`; returns the
-/// file names written. The CLI's `report`: the same settings, checked the
+/// file names written and the notes the CLI prints (files used or left out
+/// without being named). The CLI's `report`: the same settings, checked the
 /// same way, and the same pipeline ([`make_report`]).
 #[pyfunction]
 #[pyo3(signature = (ckpts, out, k=None, linkage="average", tau=0.5, groups=8, permutations=999, bootstrap=200, title=None, diagnostics=Vec::new(), sweep=Vec::new(), auto_diagnostics=true, command_line=None, paths=Vec::new(), read=None))]
@@ -440,7 +441,7 @@ fn report(
     command_line: Option<Vec<String>>,
     paths: Vec<PathBuf>,
     read: Option<Bound<'_, PyReadSettings>>,
-) -> PyResult<Vec<String>> {
+) -> PyResult<(Vec<String>, Vec<String>)> {
     guard(|| {
         let linkage = parse_linkage(linkage)?;
         let settings = ReportOptions {
@@ -476,11 +477,12 @@ fn report(
                 );
             }
         };
+        let mut notes = Vec::new();
         let files = py
-            .detach(|| make_report(runs, &settings, &mut |_| {}))
+            .detach(|| make_report(runs, &settings, &mut |p| notes.extend(p.note())))
             .map_err(pipeline_error)?;
         dir.write_all(&files).map_err(input)?;
-        Ok(files.into_iter().map(|(name, _)| name).collect())
+        Ok((files.into_iter().map(|(name, _)| name).collect(), notes))
     })
 }
 

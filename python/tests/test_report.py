@@ -60,6 +60,28 @@ def test_report_pages_are_the_clis_byte_for_byte(cli, tmp_path):
         assert a == b, name
 
 
+def test_a_diagnose_file_beside_a_checkpoint_is_used_with_a_warning(cli, tmp_path):
+    # The CLI's "note: using diagnostics … found beside …" is a warning in
+    # Python, and both pages show the diagnose file.
+    import shutil
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    ckpt = runs / "shapes_tssbn_seed0.safetensors"
+    shutil.copy(ROOT / SHAPES_TSSBN[0], ckpt)
+    for ext in (".json", ".conflict.csv"):
+        shutil.copy(ROOT / "training" / "diagnostics" / f"shapes_tssbn_seed0{ext}", runs)
+    args = ["report", str(ckpt), "--out", str(tmp_path / "cli"), *FLAGS]
+    p = cli.run(*args)
+    assert p.returncode == 0, p.stderr
+    assert "note: using diagnostics" in p.stderr
+    with pytest.warns(UserWarning, match="using diagnostics .* found beside"):
+        r = mi.report([str(ckpt)], out=tmp_path / "py", **ARGS,
+                      command_line=[str(cli.binary), *args])
+    assert "diagnostics-files.csv" in r.files
+    for name in r.files:
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "py" / name).read_bytes(), name
+
+
 def test_report_default_k_is_the_clis(cli, tmp_path):
     # k defaults to ⌈T/4⌉ of the runs read (10 for the 40 CelebA tasks).
     runs = CELEBA[:2]

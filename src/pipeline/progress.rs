@@ -1,6 +1,6 @@
 //! What the report is doing, told to a front end through a callback
 //! (library code never prints): the CLI prints each event's `Display` on
-//! stderr, Python ignores them.
+//! stderr, Python turns the notes among them into warnings.
 
 use std::fmt;
 use std::path::Path;
@@ -33,29 +33,44 @@ pub enum Progress<'a> {
     Combining,
 }
 
+impl Progress<'_> {
+    /// What a user should be told even when not following the progress
+    /// (a file used or left out without being named), without the
+    /// `note: ` the CLI puts before it; `None` for progress alone.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Progress::NotDiagnostics { file, checkpoint } => Some(format!(
+                "{} is beside {} but is not an mtl-train diagnose file; not used",
+                file.display(),
+                checkpoint.display()
+            )),
+            Progress::DiagnosticsBeside { file, checkpoint } => Some(format!(
+                "using diagnostics {} found beside {}",
+                file.display(),
+                checkpoint.display()
+            )),
+            Progress::SkippedSidecar(p) => Some(format!(
+                "skipping {}: mtl-train's optimizer state, not a checkpoint",
+                p.display()
+            )),
+            Progress::ReadingSweeps(_) | Progress::Run { .. } | Progress::Combining => None,
+        }
+    }
+}
+
 impl fmt::Display for Progress<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(note) = self.note() {
+            return write!(f, "note: {note}");
+        }
         match self {
-            Progress::NotDiagnostics { file, checkpoint } => write!(
-                f,
-                "note: {} is beside {} but is not an mtl-train diagnose file; not used",
-                file.display(),
-                checkpoint.display()
-            ),
-            Progress::DiagnosticsBeside { file, checkpoint } => write!(
-                f,
-                "note: using diagnostics {} found beside {}",
-                file.display(),
-                checkpoint.display()
-            ),
-            Progress::SkippedSidecar(p) => write!(
-                f,
-                "note: skipping {}: mtl-train's optimizer state, not a checkpoint",
-                p.display()
-            ),
             Progress::ReadingSweeps(n) => write!(f, "reading {n} sweep checkpoint(s)…"),
             Progress::Run { index, of, name } => write!(f, "run {}/{of}: {name}", index + 1),
             Progress::Combining => write!(f, "combining the runs and rendering the figures…"),
+            // Told above, as notes.
+            Progress::NotDiagnostics { .. }
+            | Progress::DiagnosticsBeside { .. }
+            | Progress::SkippedSidecar(_) => Ok(()),
         }
     }
 }
