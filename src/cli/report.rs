@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use mtl_inspect::analysis::AnalysisError;
-use mtl_inspect::pipeline::{ReportDir, ReportOptions, ReportRuns, make_report};
+use mtl_inspect::pipeline::{PipelineError, ReportDir, ReportOptions, ReportRuns, make_report};
 use mtl_inspect::report::ReportError;
 use mtl_inspect::report::export::{self, ExportFormat, ExportRun};
 use mtl_inspect::runs::display_names;
@@ -68,6 +68,12 @@ pub fn report(
     let dir = ReportDir::prepare(out).map_err(Failure::input)?;
     let files = make_report(ReportRuns::Paths(ckpts), &settings, &mut |p| {
         eprintln!("{p}")
+    })
+    .map_err(|e| match e {
+        // clap asks for a checkpoint: none left means every one given was
+        // an optimizer sidecar, an input to change rather than a flag.
+        PipelineError::NoRuns => Failure::input(e),
+        e => e.into(),
     })?;
     let bytes = dir.write_all(&files).map_err(Failure::input)?;
     eprintln!(

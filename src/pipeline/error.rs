@@ -10,7 +10,8 @@ use crate::diagnostics::DiagnosticsError;
 use crate::report::ReportError;
 use crate::runs::LoadError;
 
-/// A sweep that cannot be read or measured (named after `--sweep`).
+/// A sweep that cannot be read or measured (named after `--sweep`). Causes
+/// are part of the messages, not `source`s: `{:#}` would print them twice.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     #[error("--sweep: cannot list {}: {cause}", path.display())]
@@ -59,7 +60,8 @@ impl PipelineError {
     }
 }
 
-/// A report option out of range, naming its flag.
+/// A report option out of range, naming its flag. Causes are part of the
+/// messages, not `source`s: `{:#}` would print them twice.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("--tau: {0}")]
