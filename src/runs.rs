@@ -243,3 +243,70 @@ pub fn stream<T, E: From<LoadError>>(
     }
     Ok(out)
 }
+
+/// Short, unique run names for figures: each file's stem (`run3`), with
+/// parent folders prepended only where stems collide (`a/ckpt`, `b/ckpt`).
+pub fn display_names(paths: &[&Path]) -> Vec<String> {
+    let parts: Vec<Vec<String>> = paths
+        .iter()
+        .map(|p| {
+            let mut v: Vec<String> = p
+                .parent()
+                .map(|d| {
+                    d.components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.push(
+                p.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+            v
+        })
+        .collect();
+    let name = |p: &[String], depth: usize| p[p.len().saturating_sub(depth)..].join("/");
+    let mut depth = vec![1usize; paths.len()];
+    // Deepen colliding names until they differ or run out of folders.
+    for _ in 0..64 {
+        let names: Vec<String> = parts.iter().zip(&depth).map(|(p, &d)| name(p, d)).collect();
+        let mut changed = false;
+        for i in 0..names.len() {
+            let clash = names
+                .iter()
+                .enumerate()
+                .any(|(j, n)| j != i && *n == names[i]);
+            if clash && depth[i] < parts[i].len() {
+                depth[i] += 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            return names;
+        }
+    }
+    parts.iter().zip(&depth).map(|(p, &d)| name(p, d)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_are_stems_unless_they_collide() {
+        let p = |s: &'static str| Path::new(s);
+        assert_eq!(
+            display_names(&[p("runs/run0.safetensors"), p("runs/run1.safetensors")]),
+            ["run0", "run1"]
+        );
+        assert_eq!(
+            display_names(&[p("a/x/ckpt.safetensors"), p("b/x/ckpt.safetensors")]),
+            ["a/x/ckpt", "b/x/ckpt"]
+        );
+        assert_eq!(
+            display_names(&[p("ckpt.safetensors"), p("ckpt.safetensors")]),
+            ["ckpt", "ckpt"]
+        );
+    }
+}

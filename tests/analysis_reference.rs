@@ -309,7 +309,7 @@ fn check_distribution(d: &gate_stats::Distribution, want: &[f64; 11], counts: &[
 // (np.quantile linear, np.std ddof=0, np.histogram with range (0, 1)).
 #[test]
 fn gate_distribution_matches_numpy() {
-    let r = gate_stats::gate_distribution(&im7(), 5);
+    let r = gate_stats::gate_distribution(&im7(), &gate_stats::GateStatsParams::new(5).unwrap());
     let edges = [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0];
     for d in r.per_task.iter().chain([&r.overall]) {
         assert_eq!(d.histogram.edges, edges);
@@ -412,7 +412,10 @@ fn gate_distribution_outside_unit_range_matches_numpy() {
         -0.223, 0.221, 0.128, -2.45, 0.152, 2.718, -3.094, 1.719, 0.239, -1.283, 4.001, 1.525,
         -2.399, 0.149, 1.153, -0.378, 1.366, -0.133,
     ];
-    let r = gate_stats::gate_distribution(&im(2, 9, &data2), 4);
+    let r = gate_stats::gate_distribution(
+        &im(2, 9, &data2),
+        &gate_stats::GateStatsParams::new(4).unwrap(),
+    );
     let edges = [
         -3.094,
         -1.3202499999999997,
@@ -2008,7 +2011,7 @@ fn json_shapes_of_stability_and_gate_reports() {
     }
     assert_eq!(v["pairs"][0]["a"], "A");
     assert!(v["pairs"][0]["p_value"].is_number());
-    let g = gate_stats::gate_distribution(&im7(), 5);
+    let g = gate_stats::gate_distribution(&im7(), &gate_stats::GateStatsParams::new(5).unwrap());
     let v: serde_json::Value = serde_json::to_value(&g).unwrap();
     assert_eq!(v["overall"]["label"], "all");
     assert_eq!(v["per_task"][0]["histogram"]["counts"][4], 3);

@@ -60,6 +60,32 @@ fn optimizer_sidecars_are_skipped_in_globs_and_refused_alone() {
 }
 
 #[test]
+fn a_report_of_sidecars_alone_is_refused_not_a_panic() {
+    // Every checkpoint given is skipped as an optimizer sidecar: nothing is
+    // left to report on (the default title used to underflow here).
+    let dir = tempfile::tempdir().unwrap();
+    let side = dir.path().join("a.optim.safetensors");
+    write(
+        &side,
+        &[f32s("enc.bns.0.weight.m", &[3], &[0.0; 3])],
+        &[("mtl.optimizer_step", "12")],
+    );
+    let out = bin()
+        .arg("report")
+        .arg(&side)
+        .arg("--out")
+        .arg(dir.path().join("report"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("skipping") && err.contains("a report needs at least one checkpoint"),
+        "{err}"
+    );
+}
+
+#[test]
 fn mixed_gate_kinds_are_refused_without_gate() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("mixed.safetensors");

@@ -305,13 +305,13 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
     use mtl_inspect::analysis::cluster_trust::{TrustParams, judge_clusters};
     use mtl_inspect::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
     use mtl_inspect::analysis::depth::{DepthCurves, LayerDepth};
-    use mtl_inspect::analysis::gate_stats::gate_distribution;
+    use mtl_inspect::analysis::gate_stats::{GateStatsParams, gate_distribution};
     use mtl_inspect::analysis::similarity::cosine_similarity;
     use mtl_inspect::analysis::specialization::{SpecializationParams, specialization};
     use mtl_inspect::analysis::stability::{StabilityParams, stability};
     use mtl_inspect::importance::{ImportanceMatrix, LayerSpan};
-    use mtl_inspect::report::build::{ReportInputs, RunResults, build_report};
     use mtl_inspect::report::provenance::{Provenance, ToolInfo};
+    use mtl_inspect::report::{ReportInputs, RunResults, build_report};
 
     let (t, runs, layers, c) = (500usize, 20usize, 2usize, 8usize);
     let f = layers * c;
@@ -391,7 +391,7 @@ fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
             capacity,
             similarity,
             specialization: specialization(&im, &SpecializationParams::default()),
-            gates: gate_distribution(&im, 40),
+            gates: gate_distribution(&im, &GateStatsParams::new(40).unwrap()),
             filter_groups: None,
             notes: vec![],
         });

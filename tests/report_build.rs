@@ -76,7 +76,7 @@ fn seven_runs_give_every_figure_and_table_in_one_small_page() {
     assert!(sim.contains("<title>Smiling × Mouth_Slightly_Open: cosine similarity 0."));
     // Provenance: every file with its hash, and the command line.
     for r in &runs {
-        let (sha, size) = mtl_inspect::report::provenance::sha256_file(&r.path).unwrap();
+        let (sha, size) = mtl_inspect::checkpoint::file_hash::sha256_file(&r.path).unwrap();
         assert!(
             page.contains(&sha) && page.contains(&format!(">{size}<")),
             "provenance of {} missing",
@@ -117,11 +117,14 @@ fn one_run_leaves_out_the_across_run_figures() {
 /// A report of one small checkpoint with the given filter-group count.
 fn small_report(groups: usize) -> Vec<(String, Vec<u8>)> {
     use mtl_inspect::analysis::filter_groups::{DEFAULT_DEAD_THRESHOLD, FilterGroupParams};
-    use mtl_inspect::report::inputs::{ReportParams, RunSource, collect};
+    use mtl_inspect::pipeline::{ReportParams, RunSource, collect};
     use mtl_inspect::report::provenance::ToolInfo;
     let run = load("layouts/stacked_f16.safetensors");
-    let mut params = ReportParams::paper("small", 2).unwrap();
-    params.filter_groups = Some(FilterGroupParams::new(groups, 0, DEFAULT_DEAD_THRESHOLD).unwrap());
+    let params = ReportParams::paper("small", 2)
+        .unwrap()
+        .with_filter_groups(Some(
+            FilterGroupParams::new(groups, 0, DEFAULT_DEAD_THRESHOLD).unwrap(),
+        ));
     let src = RunSource {
         name: &run.name,
         path: &run.path,

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use mtl_inspect::ImportanceMatrix;
+use mtl_inspect::analysis::gate_stats::GateStatsParams;
 use mtl_inspect::analysis::gradient_conflict::conflict_distributions;
 use mtl_inspect::analysis::sweep::{SweepRunInput, sweep};
 use mtl_inspect::checkpoint::Checkpoint;
@@ -104,7 +105,7 @@ fn noise_sweep_capacity_of_the_noisy_task_matches_numpy() {
         ),
     ];
     let runs = load_dir("fixtures/sweeps/noise");
-    let r = sweep(&inputs(&runs), 40).unwrap();
+    let r = sweep(&inputs(&runs), &GateStatsParams::new(40).unwrap()).unwrap();
     assert_eq!(r.parameter, "noise");
     assert_eq!(r.noisy_task.as_deref(), Some("topleft_size"));
     assert_eq!(r.points.len(), want.len());
@@ -198,7 +199,7 @@ fn alpha_sweep_gate_distributions_and_f1_match_numpy() {
         ),
     ];
     let runs = load_dir("fixtures/sweeps/alpha");
-    let r = sweep(&inputs(&runs), 40).unwrap();
+    let r = sweep(&inputs(&runs), &GateStatsParams::new(40).unwrap()).unwrap();
     assert_eq!(r.parameter, "alpha");
     assert_eq!(r.noisy_task, None);
     assert!(r.runs.iter().all(|x| x.noisy.is_none()));
@@ -240,15 +241,19 @@ fn runs_of_different_sweeps_or_without_one_are_refused() {
             importance: i,
         })
         .collect();
-    let e = sweep(&inp, 10).unwrap_err().to_string();
+    let e = sweep(&inp, &GateStatsParams::new(10).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sweeps 'alpha'") && e.contains("--sweep"), "{e}");
     noise[0].1.sweep.clear();
-    let e = sweep(&inputs(&noise[..1]), 10).unwrap_err().to_string();
+    let e = sweep(&inputs(&noise[..1]), &GateStatsParams::new(10).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("no mtl.sweep metadata") && e.contains(".safetensors"),
         "{e}"
     );
-    assert!(sweep(&[], 10).is_err());
+    assert!(sweep(&[], &GateStatsParams::new(10).unwrap()).is_err());
 }
 
 #[test]

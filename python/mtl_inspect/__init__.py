@@ -754,30 +754,63 @@ def report(
     permutations: int = 999,
     bootstrap: int = 200,
     title: Optional[str] = None,
+    diagnostics: Union[None, PathLike, Sequence[PathLike]] = None,
+    sweep: Union[None, PathLike, Sequence[PathLike]] = None,
+    auto_diagnostics: bool = True,
     tasks: Union[None, PathLike, Sequence[str]] = None,
     layers: Optional[str] = None,
     gate: Optional[str] = None,
     key: Optional[str] = None,
     layer_order: Optional[PathLike] = None,
     allow_nonfinite: bool = False,
+    command_line: Optional[Sequence[str]] = None,
 ) -> Report:
     """Write the paper's figures (SVG), their tables (CSV) and one
     self-contained ``index.html`` into the directory ``out`` (created if
     missing), for one or several runs. ``mtl-inspect report``: ``k`` task
     clusters (default ``⌈T/4⌉``), ``linkage``, ``tau``, ``groups`` filter
     groups of the first run (0: none), Mantel ``permutations`` and
-    ``bootstrap`` replicates of the stability section, ``title``.
+    ``bootstrap`` replicates of the stability section, ``title``;
+    ``diagnostics``: files of ``mtl-train diagnose`` (``--diagnostics``;
+    without them, with ``auto_diagnostics``, a diagnose file
+    ``<stem>.json`` beside a checkpoint is used, as the CLI does);
+    ``sweep``: checkpoints of sweeps or folders of them (``--sweep``,
+    read with the same reading options). ``command_line`` is what the
+    page's provenance shows (default: this call, as a command line). The
+    CLI's notes (a diagnose file found beside a checkpoint, a sidecar
+    skipped among the sweeps) arrive as warnings.
 
     Returns a :class:`Report`, which Jupyter displays inline.
     """
     read = _read_kwargs(tasks=tasks, layers=layers, gate=gate, key=key,
                         layer_order=layer_order, allow_nonfinite=allow_nonfinite)
     runs = _runs(paths, read)
+    if "read" not in runs:
+        # The sweeps are read with the reading options even when the
+        # report's own runs were opened already.
+        runs["read"] = _native.read_settings(**_native_read(**read))
     out_s = _os.fspath(out)
     given = runs.get("paths") or [n.path for n in runs["ckpts"]]
-    command = ["mtl_inspect.report"] + list(given) + ["--out", out_s]
-    files = _native.report(**runs, out=out_s, k=k, linkage=linkage, tau=tau, groups=groups,
-                           permutations=permutations, bootstrap=bootstrap, title=title,
-                           command_line=command)
+    if command_line is None:
+        command_line = ["mtl_inspect.report"] + list(given) + ["--out", out_s]
+    files, notes = _native.report(**runs, out=out_s, k=k, linkage=linkage, tau=tau,
+                                  groups=groups, permutations=permutations,
+                                  bootstrap=bootstrap, title=title,
+                                  diagnostics=_paths(diagnostics), sweep=_paths(sweep),
+                                  auto_diagnostics=auto_diagnostics,
+                                  command_line=list(command_line))
+    for note in notes:
+        # The CLI's "note: …" lines (a diagnose file found beside a
+        # checkpoint, a sidecar among the sweeps).
+        _warnings.warn(note, stacklevel=2)
     return Report(out_s, files)
+
+
+def _paths(p: Union[None, PathLike, Sequence[PathLike]]) -> List[str]:
+    """A path or a list of them as strings (``None``: none)."""
+    if p is None:
+        return []
+    if isinstance(p, (str, _os.PathLike)):
+        return [_os.fspath(p)]
+    return [_os.fspath(x) for x in p]
 

@@ -86,7 +86,10 @@ def report(
     permutations: int = 999,
     bootstrap: int = 200,
     title: Optional[str] = None,
+    diagnostics: Sequence[str] = ...,
+    sweep: Sequence[str] = ...,
+    auto_diagnostics: bool = True,
     command_line: Optional[Sequence[str]] = None,
     paths: Sequence[str] = ...,
     read: Optional[ReadSettings] = None,
-) -> List[str]: ...
+) -> Tuple[List[str], List[str]]: ...

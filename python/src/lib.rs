@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyByteArray;
 use serde::Serialize;
 
-use mtl_inspect::analysis::across_runs::{CapacityAcrossRuns, capacity_across_runs};
+use mtl_inspect::analysis::across_runs::capacity_across_runs;
 use mtl_inspect::analysis::capacity::{CapacityReport, capacity};
 use mtl_inspect::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
 use mtl_inspect::analysis::depth::{capacity_by_layer, similarity_by_layer};
@@ -22,14 +22,12 @@ use mtl_inspect::analysis::diff::{DiffParams, diff};
 use mtl_inspect::analysis::filter_groups::{
     DEFAULT_DEAD_THRESHOLD, FilterGroupParams, filter_groups,
 };
-use mtl_inspect::analysis::gate_stats::gate_distribution;
+use mtl_inspect::analysis::gate_stats::{GateStatsParams, gate_distribution};
 use mtl_inspect::analysis::similarity::cosine_similarity;
 use mtl_inspect::analysis::specialization::{SpecializationParams, specialization};
 use mtl_inspect::analysis::stability::{ReducedRun, StabilityParams, stability_of_runs};
-use mtl_inspect::report::ReportError;
-use mtl_inspect::report::build::build_report;
-use mtl_inspect::report::inputs::{self, ReportParams, RunSource};
-use mtl_inspect::report::provenance::ToolInfo;
+use mtl_inspect::pipeline::{PipelineError, ReportDir, ReportOptions, ReportRuns, make_report};
+use mtl_inspect::report::json::CapacityRuns;
 use mtl_inspect::report::tables;
 
 use mtl_inspect::GateKind;
@@ -49,6 +47,8 @@ pub struct PyCheckpoint {
 /// a time from paths.
 #[pyclass(frozen, module = "mtl_inspect._native", name = "ReadSettings")]
 pub struct PyReadSettings {
+    /// As given (the report checks them again, with its own options).
+    options: ReadOptions,
     settings: ReadSettings,
 }
 
@@ -91,6 +91,7 @@ fn read_settings(
         };
         Ok(PyReadSettings {
             settings: opts.check().map_err(Error::from)?,
+            options: opts,
         })
     })
 }
@@ -222,19 +223,6 @@ fn reduce_runs<T: Send>(
     }
 }
 
-#[derive(Serialize)]
-struct RunCapacity<'a> {
-    run: &'a str,
-    #[serde(flatten)]
-    result: &'a CapacityReport,
-}
-
-#[derive(Serialize)]
-struct CapacityRuns<'a> {
-    runs: Vec<RunCapacity<'a>>,
-    across_runs: &'a CapacityAcrossRuns,
-}
-
 /// Capacity split of one run, several runs, or per layer (one run). Runs
 /// are the opened `ckpts`, or `paths` read one at a time with `read`.
 #[pyfunction]
@@ -274,13 +262,7 @@ fn capacity_json(
                 let named: Vec<(String, &CapacityReport)> =
                     results.iter().map(|(n, r)| (n.clone(), r)).collect();
                 let spread = capacity_across_runs(&named).map_err(analysis)?;
-                to_json(&CapacityRuns {
-                    runs: named
-                        .iter()
-                        .map(|(run, result)| RunCapacity { run, result })
-                        .collect(),
-                    across_runs: &spread,
-                })
+                to_json(&CapacityRuns::new(&named, &spread))
             }
         }
     })
@@ -398,10 +380,8 @@ fn filter_groups_json(
 fn gate_stats_json(py: Python<'_>, ckpt: Bound<'_, PyCheckpoint>, bins: usize) -> PyResult<String> {
     let im = &ckpt.get().run.importance;
     guard(|| {
-        if bins == 0 {
-            return Err(Error::Param("--bins must be at least 1".into()).into());
-        }
-        to_json(&py.detach(|| gate_distribution(im, bins)))
+        let p = GateStatsParams::new(bins).map_err(|e| Error::Param(e.to_string()))?;
+        to_json(&py.detach(|| gate_distribution(im, &p)))
     })
 }
 
@@ -429,19 +409,20 @@ fn diff_json(
     })
 }
 
-fn report_failure(e: ReportError) -> Error {
-    match e {
-        ReportError::Analysis(a @ mtl_inspect::analysis::AnalysisError::Param { .. }) => {
-            Error::Param(a.to_string())
-        }
-        other => input(other),
+fn pipeline_error(e: PipelineError) -> Error {
+    if e.is_usage() {
+        Error::Param(e.to_string())
+    } else {
+        input(e)
     }
 }
 
 /// Writes the HTML report (index.html, SVGs, CSVs) into `out`; returns the
-/// file names written. Same analyses and defaults as `mtl-inspect report`.
+/// file names written and the notes the CLI prints (files used or left out
+/// without being named). The CLI's `report`: the same settings, checked the
+/// same way, and the same pipeline ([`make_report`]).
 #[pyfunction]
-#[pyo3(signature = (ckpts, out, k=None, linkage="average", tau=0.5, groups=8, permutations=999, bootstrap=200, title=None, command_line=None, paths=Vec::new(), read=None))]
+#[pyo3(signature = (ckpts, out, k=None, linkage="average", tau=0.5, groups=8, permutations=999, bootstrap=200, title=None, diagnostics=Vec::new(), sweep=Vec::new(), auto_diagnostics=true, command_line=None, paths=Vec::new(), read=None))]
 #[allow(clippy::too_many_arguments)]
 fn report(
     py: Python<'_>,
@@ -454,113 +435,54 @@ fn report(
     permutations: usize,
     bootstrap: usize,
     title: Option<String>,
+    diagnostics: Vec<PathBuf>,
+    sweep: Vec<PathBuf>,
+    auto_diagnostics: bool,
     command_line: Option<Vec<String>>,
     paths: Vec<PathBuf>,
     read: Option<Bound<'_, PyReadSettings>>,
-) -> PyResult<Vec<String>> {
+) -> PyResult<(Vec<String>, Vec<String>)> {
     guard(|| {
-        let specialization = SpecializationParams::new(tau).map_err(|e| param("--tau", e))?;
-        let stability = StabilityParams::new(permutations, 0)
-            .map_err(|e| param("--permutations", e))?
-            .with_bootstrap(bootstrap)
-            .map_err(|e| param("--bootstrap", e))?;
-        let filter_groups = match groups {
-            0 => None,
-            g => Some(
-                FilterGroupParams::new(g, 0, DEFAULT_DEAD_THRESHOLD)
-                    .map_err(|e| param("--groups", e))?,
-            ),
-        };
-        if k == Some(0) {
-            return Err(Error::Param("--k must be at least 1".into()).into());
-        }
         let linkage = parse_linkage(linkage)?;
-        if out.is_file() {
-            return Err(Error::Input(format!(
-                "--out {} is a file; give a directory for the report",
-                out.display()
-            ))
-            .into());
-        }
-        std::fs::create_dir_all(&out).map_err(|e| {
-            Error::Input(format!(
-                "cannot create the report directory {}: {e}",
-                out.display()
-            ))
-        })?;
-        // Prove it is writable now rather than after the analyses (as the
-        // CLI's `ReportDir::prepare`).
-        let probe = out.join(".mtl-inspect-write-test");
-        std::fs::File::create(&probe)
-            .and_then(|_| std::fs::remove_file(&probe))
-            .map_err(|e| Error::Input(format!("cannot write into {}: {e}", out.display())))?;
-        // Paths are read one at a time, as the CLI's report reads them.
-        let all_paths: Vec<PathBuf> = if paths.is_empty() {
-            ckpts.iter().map(|c| c.get().run.path.clone()).collect()
-        } else {
-            paths.clone()
-        };
-        if all_paths.is_empty() {
-            return Err(Error::Param("a report needs at least one checkpoint".into()).into());
-        }
-        let overrides: Vec<Option<GateKind>> = if paths.is_empty() {
-            ckpts.iter().map(|c| c.get().gate_override).collect()
-        } else {
-            let gate = read.as_ref().and_then(|r| r.get().settings.importance.gate);
-            vec![gate; paths.len()]
-        };
-        let refs: Vec<&std::path::Path> = all_paths.iter().map(PathBuf::as_path).collect();
-        let names = inputs::display_names(&refs);
-        let title = title.unwrap_or_else(|| {
-            let first = names.first().cloned().unwrap_or_default();
-            match names.len() {
-                1 => format!("mtl-inspect report: {first}"),
-                n => format!("mtl-inspect report: {first} and {} more run(s)", n - 1),
-            }
-        });
-        let mut params = ReportParams {
+        let settings = ReportOptions {
+            k,
+            linkage,
+            tau,
+            groups,
+            permutations,
+            bootstrap,
             title,
-            // The default k needs the task count; per-run reductions do not
-            // use the clusters' parameters.
-            clusters: ClusterParams::new(k.unwrap_or(1), linkage).map_err(|e| param("--k", e))?,
-            specialization,
-            filter_groups,
-            filter_groups_all_runs: false,
-            stability,
-            bins: 40,
-        };
-        let n = all_paths.len();
-        let reduced = reduce_runs(py, &ckpts, &paths, read.as_ref(), |i, r| {
-            let src = RunSource {
-                name: &names[i],
-                path: &r.path,
-                gates: &r.gates,
-                importance: &r.importance,
-                gate_override: overrides[i],
-            };
-            inputs::reduce_run(i, n, &src, &params).map_err(report_failure)
-        })?;
-        let reduced: Vec<_> = reduced.into_iter().map(|(_, r)| r).collect();
-        let t = reduced.first().map_or(1, |r| r.tasks().len());
-        params.clusters = ClusterParams::new(k.unwrap_or_else(|| t.div_ceil(4).max(1)), linkage)
-            .map_err(|e| param("--k", e))?;
-        let tool = ToolInfo::this_tool(
-            command_line.unwrap_or_else(|| vec!["mtl_inspect.report".to_string()]),
-        );
-        let files = py
-            .detach(|| {
-                let inputs = inputs::combine(reduced, &params, tool)?;
-                build_report(&inputs)
-            })
-            .map_err(report_failure)?;
-        let mut written = Vec::with_capacity(files.len());
-        for (name, bytes) in &files {
-            let path = out.join(name);
-            std::fs::write(&path, bytes)
-                .map_err(|e| Error::Input(format!("writing {}: {e}", path.display())))?;
-            written.push(name.clone());
+            diagnostics,
+            auto_diagnostics,
+            sweeps: sweep,
+            read: read
+                .as_ref()
+                .map(|r| r.get().options.clone())
+                .unwrap_or_default(),
+            command_line: command_line.unwrap_or_else(|| vec!["mtl_inspect.report".to_string()]),
         }
-        Ok(written)
+        .check()
+        .map_err(|e| pipeline_error(e.into()))?;
+        let dir = ReportDir::prepare(&out).map_err(input)?;
+        let loaded: Vec<(&Run, Option<GateKind>)> = ckpts
+            .iter()
+            .map(|c| (&c.get().run, c.get().gate_override))
+            .collect();
+        let runs = match (loaded.is_empty(), paths.is_empty()) {
+            (_, true) => ReportRuns::Loaded(&loaded),
+            (true, false) => ReportRuns::Paths(&paths),
+            (false, false) => {
+                return Err(
+                    Error::Param("give opened checkpoints or paths, not both".into()).into(),
+                );
+            }
+        };
+        let mut notes = Vec::new();
+        let files = py
+            .detach(|| make_report(runs, &settings, &mut |p| notes.extend(p.note())))
+            .map_err(pipeline_error)?;
+        dir.write_all(&files).map_err(input)?;
+        Ok((files.into_iter().map(|(name, _)| name).collect(), notes))
     })
 }
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import mtl_inspect as mi
-from conftest import CELEBA, ROOT
+from conftest import CELEBA, ROOT, SHAPES_TSSBN
 
 ARGS = dict(k=5, permutations=0, bootstrap=0, groups=4)
 FLAGS = ["--k", "5", "--permutations", "0", "--bootstrap", "0", "--groups", "4"]
@@ -34,6 +34,52 @@ def test_report_writes_the_cli_files(cli, tmp_path):
     for name in o.files:
         if name.endswith((".csv", ".svg")):
             assert (tmp_path / "opened" / name).read_bytes() == (tmp_path / "py" / name).read_bytes(), name
+
+
+def test_report_pages_are_the_clis_byte_for_byte(cli, tmp_path):
+    # One pipeline behind both front ends: every file of the page, index.html
+    # included, is the same bytes, diagnose files and sweeps too. The command
+    # line shown in the page is given to Python as the CLI saw it.
+    diagnostics = ["training/diagnostics/shapes_tssbn_seed0.json",
+                   "training/diagnostics/shapes_bn_seed0.json"]
+    sweeps = ["fixtures/sweeps/noise", "fixtures/sweeps/alpha"]
+    args = ["report", *SHAPES_TSSBN, "--out", str(tmp_path / "cli"), "--k", "4",
+            "--permutations", "99", "--bootstrap", "20",
+            "--diagnostics", *diagnostics, "--sweep", *sweeps]
+    p = cli.run(*args)
+    assert p.returncode == 0, p.stderr
+    r = mi.report(SHAPES_TSSBN, out=tmp_path / "py", k=4, permutations=99, bootstrap=20,
+                  diagnostics=diagnostics, sweep=sweeps,
+                  command_line=[str(cli.binary), *args])
+    assert sorted(r.files) == sorted(os.listdir(tmp_path / "cli"))
+    assert any(n.startswith("sweep-noise") for n in r.files)
+    assert any(n.startswith("pruning-") for n in r.files)
+    for name in r.files:
+        a = (tmp_path / "cli" / name).read_bytes()
+        b = (tmp_path / "py" / name).read_bytes()
+        assert a == b, name
+
+
+def test_a_diagnose_file_beside_a_checkpoint_is_used_with_a_warning(cli, tmp_path):
+    # The CLI's "note: using diagnostics … found beside …" is a warning in
+    # Python, and both pages show the diagnose file.
+    import shutil
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    ckpt = runs / "shapes_tssbn_seed0.safetensors"
+    shutil.copy(ROOT / SHAPES_TSSBN[0], ckpt)
+    for ext in (".json", ".conflict.csv"):
+        shutil.copy(ROOT / "training" / "diagnostics" / f"shapes_tssbn_seed0{ext}", runs)
+    args = ["report", str(ckpt), "--out", str(tmp_path / "cli"), *FLAGS]
+    p = cli.run(*args)
+    assert p.returncode == 0, p.stderr
+    assert "note: using diagnostics" in p.stderr
+    with pytest.warns(UserWarning, match="using diagnostics .* found beside"):
+        r = mi.report([str(ckpt)], out=tmp_path / "py", **ARGS,
+                      command_line=[str(cli.binary), *args])
+    assert "diagnostics-files.csv" in r.files
+    for name in r.files:
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "py" / name).read_bytes(), name
 
 
 def test_report_default_k_is_the_clis(cli, tmp_path):

@@ -11,7 +11,6 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::AnalysisError;
 use super::capacity::CapacityReport;
-use super::clusters::ClusterReport;
 use super::depth::DepthCurves;
 use super::specialization::SpecializationReport;
 
@@ -231,22 +230,6 @@ pub fn depth_across_runs(runs: &[(String, DepthCurves)]) -> Result<DepthAcrossRu
     })
 }
 
-/// The mean confidence of each representative cluster's tasks (the share
-/// of runs and mates agreeing with the cluster, App. C), in the order of
-/// [`ClusterReport::clusters`]; `None` for a cluster no task points to.
-pub fn cluster_mean_confidence(c: &ClusterReport) -> Vec<Option<f64>> {
-    let mut sums = vec![(0.0, 0usize); c.clusters.len()];
-    for x in &c.confidence {
-        if let Some((s, n)) = sums.get_mut(x.cluster) {
-            *s += x.confidence;
-            *n += 1;
-        }
-    }
-    sums.into_iter()
-        .map(|(s, n)| (n > 0).then(|| s / n as f64))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,40 +306,5 @@ mod tests {
         let one = depth_across_runs(&missing[..1]).unwrap();
         assert!(one.layers[0].similarity.is_none());
         assert!(depth_across_runs(&[]).is_err());
-    }
-
-    #[test]
-    fn cluster_mean_confidence_averages_each_clusters_tasks() {
-        use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
-        use crate::analysis::similarity::SimilarityMatrix;
-        let sim = |m: [[f64; 3]; 3]| SimilarityMatrix {
-            tasks: vec!["a".into(), "b".into(), "c".into()],
-            matrix: m.iter().map(|r| r.to_vec()).collect(),
-            zero_norm_tasks: vec![],
-        };
-        // Run 1 groups a with b, run 2 groups b with c.
-        let runs = vec![
-            (
-                "r1".to_string(),
-                sim([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]]),
-            ),
-            (
-                "r2".to_string(),
-                sim([[1.0, 0.2, 0.1], [0.2, 1.0, 0.9], [0.1, 0.9, 1.0]]),
-            ),
-        ];
-        let c = cluster_runs(&runs, &ClusterParams::new(2, Linkage::Average).unwrap()).unwrap();
-        let means = cluster_mean_confidence(&c);
-        assert_eq!(means.len(), c.clusters.len());
-        for (i, m) in means.iter().enumerate() {
-            let conf: Vec<f64> = c
-                .confidence
-                .iter()
-                .filter(|x| x.cluster == i)
-                .map(|x| x.confidence)
-                .collect();
-            let want = conf.iter().sum::<f64>() / conf.len() as f64;
-            assert!((m.unwrap() - want).abs() < 1e-15);
-        }
     }
 }

@@ -1001,6 +1001,46 @@ pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
     2.0 * (tp * tn - fn_ * fp) / ((tp + fn_) * (fn_ + tn) + (tp + fp) * (fp + tn))
 }
 
+/// The mean confidence of each representative cluster's tasks (the share
+/// of runs and mates agreeing with the cluster, App. C), in the order of
+/// [`ClusterReport::clusters`]; `None` for a cluster no task points to.
+pub fn cluster_mean_confidence(c: &ClusterReport) -> Vec<Option<f64>> {
+    let mut sums = vec![(0.0, 0usize); c.clusters.len()];
+    for x in &c.confidence {
+        if let Some((s, n)) = sums.get_mut(x.cluster) {
+            *s += x.confidence;
+            *n += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(s, n)| (n > 0).then(|| s / n as f64))
+        .collect()
+}
+
+/// The mean co-occurrence of each representative cluster's task pairs
+/// (how consistently the runs put them together), in the order of
+/// [`ClusterReport::clusters`]; `None` for a cluster of one task.
+pub fn cluster_mean_cooccurrence(c: &ClusterReport) -> Vec<Option<f64>> {
+    let idx = |name: &str| c.cooccurrence.tasks.iter().position(|t| t == name);
+    c.clusters
+        .iter()
+        .map(|members| {
+            let ids: Vec<usize> = members.iter().filter_map(|n| idx(n)).collect();
+            let mut sum = 0.0;
+            let mut n = 0usize;
+            for (a, &x) in ids.iter().enumerate() {
+                for &y in &ids[a + 1..] {
+                    if let Some(v) = c.cooccurrence.matrix.get(x).and_then(|row| row.get(y)) {
+                        sum += v;
+                        n += 1;
+                    }
+                }
+            }
+            (n > 0).then(|| sum / n as f64)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1066,5 +1106,39 @@ mod tests {
         assert_eq!(adjusted_rand_index(&[0, 0, 0], &[5, 5, 5]), 1.0);
         assert_eq!(adjusted_rand_index(&[0, 1, 2], &[2, 0, 1]), 1.0);
         assert!(adjusted_rand_index(&[0, 1], &[0]).is_nan());
+    }
+
+    #[test]
+    fn cluster_mean_confidence_averages_each_clusters_tasks() {
+        use crate::analysis::similarity::SimilarityMatrix;
+        let sim = |m: [[f64; 3]; 3]| SimilarityMatrix {
+            tasks: vec!["a".into(), "b".into(), "c".into()],
+            matrix: m.iter().map(|r| r.to_vec()).collect(),
+            zero_norm_tasks: vec![],
+        };
+        // Run 1 groups a with b, run 2 groups b with c.
+        let runs = vec![
+            (
+                "r1".to_string(),
+                sim([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]]),
+            ),
+            (
+                "r2".to_string(),
+                sim([[1.0, 0.2, 0.1], [0.2, 1.0, 0.9], [0.1, 0.9, 1.0]]),
+            ),
+        ];
+        let c = cluster_runs(&runs, &ClusterParams::new(2, Linkage::Average).unwrap()).unwrap();
+        let means = cluster_mean_confidence(&c);
+        assert_eq!(means.len(), c.clusters.len());
+        for (i, m) in means.iter().enumerate() {
+            let conf: Vec<f64> = c
+                .confidence
+                .iter()
+                .filter(|x| x.cluster == i)
+                .map(|x| x.confidence)
+                .collect();
+            let want = conf.iter().sum::<f64>() / conf.len() as f64;
+            assert!((m.unwrap() - want).abs() < 1e-15);
+        }
     }
 }

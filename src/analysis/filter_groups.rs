@@ -130,17 +130,14 @@ pub struct FilterGroupReport {
     pub inertia: f64,
 }
 
-/// Cluster the live filters' normalized task profiles into `k` groups.
-///
-/// Errors (`Param`): `k` larger than the number of live filters or than the
-/// number of distinct live profiles (k-means cannot make more groups than
-/// there are different points).
-pub fn filter_groups(
+/// The live filters (largest importance at least the dead threshold, and
+/// a positive total) and their importances normalized to sum 1; refused
+/// when k exceeds the live filters or their distinct profiles.
+fn live_profiles(
     im: &ImportanceMatrix,
     p: &FilterGroupParams,
-) -> Result<FilterGroupReport, AnalysisError> {
+) -> Result<(Vec<usize>, Vec<Vec<f64>>), AnalysisError> {
     let data = im.data();
-    let t = im.n_tasks();
     let f = im.n_filters();
     let mut live: Vec<usize> = Vec::new();
     let mut profiles: Vec<Vec<f64>> = Vec::new();
@@ -178,6 +175,21 @@ pub fn filter_groups(
             ),
         });
     }
+    Ok((live, profiles))
+}
+
+/// Cluster the live filters' normalized task profiles into `k` groups.
+///
+/// Errors (`Param`): `k` larger than the number of live filters or than the
+/// number of distinct live profiles (k-means cannot make more groups than
+/// there are different points).
+pub fn filter_groups(
+    im: &ImportanceMatrix,
+    p: &FilterGroupParams,
+) -> Result<FilterGroupReport, AnalysisError> {
+    let t = im.n_tasks();
+    let f = im.n_filters();
+    let (live, profiles) = live_profiles(im, p)?;
 
     let records = Array2::from_shape_fn((live.len(), t), |(i, j)| profiles[i][j]);
     let dataset = DatasetBase::from(records.clone());

@@ -45,16 +45,51 @@ pub struct GateDistributionReport {
     pub overall: Distribution,
 }
 
-/// Distributions per task and overall, with `bins` histogram bins
-/// (`bins = 0` is treated as 1).
+/// The histogram bins of [`gate_distribution`]: at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateStatsParams {
+    bins: usize,
+}
+
+/// `bins = 0`: a histogram needs a bin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("--bins must be at least 1")]
+pub struct ZeroBins;
+
+impl GateStatsParams {
+    /// `gates`' default (`--bins 20`).
+    pub const DEFAULT_BINS: usize = 20;
+
+    pub const fn new(bins: usize) -> Result<Self, ZeroBins> {
+        if bins == 0 {
+            return Err(ZeroBins);
+        }
+        Ok(GateStatsParams { bins })
+    }
+
+    /// `bins` checked when the program is compiled, for the bins a module
+    /// fixes itself (a zero is a compile error, not a panic at run time).
+    pub const fn fixed(bins: usize) -> Self {
+        match GateStatsParams::new(bins) {
+            Ok(p) => p,
+            Err(_) => panic!("a histogram needs at least one bin"),
+        }
+    }
+
+    pub fn bins(&self) -> usize {
+        self.bins
+    }
+}
+
+/// Distributions per task and overall, with `p.bins()` histogram bins.
 ///
 /// Every histogram uses the same edges so tasks can be compared: `[0, 1]`
 /// when all values lie in `[0, 1]` (sigmoid gates), else `[min, max]` of
 /// all values; if `min = max`, numpy's `[min − 0.5, max + 0.5]`.
-pub fn gate_distribution(im: &ImportanceMatrix, bins: usize) -> GateDistributionReport {
+pub fn gate_distribution(im: &ImportanceMatrix, p: &GateStatsParams) -> GateDistributionReport {
     let data = im.data();
     let all: Vec<f64> = data.transpose().iter().copied().collect();
-    let edges = histogram_edges(&all, bins.max(1));
+    let edges = histogram_edges(&all, p.bins);
     let per_task = im
         .tasks()
         .iter()
@@ -71,25 +106,25 @@ pub fn gate_distribution(im: &ImportanceMatrix, bins: usize) -> GateDistribution
 }
 
 /// The distribution of any set of values (pooled gates of several runs,
-/// gradient cosines) with `bins` equal-width bins, by the same rules as
+/// gradient cosines) with `p.bins()` equal-width bins, by the same rules as
 /// [`gate_distribution`]: `[0, 1]` when every value lies there, else
 /// `[min, max]`. `range` fixes the edges instead (values outside are not
 /// counted in the histogram but are in the statistics).
 pub fn distribution_of(
     label: &str,
     values: &[f64],
-    bins: usize,
+    p: &GateStatsParams,
     range: Option<(f64, f64)>,
 ) -> Distribution {
+    let bins = p.bins;
     let edges = match range {
         Some((lo, hi)) if lo.is_finite() && hi.is_finite() && hi > lo => {
-            let bins = bins.max(1);
             let step = (hi - lo) / bins as f64;
             (0..=bins)
                 .map(|k| if k == bins { hi } else { lo + k as f64 * step })
                 .collect()
         }
-        _ => histogram_edges(values, bins.max(1)),
+        _ => histogram_edges(values, bins),
     };
     describe(label, values, &edges)
 }
@@ -197,16 +232,20 @@ mod tests {
         ImportanceMatrix::single_layer(names, "l", DMatrix::from_row_slice(rows, cols, v)).unwrap()
     }
 
+    fn bins(n: usize) -> GateStatsParams {
+        GateStatsParams::new(n).unwrap()
+    }
+
     #[test]
     fn edges_and_last_bin_closed() {
-        let r = gate_distribution(&im(1, 4, &[0.0, 0.5, 0.75, 1.0]), 4);
+        let r = gate_distribution(&im(1, 4, &[0.0, 0.5, 0.75, 1.0]), &bins(4));
         assert_eq!(r.overall.histogram.edges, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
         assert_eq!(r.overall.histogram.counts, vec![1, 0, 1, 2]);
     }
 
     #[test]
     fn constant_values_outside_unit_range() {
-        let r = gate_distribution(&im(2, 2, &[3.0; 4]), 2);
+        let r = gate_distribution(&im(2, 2, &[3.0; 4]), &bins(2));
         assert_eq!(r.overall.histogram.edges, vec![2.5, 3.0, 3.5]);
         assert_eq!(r.overall.histogram.counts, vec![0, 4]);
         assert_eq!(r.overall.std, 0.0);
@@ -215,7 +254,9 @@ mod tests {
 
     #[test]
     fn shared_edges_and_zero_bins() {
-        let r = gate_distribution(&im(2, 2, &[-1.0, 0.0, 2.0, 3.0]), 0);
+        // Zero bins is refused (it used to be read as one bin).
+        assert_eq!(GateStatsParams::new(0), Err(ZeroBins));
+        let r = gate_distribution(&im(2, 2, &[-1.0, 0.0, 2.0, 3.0]), &bins(1));
         assert_eq!(r.per_task[0].histogram.edges, vec![-1.0, 3.0]);
         assert_eq!(r.per_task[1].histogram.edges, r.per_task[0].histogram.edges);
         assert_eq!(r.overall.histogram.counts, vec![4]);
@@ -224,7 +265,7 @@ mod tests {
 
     #[test]
     fn single_value_quantiles() {
-        let r = gate_distribution(&im(1, 1, &[0.3]), 10);
+        let r = gate_distribution(&im(1, 1, &[0.3]), &bins(10));
         let d = &r.per_task[0];
         assert_eq!((d.q05, d.q95, d.min, d.max, d.n), (0.3, 0.3, 0.3, 0.3, 1));
     }

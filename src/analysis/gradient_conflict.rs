@@ -5,7 +5,7 @@
 //! style quantiles, the share in conflict (cos < 0) and a histogram on
 //! [−1, 1], so runs of different architectures are drawn on one axis.
 
-use super::gate_stats::{Distribution, distribution_of};
+use super::gate_stats::{Distribution, GateStatsParams, distribution_of};
 use crate::diagnostics::Diagnostics;
 
 /// One scope of one run.
@@ -31,7 +31,7 @@ pub struct RunConflict {
 }
 
 /// Histogram bins on [−1, 1] of the cosine distributions.
-pub const COSINE_BINS: usize = 40;
+pub const COSINE_BINS: GateStatsParams = GateStatsParams::fixed(40);
 
 /// `None` when the file's per-batch CSV was not there.
 pub fn conflict_distributions(d: &Diagnostics, run: &str) -> Option<RunConflict> {
@@ -45,7 +45,7 @@ pub fn conflict_distributions(d: &Diagnostics, run: &str) -> Option<RunConflict>
             let n = values.len().max(1) as f64;
             ScopeConflict {
                 scope: scope.clone(),
-                distribution: distribution_of(scope, values, COSINE_BINS, Some((-1.0, 1.0))),
+                distribution: distribution_of(scope, values, &COSINE_BINS, Some((-1.0, 1.0))),
                 share_negative: values.iter().filter(|&&v| v < 0.0).count() as f64 / n,
                 undefined,
             }

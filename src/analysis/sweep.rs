@@ -17,7 +17,7 @@
 
 use super::AnalysisError;
 use super::capacity::{TaskCapacity, capacity};
-use super::gate_stats::{Distribution, distribution_of};
+use super::gate_stats::{Distribution, GateStatsParams, distribution_of};
 use super::similarity::cosine_similarity;
 use crate::diagnostics::RunMeta;
 use crate::importance::ImportanceMatrix;
@@ -122,35 +122,40 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| s / n as f64)
 }
 
+/// The one parameter a run sweeps and its value (`mtl.sweep`).
+fn swept(r: &SweepRunInput<'_>) -> Result<(String, f64), AnalysisError> {
+    match r.meta.sweep.as_slice() {
+        [(k, v)] => Ok((k.clone(), *v)),
+        [] => Err(AnalysisError::Degenerate(format!(
+            "{} has no mtl.sweep metadata: pass runs written by `mtl-train … --noise/--alpha v1,v2,…` to --sweep",
+            r.meta.path.display()
+        ))),
+        many => Err(AnalysisError::Degenerate(format!(
+            "{} sweeps {} parameters at once ({}); one parameter per --sweep",
+            r.meta.path.display(),
+            many.len(),
+            many.iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 /// Groups `runs` by their swept value and measures each (module docs).
 /// Refused: no runs, a run without `mtl.sweep`, runs that sweep different
 /// parameters, or a noise sweep whose noisy task is not in every run.
-pub fn sweep(runs: &[SweepRunInput<'_>], bins: usize) -> Result<SweepReport, AnalysisError> {
+pub fn sweep(
+    runs: &[SweepRunInput<'_>],
+    bins: &GateStatsParams,
+) -> Result<SweepReport, AnalysisError> {
     let first = runs
         .first()
         .ok_or_else(|| AnalysisError::Degenerate("a sweep needs at least one run".into()))?;
-    let param_of = |r: &SweepRunInput<'_>| -> Result<(String, f64), AnalysisError> {
-        match r.meta.sweep.as_slice() {
-            [(k, v)] => Ok((k.clone(), *v)),
-            [] => Err(AnalysisError::Degenerate(format!(
-                "{} has no mtl.sweep metadata: pass runs written by `mtl-train … --noise/--alpha v1,v2,…` to --sweep",
-                r.meta.path.display()
-            ))),
-            many => Err(AnalysisError::Degenerate(format!(
-                "{} sweeps {} parameters at once ({}); one parameter per --sweep",
-                r.meta.path.display(),
-                many.len(),
-                many.iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
-    };
-    let (parameter, _) = param_of(first)?;
+    let (parameter, _) = swept(first)?;
     let mut values = Vec::with_capacity(runs.len());
     for r in runs {
-        let (p, v) = param_of(r)?;
+        let (p, v) = swept(r)?;
         if p != parameter {
             return Err(AnalysisError::Degenerate(format!(
                 "{} sweeps '{p}' but {} sweeps '{parameter}'; give each sweep its own --sweep",
@@ -332,7 +337,7 @@ mod tests {
                 importance: &ims[i],
             })
             .collect();
-        let r = sweep(&runs, 4).unwrap();
+        let r = sweep(&runs, &GateStatsParams::new(4).unwrap()).unwrap();
         assert_eq!(r.noisy_task.as_deref(), Some("noisy"));
         let values: Vec<f64> = r.points.iter().map(|p| p.value).collect();
         assert_eq!(values, [0.0, 2.0]);
@@ -358,7 +363,7 @@ mod tests {
                 meta: &m,
                 importance: &i,
             }],
-            4,
+            &GateStatsParams::new(4).unwrap(),
         )
         .unwrap_err()
         .to_string();

@@ -7,6 +7,8 @@
 
 pub mod discover;
 pub mod dtype;
+mod error;
+pub mod file_hash;
 pub mod format;
 pub mod names;
 pub mod stacked;
@@ -21,114 +23,7 @@ use safetensors::tensor::Dtype;
 
 use format::{FileFormat, ReadError, Skipped, WrapperChoice};
 
-/// Everything that can go wrong between a path and a set of gates. Each
-/// variant names the file, and where it applies the tensor or layer.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    // The I/O error is part of the message, not a `source`: `{:#}` would
-    // print it twice.
-    #[error("cannot read {}: {cause}", path.display())]
-    Open {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("cannot write {}: {cause}", path.display())]
-    Write {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error(
-        "{} is truncated or damaged: tensor data needs {expected} bytes but the file holds {found}; re-copy or re-save the checkpoint",
-        path.display()
-    )]
-    Truncated {
-        path: PathBuf,
-        expected: usize,
-        found: usize,
-    },
-    #[error("{}: {message}", path.display())]
-    Format { path: PathBuf, message: String },
-    #[error("{} is invalid: {reason}", path.display())]
-    Invalid { path: PathBuf, reason: String },
-    #[error("tensor '{tensor}' in {} has dtype {dtype}; only F32, F16, BF16 and F64 gates can be read", path.display())]
-    UnsupportedDtype {
-        path: PathBuf,
-        tensor: String,
-        dtype: String,
-    },
-    #[error("tensor '{tensor}' not found in {}", path.display())]
-    MissingTensor { path: PathBuf, tensor: String },
-    #[error(
-        "no task-specific norm layers found in {} ({n_tensors} tensors){hint}; run 'mtl-inspect inspect {}' to see its tensor names, or pass --layers",
-        path.display(), path.display()
-    )]
-    NoNormLayers {
-        path: PathBuf,
-        n_tensors: usize,
-        hint: String,
-    },
-    #[error(
-        "layers in {} have different task counts: {details}; pass --layers REGEX to select the task-specific layers",
-        path.display()
-    )]
-    InconsistentTasks { path: PathBuf, details: String },
-    #[error(
-        "{}: two readings of its per-task norms are plausible: {}; pass --layers REGEX to keep the layers of one",
-        path.display(), readings.join("; or ")
-    )]
-    AmbiguousTasks {
-        path: PathBuf,
-        readings: Vec<String>,
-    },
-    #[error(
-        "{}: the only per-task-looking norms are {reading}; a task set must recur across layers with the same members, so this looks like shared structure (e.g. a neck's levels). If it really is a task-specific layer, pass --layers '{}'",
-        path.display(), regex_escape(layer)
-    )]
-    SingleLayerTasks {
-        path: PathBuf,
-        reading: String,
-        layer: String,
-    },
-    #[error(
-        "{}: the gate kind is not settled by the file: {details}; pass --gate sigmoid (σBN logits) or --gate abs (affine scale)",
-        path.display()
-    )]
-    GateUndecided { path: PathBuf, details: String },
-    #[error(
-        "{}: layers are of different gate kinds ({details}); one importance matrix never mixes them: pass --gate KIND to read every layer one way, or --layers REGEX to keep layers of one kind ('mtl-inspect inspect' shows the evidence)",
-        path.display()
-    )]
-    MixedGates { path: PathBuf, details: String },
-    #[error("layer order file {}: {reason}", path.display())]
-    LayerOrder { path: PathBuf, reason: String },
-    #[error("{}: layer '{layer}': {reason}", path.display())]
-    BadLayer {
-        path: PathBuf,
-        layer: String,
-        reason: String,
-    },
-    #[error("{}: metadata key '{key}': {reason}", path.display())]
-    BadMetadata {
-        path: PathBuf,
-        key: String,
-        reason: String,
-    },
-    #[error(
-        "{}: layer '{layer}' has a non-finite gate ({value}) for task '{task}' at filter {filter}; pass --allow-nonfinite to drop such filters",
-        path.display()
-    )]
-    NonFinite {
-        path: PathBuf,
-        layer: String,
-        task: String,
-        filter: usize,
-        value: f64,
-    },
-    #[error("tasks file {}: {reason}", path.display())]
-    TasksFile { path: PathBuf, reason: String },
-    #[error("{}: {reason}", path.display())]
-    Importance { path: PathBuf, reason: String },
-}
+pub use error::CheckpointError;
 
 /// Shape and dtype of one stored tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,10 +275,6 @@ impl Checkpoint {
         };
         dtype::decode(s.meta.dtype, &bytes).ok_or_else(unsupported)
     }
-}
-
-fn regex_escape(s: &str) -> String {
-    regex::escape(s)
 }
 
 /// Strips the wrapper prefixes every name shares (repeatedly, so

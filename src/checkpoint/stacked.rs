@@ -24,7 +24,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
 
-use super::CheckpointError;
+use super::error::CheckpointError;
 
 pub const FORMAT_NAME: &str = "mtl-inspect/stacked";
 pub const FORMAT_VERSION: u32 = 1;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::CheckpointError;
+use super::error::CheckpointError;
 
 /// Task names read from a file, with the file they came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

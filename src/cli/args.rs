@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use mtl_inspect::GateKind;
 use mtl_inspect::runs::{ReadOptions, ReadSettings, TaskNamesInput};
 
-use super::Failure;
+use super::failure::Failure;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {

@@ -5,14 +5,13 @@
 use std::path::Path;
 
 use mtl_inspect::analysis::diff::DiffReport;
+use mtl_inspect::pipeline::{ReportDir, RunSource, provenance};
 use mtl_inspect::report::diff_page::{DiffPageInputs, build_diff_page};
-use mtl_inspect::report::inputs::{RunSource, display_names, provenance};
 use mtl_inspect::report::provenance::ToolInfo;
 
-use super::Failure;
 use super::args::LoadSettings;
-use super::files::ReportDir;
-use mtl_inspect::runs::Run;
+use super::failure::Failure;
+use mtl_inspect::runs::{Run, display_names};
 
 /// Writes `index.html`, SVGs and CSVs of the comparison into `dir`.
 pub fn write(
@@ -43,7 +42,7 @@ pub fn write(
         tool: ToolInfo::this_tool(std::env::args().collect()),
     };
     let files = build_diff_page(&inputs).map_err(Failure::input)?;
-    let bytes = dir.write_all(&files)?;
+    let bytes = dir.write_all(&files).map_err(Failure::input)?;
     eprintln!(
         "wrote {} files ({:.1} MB) to {}; open {}",
         files.len(),

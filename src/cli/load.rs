@@ -5,22 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use mtl_inspect::checkpoint::Checkpoint;
+use mtl_inspect::runs;
 use mtl_inspect::runs::Run;
-use mtl_inspect::runs::{self, LoadError};
 
-use super::Failure;
 use super::args::LoadSettings;
-use super::output::{Source, source};
-
-impl From<LoadError> for Failure {
-    fn from(e: LoadError) -> Self {
-        if e.is_usage() {
-            Failure::usage(e)
-        } else {
-            Failure::input(e)
-        }
-    }
-}
+use super::failure::Failure;
+use super::output::source;
+use mtl_inspect::report::json::Source;
 
 pub fn open(path: &Path, s: &LoadSettings) -> Result<Checkpoint, Failure> {
     Ok(runs::open(path, &s.read)?)

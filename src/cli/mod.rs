@@ -1,9 +1,13 @@
-//! The command line: clap definitions, checked settings, and dispatch. Each
-//! command loads runs, calls one analysis, renders with `report`, and hands
-//! the bytes back to be written to stdout.
+//! The command line: clap definitions and dispatch. The analysis commands
+//! ([`commands`]) load runs, call one analysis, render with `report` and
+//! hand the bytes back to be written to stdout; `report` and `export`
+//! ([`report`]) hand checked settings to the library's pipeline and write
+//! its files. Errors become exit codes in [`failure`].
 
 mod args;
+mod commands;
 mod diff_page;
+mod failure;
 mod files;
 mod load;
 mod output;
@@ -16,43 +20,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use args::{LinkageArg, LoadArgs, ReadArgs};
-use mtl_inspect::analysis::{
-    across_runs, capacity, clusters, depth, diff, filter_groups, gate_stats, similarity,
-    specialization, stability,
-};
-use mtl_inspect::checkpoint::discover::discover_gates;
-use mtl_inspect::checkpoint::summary::CheckpointSummary;
-
-/// An error with the exit code it deserves: 1 for bad input or analysis
-/// errors, 2 for bad usage (flags).
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    pub fn usage(e: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            code: 2,
-            error: e.into(),
-        }
-    }
-    pub fn input(e: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            code: 1,
-            error: e.into(),
-        }
-    }
-    /// Analysis errors: parameter problems are usage errors (change the
-    /// flag), the rest are input errors.
-    pub fn analysis(e: mtl_inspect::analysis::AnalysisError) -> Self {
-        match e {
-            mtl_inspect::analysis::AnalysisError::Param { .. } => Failure::usage(e),
-            _ => Failure::input(e),
-        }
-    }
-}
+pub use failure::Failure;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -263,66 +231,17 @@ enum Command {
 pub fn run() -> Result<(), Failure> {
     let cli = Cli::parse();
     let bytes = match cli.command {
-        Command::Inspect { ckpt, load } => {
-            let s = load.check()?;
-            let checkpoint = load::open(&ckpt, &s)?;
-            let gates = discover_gates(&checkpoint, &s.read.discover).map_err(Failure::input)?;
-            let summary = CheckpointSummary::new(&checkpoint, &gates, s.read.importance.gate);
-            output::inspect(&summary, s.format)
-        }
+        Command::Inspect { ckpt, load } => commands::inspect(ckpt, load)?,
         Command::Capacity {
             ckpts,
             per_layer,
             load,
-        } => {
-            let s = load.check()?;
-            if per_layer {
-                let [ckpt] = ckpts.as_slice() else {
-                    return Err(Failure::usage(anyhow::anyhow!(
-                        "--per-layer takes one checkpoint ({} given)",
-                        ckpts.len()
-                    )));
-                };
-                let run = load::load(ckpt, &s)?;
-                let r = depth::capacity_by_layer(&run.importance);
-                return write_stdout(&output::capacity_by_layer(&run, &s, &r));
-            }
-            // One file is read as given (a sidecar alone is refused, naming
-            // its checkpoint); several skip optimizer sidecars like globs.
-            let ckpts = if ckpts.len() > 1 {
-                load::without_sidecars(&ckpts)
-            } else {
-                ckpts
-            };
-            if let [ckpt] = ckpts.as_slice() {
-                let mut run = load::load(ckpt, &s)?;
-                run.gates.release_values();
-                let r = capacity::capacity(&run.importance);
-                return write_stdout(&output::capacity(&run, &s, &r));
-            }
-            let (sources, results) = load::stream(&ckpts, &s, |_, run| {
-                Ok((run.name.clone(), capacity::capacity(&run.importance)))
-            })?;
-            let named: Vec<(String, &capacity::CapacityReport)> =
-                results.iter().map(|(n, r)| (n.clone(), r)).collect();
-            let spread = across_runs::capacity_across_runs(&named).map_err(Failure::analysis)?;
-            output::capacity_runs(&sources, &s, &named, &spread)
-        }
+        } => commands::capacity(ckpts, per_layer, load)?,
         Command::Similarity {
             ckpt,
             per_layer,
             load,
-        } => {
-            let s = load.check()?;
-            let run = load::load(&ckpt, &s)?;
-            if per_layer {
-                let r = depth::similarity_by_layer(&run.importance);
-                output::similarity_by_layer(&run, &s, &r)
-            } else {
-                let r = similarity::cosine_similarity(&run.importance);
-                output::similarity(&run, &s, &r)
-            }
-        }
+        } => commands::similarity(ckpt, per_layer, load)?,
         Command::Diff {
             ckpt_a,
             ckpt_b,
@@ -331,99 +250,29 @@ pub fn run() -> Result<(), Failure> {
             out,
             title,
             load,
-        } => {
-            let p = diff::DiffParams::new(tau, top)
-                .map_err(|e| Failure::usage(anyhow::anyhow!("{e}")))?;
-            let s = load.check()?;
-            let dir = out.as_deref().map(files::ReportDir::prepare).transpose()?;
-            let a = load::load(&ckpt_a, &s)?;
-            let b = load::load(&ckpt_b, &s)?;
-            let r = diff::diff(&a.importance, &b.importance, &p).map_err(|e| {
-                Failure::input(anyhow::anyhow!(
-                    "comparing {} with {}: {e}; diff needs two runs of the same tasks and layers (select common layers with --layers)",
-                    a.name,
-                    b.name
-                ))
-            })?;
-            if let Some(dir) = dir {
-                return diff_page::write(&dir, (&a, &b), (&ckpt_a, &ckpt_b), &s, &r, title);
-            }
-            output::diff(&[output::source(&a, &s), output::source(&b, &s)], &s, &r)
-        }
-        Command::Specialization { ckpt, tau, load } => {
-            let p = specialization::SpecializationParams::new(tau)
-                .map_err(|e| Failure::usage(anyhow::anyhow!("--tau: {e}")))?;
-            let s = load.check()?;
-            let run = load::load(&ckpt, &s)?;
-            let r = specialization::specialization(&run.importance, &p);
-            output::specialization(&run, &s, &r)
-        }
+        } => commands::diff(ckpt_a, ckpt_b, tau, top, out, title, load)?,
+        Command::Specialization { ckpt, tau, load } => commands::specialization(ckpt, tau, load)?,
         Command::Stability {
             ckpts,
             permutations,
             bootstrap,
             seed,
             load,
-        } => {
-            let p = stability::StabilityParams::new(permutations, seed)
-                .map_err(|e| Failure::usage(anyhow::anyhow!("--permutations: {e}")))?
-                .with_bootstrap(bootstrap)
-                .map_err(|e| Failure::usage(anyhow::anyhow!("--bootstrap: {e}")))?;
-            let s = load.check()?;
-            let ckpts = load::without_sidecars(&ckpts);
-            let (sources, reduced) = load::stream(&ckpts, &s, |i, run| {
-                Ok(stability::ReducedRun::new(
-                    run.name.clone(),
-                    &run.importance,
-                    i,
-                    &p,
-                ))
-            })?;
-            let r = stability::stability_of_runs(reduced, &p).map_err(Failure::analysis)?;
-            output::stability(&sources, &s, &r)
-        }
+        } => commands::stability(ckpts, permutations, bootstrap, seed, load)?,
         Command::Cluster {
             ckpts,
             k,
             linkage,
             load,
-        } => {
-            let p = clusters::ClusterParams::new(k, linkage.into())
-                .map_err(|e| Failure::usage(anyhow::anyhow!("--k: {e}")))?;
-            let s = load.check()?;
-            let ckpts = load::without_sidecars(&ckpts);
-            let (sources, sims) = load::stream(&ckpts, &s, |_, run| {
-                Ok((
-                    run.name.clone(),
-                    similarity::cosine_similarity(&run.importance),
-                ))
-            })?;
-            let r = clusters::cluster_runs(&sims, &p).map_err(Failure::analysis)?;
-            output::cluster(&sources, &s, &r)
-        }
+        } => commands::cluster(ckpts, k, linkage, load)?,
         Command::FilterGroups {
             ckpt,
             k,
             seed,
             dead_threshold,
             load,
-        } => {
-            let p = filter_groups::FilterGroupParams::new(k, seed, dead_threshold)
-                .map_err(|e| Failure::usage(anyhow::anyhow!("{e}")))?;
-            let s = load.check()?;
-            let run = load::load(&ckpt, &s)?;
-            let r = filter_groups::filter_groups(&run.importance, &p).map_err(Failure::analysis)?;
-            output::filter_groups(&run, &s, &r)
-        }
-        Command::Gates { ckpt, bins, load } => {
-            if bins == 0 {
-                return Err(Failure::usage(anyhow::anyhow!("--bins must be at least 1")));
-            }
-            let s = load.check()?;
-            let run = load::load(&ckpt, &s)?;
-            let r = gate_stats::gate_distribution(&run.importance, bins);
-            output::gates(&run, &s, &r)
-        }
+        } => commands::filter_groups(ckpt, k, seed, dead_threshold, load)?,
+        Command::Gates { ckpt, bins, load } => commands::gates(ckpt, bins, load)?,
         Command::Report {
             ckpts,
             out,

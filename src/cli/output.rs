@@ -14,8 +14,8 @@ use mtl_inspect::analysis::gate_stats::GateDistributionReport;
 use mtl_inspect::analysis::similarity::SimilarityMatrix;
 use mtl_inspect::analysis::specialization::SpecializationReport;
 use mtl_inspect::analysis::stability::StabilityReport;
-use mtl_inspect::checkpoint::discover::DroppedFilters;
-use mtl_inspect::checkpoint::summary::{CheckpointSummary, Decisions};
+use mtl_inspect::checkpoint::summary::CheckpointSummary;
+use mtl_inspect::report::json::{CapacityRuns, Source, WithCheckpoint, WithCheckpoints};
 use mtl_inspect::report::table::Table;
 use mtl_inspect::report::tables;
 
@@ -37,58 +37,8 @@ pub fn inspect(s: &CheckpointSummary, f: Format) -> Vec<u8> {
     }
 }
 
-/// Where a result came from and how it was read.
-#[derive(Debug, Serialize)]
-pub struct Source {
-    file: String,
-    layout: String,
-    dtype: String,
-    gate: String,
-    gate_note: String,
-    /// Per layer: the gate kind used and the evidence it was decided from.
-    gate_evidence: Vec<LayerGate>,
-    /// Format, wrapper key, prefix and layer order, with evidence.
-    decisions: Decisions,
-    tasks: usize,
-    layers: usize,
-    filters: usize,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    dropped_nonfinite: Vec<DroppedFilters>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    notes: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct LayerGate {
-    layer: String,
-    gate: Option<mtl_inspect::GateKind>,
-    reason: String,
-}
-
 pub fn source(run: &Run, s: &LoadSettings) -> Source {
-    let sum = run.summary(s.read.importance.gate);
-    Source {
-        gate_evidence: sum
-            .layers
-            .iter()
-            .map(|l| LayerGate {
-                layer: l.layer.clone(),
-                gate: l.gate,
-                reason: l.gate_evidence.reason.clone(),
-            })
-            .collect(),
-        decisions: sum.decisions.clone(),
-        file: run.name.clone(),
-        layout: format!("{:?}", sum.layout).to_lowercase(),
-        dtype: sum.dtype,
-        gate: sum.gate,
-        gate_note: sum.gate_note,
-        tasks: run.importance.n_tasks(),
-        layers: run.importance.layers().len(),
-        filters: run.importance.n_filters(),
-        dropped_nonfinite: run.dropped.clone(),
-        notes: sum.notes,
-    }
+    Source::of(run, s.read.importance.gate)
 }
 
 fn header_line(src: &Source) -> String {
@@ -110,20 +60,6 @@ fn header_line(src: &Source) -> String {
     s
 }
 
-#[derive(Serialize)]
-struct One<'a, T: Serialize> {
-    #[serde(flatten)]
-    result: &'a T,
-    checkpoint: Source,
-}
-
-#[derive(Serialize)]
-struct Many<'a, T: Serialize> {
-    #[serde(flatten)]
-    result: &'a T,
-    checkpoints: &'a [Source],
-}
-
 fn one<T: Serialize>(
     run: &Run,
     s: &LoadSettings,
@@ -132,7 +68,7 @@ fn one<T: Serialize>(
     csv: impl FnOnce() -> Table,
 ) -> Vec<u8> {
     match s.format {
-        Format::Json => json(&One {
+        Format::Json => json(&WithCheckpoint {
             result,
             checkpoint: source(run, s),
         }),
@@ -149,7 +85,7 @@ fn many<T: Serialize>(
     csv: impl FnOnce() -> Table,
 ) -> Vec<u8> {
     match s.format {
-        Format::Json => json(&Many {
+        Format::Json => json(&WithCheckpoints {
             result,
             checkpoints: sources,
         }),
@@ -178,19 +114,6 @@ pub fn capacity(run: &Run, s: &LoadSettings, r: &CapacityReport) -> Vec<u8> {
     )
 }
 
-#[derive(Serialize)]
-struct RunCapacity<'a> {
-    run: &'a str,
-    #[serde(flatten)]
-    result: &'a CapacityReport,
-}
-
-#[derive(Serialize)]
-struct CapacityRuns<'a> {
-    runs: Vec<RunCapacity<'a>>,
-    across_runs: &'a CapacityAcrossRuns,
-}
-
 /// Several runs' capacity: JSON `{"runs":[{"run","tasks","rank"}],
 /// "across_runs":{...}}`, CSV one row per task with the summary columns,
 /// text the means and intervals.
@@ -200,13 +123,7 @@ pub fn capacity_runs(
     results: &[(String, &CapacityReport)],
     spread: &CapacityAcrossRuns,
 ) -> Vec<u8> {
-    let value = CapacityRuns {
-        runs: results
-            .iter()
-            .map(|(run, result)| RunCapacity { run, result })
-            .collect(),
-        across_runs: spread,
-    };
+    let value = CapacityRuns::new(results, spread);
     many(
         runs,
         s,

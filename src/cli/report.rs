@@ -1,25 +1,22 @@
-//! `report` and `export`: load runs, hand them to `report::inputs` /
-//! `report::export`, and write the bytes with `files`.
+//! `report` and `export`: check the flags, hand the runs to
+//! [`mtl_inspect::pipeline::make_report`] / `report::export`, and write
+//! the bytes.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
 use mtl_inspect::analysis::AnalysisError;
-use mtl_inspect::analysis::clusters::ClusterParams;
-use mtl_inspect::analysis::filter_groups::{DEFAULT_DEAD_THRESHOLD, FilterGroupParams};
-use mtl_inspect::analysis::specialization::SpecializationParams;
-use mtl_inspect::analysis::stability::StabilityParams;
+use mtl_inspect::pipeline::{PipelineError, ReportDir, ReportOptions, ReportRuns, make_report};
 use mtl_inspect::report::ReportError;
-use mtl_inspect::report::build::build_report;
 use mtl_inspect::report::export::{self, ExportFormat, ExportRun};
-use mtl_inspect::report::inputs::{self, ReportParams, RunSource};
-use mtl_inspect::report::provenance::ToolInfo;
+use mtl_inspect::runs::display_names;
 
-use super::Failure;
 use super::args::{Format, LinkageArg, ReadArgs};
-use super::files::{OutFile, ReportDir};
+use super::failure::Failure;
+use super::files::OutFile;
 use super::load;
+use super::report_extras::ReportExtraArgs;
 use mtl_inspect::runs::Run;
 
 pub struct ReportArgs {
@@ -43,7 +40,7 @@ fn report_failure(e: ReportError) -> Failure {
 /// stems collide).
 fn run_names(paths: &[PathBuf]) -> Vec<String> {
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    inputs::display_names(&refs)
+    display_names(&refs)
 }
 
 pub fn report(
@@ -51,72 +48,34 @@ pub fn report(
     out: &Path,
     a: &ReportArgs,
     read: &ReadArgs,
-    extras: &super::report_extras::ReportExtraArgs,
+    extras: &ReportExtraArgs,
 ) -> Result<(), Failure> {
-    let specialization =
-        SpecializationParams::new(a.tau).map_err(|e| Failure::usage(anyhow!("--tau: {e}")))?;
-    let stability = StabilityParams::new(a.permutations, 0)
-        .map_err(|e| Failure::usage(anyhow!("--permutations: {e}")))?
-        .with_bootstrap(a.bootstrap)
-        .map_err(|e| Failure::usage(anyhow!("--bootstrap: {e}")))?;
-    let filter_groups = match a.groups {
-        0 => None,
-        g => Some(
-            FilterGroupParams::new(g, 0, DEFAULT_DEAD_THRESHOLD)
-                .map_err(|e| Failure::usage(anyhow!("--groups: {e}")))?,
-        ),
-    };
-    if a.k == Some(0) {
-        return Err(Failure::usage(anyhow!("--k must be at least 1")));
+    let settings = ReportOptions {
+        k: a.k,
+        linkage: a.linkage.into(),
+        tau: a.tau,
+        groups: a.groups,
+        permutations: a.permutations,
+        bootstrap: a.bootstrap,
+        title: a.title.clone(),
+        diagnostics: extras.diagnostics.clone(),
+        auto_diagnostics: !extras.no_auto_diagnostics,
+        sweeps: extras.sweep.clone(),
+        read: read.options(),
+        command_line: std::env::args().collect(),
     }
-    let s = read.check(Format::Table)?;
-    let dir = ReportDir::prepare(out)?;
-
-    let extra_inputs = super::report_extras::collect(extras, ckpts, &s)?;
-    let names = run_names(ckpts);
-    let title = a.title.clone().unwrap_or_else(|| {
-        let first = names.first().cloned().unwrap_or_default();
-        match names.len() {
-            1 => format!("mtl-inspect report: {first}"),
-            n => format!("mtl-inspect report: {first} and {} more run(s)", n - 1),
-        }
-    });
-    let linkage = a.linkage.into();
-    let user_k =
-        |k| ClusterParams::new(k, linkage).map_err(|e| Failure::usage(anyhow!("--k: {e}")));
-    let mut params = ReportParams {
-        title,
-        // The default k depends on the task count, known once a run is
-        // read; per-run reductions do not use the clusters' parameters.
-        clusters: user_k(a.k.unwrap_or(1))?,
-        specialization,
-        filter_groups,
-        filter_groups_all_runs: false,
-        stability,
-        bins: 40,
-    };
-    // One run at a time: each is read, reduced to what the report shows of
-    // it and dropped, so tens of large runs never sit in memory together.
-    let n = ckpts.len();
-    let (_, reduced) = load::stream(ckpts, &s, |i, run| {
-        eprintln!("run {}/{n}: {}", i + 1, run.name);
-        let src = RunSource {
-            name: &names[i],
-            path: &ckpts[i],
-            gates: &run.gates,
-            importance: &run.importance,
-            gate_override: s.read.importance.gate,
-        };
-        inputs::reduce_run(i, n, &src, &params).map_err(report_failure)
+    .check()?;
+    let dir = ReportDir::prepare(out).map_err(Failure::input)?;
+    let files = make_report(ReportRuns::Paths(ckpts), &settings, &mut |p| {
+        eprintln!("{p}")
+    })
+    .map_err(|e| match e {
+        // clap asks for a checkpoint: none left means every one given was
+        // an optimizer sidecar, an input to change rather than a flag.
+        PipelineError::NoRuns => Failure::input(e),
+        e => e.into(),
     })?;
-    let tasks = reduced.first().map_or(1, |r| r.tasks().len());
-    params.clusters = user_k(a.k.unwrap_or_else(|| tasks.div_ceil(4).max(1)))?;
-    eprintln!("combining the runs and rendering the figures…");
-    let tool = ToolInfo::this_tool(std::env::args().collect());
-    let mut inputs = inputs::combine(reduced, &params, tool).map_err(report_failure)?;
-    inputs.extras = extra_inputs;
-    let files = build_report(&inputs).map_err(report_failure)?;
-    let bytes = dir.write_all(&files)?;
+    let bytes = dir.write_all(&files).map_err(Failure::input)?;
     eprintln!(
         "wrote {} files ({:.1} MB) to {}; open {}",
         files.len(),

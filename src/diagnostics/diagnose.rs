@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::DiagnosticsError;
+use super::error::DiagnosticsError;
 
 /// The schema name and the version this reader understands.
 pub const SCHEMA: &str = "mtl-train/diagnose";

@@ -15,44 +15,9 @@
 //! the file, what is wrong and what to do; nothing here panics on a file.
 
 pub mod diagnose;
+mod error;
 pub mod run_meta;
 
 pub use diagnose::{Diagnostics, read_diagnostics};
+pub use error::DiagnosticsError;
 pub use run_meta::RunMeta;
-
-use std::path::PathBuf;
-
-/// What can go wrong reading a diagnostics file or a run's metadata.
-#[derive(Debug, thiserror::Error)]
-pub enum DiagnosticsError {
-    // Causes are part of the messages, not `source`s: `{:#}` would print
-    // them twice.
-    #[error("cannot read {}: {cause}; check the path", path.display())]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("{} is not valid JSON ({cause}); a truncated or damaged file? Re-run `mtl-train diagnose CKPT --out {}`", path.display(), path.display())]
-    Json {
-        path: PathBuf,
-        cause: serde_json::Error,
-    },
-    #[error("{} is not an mtl-train diagnose file: {found}; pass the JSON written by `mtl-train diagnose CKPT --out FILE.json`", path.display())]
-    WrongSchema { path: PathBuf, found: String },
-    #[error("{} has schema_version {found}, this mtl-inspect reads version 1 of mtl-train/diagnose; upgrade mtl-inspect or re-run the diagnose of this version", path.display())]
-    Version { path: PathBuf, found: String },
-    #[error("{}: {what}; the file does not follow mtl-train/diagnose v1 (training/README.md), re-run `mtl-train diagnose`", path.display())]
-    Invalid { path: PathBuf, what: String },
-    #[error("{}, line {line}: {what}; re-run `mtl-train diagnose` to rewrite it", path.display())]
-    Csv {
-        path: PathBuf,
-        line: usize,
-        what: String,
-    },
-    #[error("{}: metadata '{key}': {what}", path.display())]
-    Meta {
-        path: PathBuf,
-        key: String,
-        what: String,
-    },
-}

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::DiagnosticsError;
+use super::error::DiagnosticsError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunMeta {

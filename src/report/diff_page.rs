@@ -4,14 +4,13 @@
 //! the report, one self-contained `index.html` with every figure as SVG and
 //! every table as CSV; nothing here computes a statistic.
 
-use super::ReportError;
-use super::bars::{self, BarFigure, BarSeries};
-use super::build::ReportFile;
-use super::depth_curves::{self, BandFigure, BandSeries};
-use super::html::{self, Block, Page, Section};
-use super::provenance::{Provenance, ToolInfo};
+use super::charts::bands::{self, BandFigure, BandSeries};
+use super::charts::bars::{self, BarFigure, BarSeries};
+use super::error::ReportError;
+use super::page::builder::{PageBuilder, PageHead, ReportFile};
+use super::page::html::{Block, Section};
+use super::page::provenance::{Provenance, ToolInfo};
 use super::style;
-use super::table::Table;
 use super::tables;
 use crate::analysis::diff::DiffReport;
 
@@ -33,14 +32,37 @@ pub struct DiffPageInputs {
 pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportError> {
     let d = &inp.diff;
     let (a, b) = (&inp.a.run, &inp.b.run);
-    let mut files: Vec<ReportFile> = vec![];
-    let mut sections = vec![];
+    let mut page = PageBuilder::new(1);
+    summary_section(d, (a, b), &mut page)?;
+    tasks_section(d, (a, b), &mut page)?;
+    layers_section(d, (a, b), &mut page)?;
+    pairs_section(d, &mut page)?;
+    owners_section(d, &mut page)?;
+    Ok(page.finish(PageHead {
+        title: inp.title.clone(),
+        subtitle: format!(
+            "A = {a} · B = {b} · {} tasks · {} layers · {} filters · τ = {}",
+            d.tasks.len(),
+            d.layers.len(),
+            d.layers.iter().map(|l| l.filters).sum::<usize>(),
+            d.tau
+        ),
+        provenance: vec![inp.a.clone(), inp.b.clone()],
+        tool: inp.tool.clone(),
+    }))
+}
 
+/// The summary: what B − A means, the similarity's Spearman, the owner changes.
+fn summary_section(
+    d: &DiffReport,
+    (a, b): (&str, &str),
+    page: &mut PageBuilder,
+) -> Result<(), ReportError> {
     let rho = match d.similarity_spearman {
         Some(v) => style::fmt_value(v),
         None => "undefined (a similarity matrix is constant)".into(),
     };
-    sections.push(Section {
+    page.push(Section {
         id: "summary".into(),
         heading: "Summary".into(),
         blocks: vec![
@@ -58,7 +80,15 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
             )),
         ],
     });
+    Ok(())
+}
 
+/// Capacity per task (eq. 4–5): the change of each part, figure and table.
+fn tasks_section(
+    d: &DiffReport,
+    (a, b): (&str, &str),
+    page: &mut PageBuilder,
+) -> Result<(), ReportError> {
     let tasks_fig = BarFigure {
         name: "diff-tasks".into(),
         whisker_label: None,
@@ -84,9 +114,7 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
     };
     let mut task_table = tables::diff_tasks(d);
     task_table.title = None;
-    let mut blocks = vec![figure_block(
-        &mut files,
-        "diff-tasks.svg",
+    let mut blocks = vec![page.figure("diff-tasks.svg",
         bars::render(&tasks_fig)?,
         if bars::is_ranked(&tasks_fig) {
             format!(
@@ -96,19 +124,27 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
         } else {
             "Per task, the change of its shared and independent capacity (bars) and of its capacity C (black tick), eq. 4–5 on all filters: a task whose orange bar grows took filters of its own in B.".into()
         },
+        None,
     )];
-    blocks.push(table_block(
-        &mut files,
+    blocks.push(page.table(
         "diff-tasks.csv",
         task_table,
         "Capacity of every task in A and B, and the change of each part.",
     ));
-    sections.push(Section {
+    page.push(Section {
         id: "tasks".into(),
         heading: "Capacity per task (paper §5.1, eq. 4–5)".into(),
         blocks,
     });
+    Ok(())
+}
 
+/// Capacity by depth: the change of each layer's own capacity split.
+fn layers_section(
+    d: &DiffReport,
+    (a, b): (&str, &str),
+    page: &mut PageBuilder,
+) -> Result<(), ReportError> {
     let layers_fig = BandFigure {
         name: "diff-layers".into(),
         title: format!("Change of each layer's capacity split, {b} − {a}"),
@@ -146,108 +182,69 @@ pub fn build_diff_page(inp: &DiffPageInputs) -> Result<Vec<ReportFile>, ReportEr
         ],
     };
     let blocks = vec![
-        figure_block(
-            &mut files,
-            "diff-layers.svg",
-            depth_curves::render(&layers_fig)?,
+        page.figure("diff-layers.svg",
+            bands::render(&layers_fig)?,
             "Per layer, the change of the layer's own capacity split (eq. 4–5 on its filters alone), averaged over tasks; the grey line is no change.".into(),
+            None,
         ),
-        table_block(
-            &mut files,
-            "diff-layers.csv",
+        page.table("diff-layers.csv",
             tables::diff_layers(d),
-            &format!(
+            format!(
                 "Per layer: the change of the mean capacity split and the number of filters whose owner changed (τ = {}).",
                 d.tau
             ),
         ),
     ];
-    sections.push(Section {
+    page.push(Section {
         id: "layers".into(),
         heading: "Capacity by depth".into(),
         blocks,
     });
+    Ok(())
+}
 
-    sections.push(Section {
+/// The task pairs whose similarity moved most (§5.2).
+fn pairs_section(d: &DiffReport, page: &mut PageBuilder) -> Result<(), ReportError> {
+    let pairs = page.table(
+        "diff-pairs.csv",
+        tables::diff_pairs(d),
+        format!(
+            "The {} task pairs with the largest change in cosine similarity of their importance vectors, largest first.",
+            d.moved_pairs.len()
+        ),
+    );
+    page.push(Section {
         id: "pairs".into(),
         heading: "Task pairs whose similarity moved most (paper §5.2)".into(),
-        blocks: vec![table_block(
-            &mut files,
-            "diff-pairs.csv",
-            tables::diff_pairs(d),
-            &format!(
-                "The {} task pairs with the largest change in cosine similarity of their importance vectors, largest first.",
-                d.moved_pairs.len()
-            ),
-        )],
+        blocks: vec![pairs],
     });
+    Ok(())
+}
 
+/// The filters whose owner changed (§5.3), the first few hundred shown.
+fn owners_section(d: &DiffReport, page: &mut PageBuilder) -> Result<(), ReportError> {
     let owners = tables::diff_owner_changes(d);
-    files.push(("diff-owners.csv".into(), owners.to_csv().into_bytes()));
     let mut blocks = vec![];
     if owners.rows.is_empty() {
+        page.csv("diff-owners.csv", owners);
         blocks.push(Block::Note("No filter changed owner.".into()));
     } else {
-        let mut shown = owners.clone();
-        shown.rows.truncate(OWNER_ROWS_SHOWN);
-        let caption = if shown.rows.len() < owners.rows.len() {
+        let total = owners.rows.len();
+        let caption = if total > OWNER_ROWS_SHOWN {
             format!(
-                "The first {} of {} filters whose owner changed, in depth order (all in the CSV); '–' is no owner.",
-                shown.rows.len(),
-                owners.rows.len()
+                "The first {OWNER_ROWS_SHOWN} of {total} filters whose owner changed, in depth order (all in the CSV); '–' is no owner."
             )
         } else {
             "Filters whose owner changed, in depth order; '–' is no owner.".into()
         };
-        blocks.push(Block::Table {
-            file: "diff-owners.csv".into(),
-            collapsed: shown.rows.len() > 12,
-            table: shown,
-            caption,
-        });
+        blocks.push(page.table_first("diff-owners.csv", owners, OWNER_ROWS_SHOWN, caption));
     }
-    sections.push(Section {
+    page.push(Section {
         id: "owners".into(),
         heading: "Filters that changed owner (paper §5.3)".into(),
         blocks,
     });
-
-    let page = Page {
-        title: inp.title.clone(),
-        subtitle: format!(
-            "A = {a} · B = {b} · {} tasks · {} layers · {} filters · τ = {}",
-            d.tasks.len(),
-            d.layers.len(),
-            d.layers.iter().map(|l| l.filters).sum::<usize>(),
-            d.tau
-        ),
-        sections,
-        provenance: vec![inp.a.clone(), inp.b.clone()],
-        tool: inp.tool.clone(),
-    };
-    let mut out = vec![("index.html".to_string(), html::render(&page))];
-    out.append(&mut files);
-    Ok(out)
-}
-
-fn table_block(files: &mut Vec<ReportFile>, file: &str, t: Table, caption: &str) -> Block {
-    files.push((file.to_string(), t.to_csv().into_bytes()));
-    Block::Table {
-        file: file.to_string(),
-        collapsed: t.rows.len() > 12,
-        table: t,
-        caption: caption.to_string(),
-    }
-}
-
-fn figure_block(files: &mut Vec<ReportFile>, file: &str, svg: String, caption: String) -> Block {
-    files.push((file.to_string(), svg.clone().into_bytes()));
-    Block::Figure {
-        file: file.to_string(),
-        svg,
-        caption,
-        collapsed: None,
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use super::ReportError;
+use super::error::ReportError;
 use crate::checkpoint::discover::{DroppedFilters, Gates};
 use crate::importance::ImportanceMatrix;
 

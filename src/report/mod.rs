@@ -1,80 +1,43 @@
-//! Rendering typed analysis results to bytes. No math here.
+//! Rendering typed analysis results to bytes. No math here: every number
+//! drawn comes in from [`crate::analysis`] or the reading stage.
 //!
-//! Each figure of paper 000 (Fig. 3, 4 left, 5/9, 10, Table 5) has a plain
-//! input struct and a renderer that turns it into deterministic SVG bytes
-//! with plotters' SVG backend (no fonts are loaded: text is emitted as SVG
-//! `<text>` and laid out with a fixed per-character width). Tables become
-//! CSV and HTML; [`html`] assembles one self-contained page. [`table`]/[`tables`] hold
-//! the text/CSV tables of the other commands.
+//! In layers, each importing only those below it:
+//!
+//! - [`sections`]: the report page as a list of sections, one file each
+//!   ([`build_report`]), from [`ReportInputs`];
+//! - [`diff_page`]: the page of `diff --out`;
+//! - [`page`]: the page itself: one builder that keeps every figure and
+//!   table as a file and applies the page's limits, the HTML, tables,
+//!   provenance;
+//! - [`charts`]: one file per figure kind of paper 000 (Fig. 3, 4 left,
+//!   5/9, 10, Table 5): a plain input struct and a renderer to
+//!   deterministic SVG bytes through one shared axis and label preamble
+//!   ([`charts::svg`]; plotters' SVG backend, no fonts loaded);
+//! - [`style`] and [`error`], which every layer uses.
+//!
+//! Beside them, the other commands' renderers: [`tables`] (text and CSV
+//! tables), [`json`] (JSON envelopes), [`export`] (the tidy long table).
 
-pub mod bars;
-pub mod build;
-pub mod depth_curves;
-mod diagnostics_section;
+pub mod charts;
 pub mod diff_page;
+pub mod error;
 pub mod export;
-pub mod extras;
-pub mod heatmap;
-pub mod html;
-pub mod inputs;
-pub mod lines;
-pub mod provenance;
-mod ranked;
-mod raster;
-pub mod stacked;
+pub mod json;
+pub mod page;
+pub mod sections;
 pub mod style;
-mod svg;
-mod sweep_section;
-pub mod table;
 pub mod tables;
-pub mod violins;
 
-pub use bars::{BarFigure, BarSeries};
-pub use build::{ReportFile, ReportInputs, RunResults, build_report};
-pub use heatmap::{HeatmapFigure, MergeStep};
-pub use html::{Block, Page, Section};
-pub use lines::{LineFigure, LineSeries};
-pub use provenance::Provenance;
-pub use stacked::{StackedBarFigure, StackedSegment};
-pub use table::Table;
-pub use violins::{HistogramFigure, HistogramSeries, ViolinFigure, ViolinRow};
-
-/// What can go wrong turning results into bytes. Every variant names the
-/// figure or file concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The input of a figure is inconsistent (lengths differ, an order is
-    /// not a permutation, …): a bug in the caller, reported instead of a
-    /// panic.
-    #[error("figure '{figure}': {reason}")]
-    Figure { figure: String, reason: String },
-    /// plotters failed while drawing.
-    #[error("figure '{figure}': drawing failed: {reason}")]
-    Draw { figure: String, reason: String },
-    /// A checkpoint file could not be read to hash it.
-    /// (The I/O error is in the message, not a `source`: `{:#}` would
-    /// print it twice.)
-    #[error("cannot read {} to compute its SHA-256: {cause}; check the file still exists and is readable", path.display())]
-    Hash {
-        path: std::path::PathBuf,
-        cause: std::io::Error,
-    },
-    /// The runs given to the report do not fit together.
-    #[error("{0}")]
-    Inputs(String),
-    /// An analysis the report needs could not be done on these inputs.
-    #[error(transparent)]
-    Analysis(#[from] crate::analysis::AnalysisError),
-    /// The tidy export failed.
-    #[error("export to {format}: {reason}")]
-    Export { format: String, reason: String },
-}
-
-impl ReportError {
-    pub(crate) fn figure(figure: &str, reason: impl Into<String>) -> Self {
-        ReportError::Figure {
-            figure: figure.to_string(),
-            reason: reason.into(),
-        }
-    }
-}
+pub use charts::bars::{BarFigure, BarSeries};
+pub use charts::heatmap::{HeatmapFigure, MergeStep};
+pub use charts::lines::{LineFigure, LineSeries};
+pub use charts::stacked::{StackedBarFigure, StackedSegment};
+pub use charts::violins::{HistogramFigure, HistogramSeries, ViolinFigure, ViolinRow};
+pub use charts::{bars, heatmap, lines, stacked, violins};
+pub use error::ReportError;
+pub use page::builder::ReportFile;
+pub use page::html::{Block, Page, Section};
+pub use page::provenance::{self, Provenance};
+pub use page::table::{self, Table};
+pub use sections::build_report;
+pub use sections::inputs::{ReportInputs, RunResults};

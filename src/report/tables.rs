@@ -3,8 +3,7 @@
 
 use crate::analysis::across_runs::CapacityAcrossRuns;
 use crate::analysis::capacity::CapacityReport;
-use crate::analysis::cluster_trust::{ClusterTrust, TrustEvidence};
-use crate::analysis::clusters::{ClusterReport, ClusterTie, MergeRule};
+use crate::analysis::clusters::{ClusterReport, ClusterTie, MergeRule, cluster_mean_cooccurrence};
 use crate::analysis::depth::{CapacityByLayer, SimilarityByLayer};
 use crate::analysis::diff::DiffReport;
 use crate::analysis::filter_groups::FilterGroupReport;
@@ -14,9 +13,7 @@ use crate::analysis::specialization::SpecializationReport;
 use crate::analysis::stability::StabilityReport;
 use crate::checkpoint::summary::CheckpointSummary;
 
-use super::html::Block;
-use super::style::fmt_value;
-use super::table::{Cell, Table, tables_to_text};
+use super::page::table::{Cell, Table, tables_to_text};
 
 /// The layers of a checkpoint (the CSV of `inspect`).
 pub fn inspect_layers(s: &CheckpointSummary) -> Table {
@@ -321,7 +318,7 @@ pub fn stability_text(r: &StabilityReport) -> String {
             c.low, c.high, c.replicates
         )
     });
-    let outside = outside_interval(r);
+    let outside = r.pairs_outside_their_interval();
     let note = if outside > 0 {
         format!(
             "note: {outside} of {} pairs have their observed Spearman outside their interval over filters (only clipping to [−1, 1] can cause that)\n",
@@ -339,17 +336,6 @@ pub fn stability_text(r: &StabilityReport) -> String {
         r.pairs.len(),
         r.runs.len()
     )
-}
-
-/// Number of pairs whose Spearman lies outside its bootstrap interval.
-pub fn outside_interval(r: &StabilityReport) -> usize {
-    r.pairs
-        .iter()
-        .filter(|p| match (p.spearman, &p.ci) {
-            (Some(v), Some(c)) => v < c.low || v > c.high,
-            _ => false,
-        })
-        .count()
 }
 
 /// Long table: one row per task with its representative cluster (1-based)
@@ -432,47 +418,6 @@ pub fn merges(r: &ClusterReport) -> Table {
     t
 }
 
-/// The block that opens the cluster section: a boxed warning when the runs
-/// disagree, a note saying what was checked when they agree or when one run
-/// cannot be judged. Thresholds and their origin:
-/// [`crate::analysis::cluster_trust`].
-pub fn cluster_trust_block(t: &ClusterTrust) -> Block {
-    const WHERE: &str = "training/README.md, \"Do the groups survive a standard start?\"";
-    match t {
-        ClusterTrust::SingleRun => Block::Note(
-            "One run: whether these clusters are structure or an accident of this run's initialisation cannot be judged. Train several seeds and pass them all (the paper used seven); the report then checks that they agree.".into(),
-        ),
-        ClusterTrust::Agree(e) => Block::Note(format!(
-            "The {} runs agree: mean Spearman {}{} ≥ {:.2} and mean cluster confidence {} ≥ {:.2}, the levels at or above which the shapes study's runs recovered their known task groups ({WHERE}).",
-            e.runs,
-            e.mean_spearman.map_or_else(|| "n/a".into(), fmt_value),
-            interval_words(e),
-            e.min_spearman,
-            fmt_value(e.mean_confidence),
-            e.min_confidence,
-        )),
-        ClusterTrust::Disagree(e) => Block::Warning(format!(
-            "Read these clusters with caution: {}. Mean Spearman {}{}, mean cluster confidence {}. In the shapes study ({WHERE}) settings whose runs agreed less than a mean Spearman of {:.2} or a mean confidence of {:.2} did not recover the known task groups, although each run was trained well; the clusters below are drawn the same way, and much of their structure may be seed noise. More seeds, or training that makes the runs agree, come first.",
-            e.shortfalls.join("; "),
-            e.mean_spearman.map_or_else(|| "n/a".into(), fmt_value),
-            interval_words(e),
-            fmt_value(e.mean_confidence),
-            e.min_spearman,
-            e.min_confidence,
-        )),
-    }
-}
-
-fn interval_words(e: &TrustEvidence) -> String {
-    e.spearman_interval.as_ref().map_or_else(String::new, |ci| {
-        format!(
-            " (95 % interval {}–{} over resampled runs)",
-            fmt_value(ci.low),
-            fmt_value(ci.high)
-        )
-    })
-}
-
 /// A sentence naming a tie that input order decided.
 pub fn tie_sentence(t: &ClusterTie) -> String {
     let pair = |c: &[Vec<String>; 2]| format!("{{{}}} + {{{}}}", c[0].join(", "), c[1].join(", "));
@@ -505,31 +450,20 @@ pub fn cluster_text(r: &ClusterReport) -> String {
             String::new()
         }
     ));
-    let idx = |name: &str| r.cooccurrence.tasks.iter().position(|t| t == name);
     let conf = |name: &str| {
         r.confidence
             .iter()
             .find(|c| c.task == name)
             .map(|c| c.confidence)
     };
+    let within = cluster_mean_cooccurrence(r);
     for (i, c) in r.clusters.iter().enumerate() {
         // Mean co-occurrence of the cluster's pairs: how consistently runs agree.
-        let ids: Vec<usize> = c.iter().filter_map(|n| idx(n)).collect();
-        let mut sum = 0.0;
-        let mut n = 0usize;
-        for (a, &x) in ids.iter().enumerate() {
-            for &y in &ids[a + 1..] {
-                if let Some(v) = r.cooccurrence.matrix.get(x).and_then(|row| row.get(y)) {
-                    sum += v;
-                    n += 1;
-                }
-            }
-        }
-        let within = if n > 0 {
-            Cell::Num(sum / n as f64)
-        } else {
-            Cell::Missing
-        };
+        let within = within
+            .get(i)
+            .copied()
+            .flatten()
+            .map_or(Cell::Missing, Cell::Num);
         let names: Vec<String> = c
             .iter()
             .map(|name| match conf(name) {

@@ -86,10 +86,10 @@ pub fn artifact_dir(sub: &str) -> std::path::PathBuf {
 use mtl_inspect::ImportanceMatrix;
 use mtl_inspect::checkpoint::Checkpoint;
 use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, ImportanceParams, discover_gates};
+use mtl_inspect::pipeline::{ReportParams, RunSource, collect};
 use mtl_inspect::report::ReportFile;
-use mtl_inspect::report::build::{ReportInputs, build_report};
-use mtl_inspect::report::inputs::{ReportParams, RunSource, collect};
 use mtl_inspect::report::provenance::ToolInfo;
+use mtl_inspect::report::{ReportInputs, build_report};
 
 /// A checkpoint loaded the way the CLI loads it.
 pub struct Loaded {
@@ -143,7 +143,7 @@ pub fn inputs(runs: &[Loaded], k: usize, filter_groups: bool) -> ReportInputs {
         .collect();
     let mut params = ReportParams::paper("CelebA-shaped fixtures", k).expect("params");
     if !filter_groups {
-        params.filter_groups = None;
+        params = params.with_filter_groups(None);
     }
     let tool = ToolInfo::this_tool(vec![
         "mtl-inspect".into(),

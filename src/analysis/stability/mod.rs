@@ -202,6 +202,21 @@ pub struct StabilityReport {
     pub matrix: Vec<Vec<Option<f64>>>,
 }
 
+impl StabilityReport {
+    /// Pairs whose observed Spearman lies outside their own interval over
+    /// filters (which is centred on it: only clipping to [−1, 1] can cause
+    /// that).
+    pub fn pairs_outside_their_interval(&self) -> usize {
+        self.pairs
+            .iter()
+            .filter(|p| match (p.spearman, &p.ci) {
+                (Some(v), Some(c)) => v < c.low || v > c.high,
+                _ => false,
+            })
+            .count()
+    }
+}
+
 /// Pairwise Spearman correlations between runs, with Mantel p-values.
 ///
 /// Runs are aligned to the first run's task order by task name. The Mantel

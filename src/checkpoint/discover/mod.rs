@@ -27,9 +27,10 @@ mod values;
 pub use evidence::{GateEvidence, LayerOrder};
 pub use values::{GateValues, Half};
 
+use super::Checkpoint;
+use super::error::CheckpointError;
 use super::stacked::{self, StackedParam};
 use super::tasks_file::TaskNames;
-use super::{Checkpoint, CheckpointError};
 use crate::importance::{GateKind, ImportanceMatrix, LayerSpan};
 
 /// How the per-task norms are stored.

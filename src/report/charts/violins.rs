@@ -3,9 +3,9 @@
 //! the 5–95 % whisker and the median; and an overall histogram, one step
 //! line per run.
 
-use super::ReportError;
-use super::style::{self, RGBColor, Scale};
 use super::svg::{self, Anchor, AxisSpec, Swatch, TextSpec};
+use crate::report::error::ReportError;
+use crate::report::style::{self, RGBColor, Scale};
 
 #[derive(Debug, Clone)]
 pub struct ViolinRow {

@@ -4,8 +4,8 @@
 //! opens from `file://`, mails as one attachment and prints.
 
 use super::provenance::{Provenance, ToolInfo};
-use super::svg::escape;
 use super::table::{Cell, Table};
+use crate::report::charts::svg::escape;
 
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -236,7 +236,7 @@ pub fn table_html(o: &mut String, t: &Table) {
                 Cell::Int(v) => o.push_str(&format!("<td class=\"num\">{v}</td>")),
                 Cell::Num(v) => o.push_str(&format!(
                     "<td class=\"num\">{}</td>",
-                    super::style::fmt_value(*v)
+                    crate::report::style::fmt_value(*v)
                 )),
                 Cell::Missing => o.push_str("<td class=\"num\">–</td>"),
             }

@@ -5,15 +5,17 @@
 //! come from the diagnose JSON or from [`crate::analysis::gradient_conflict`];
 //! nothing is computed here beyond choosing what to say.
 
-use super::ReportError;
-use super::bars::{self, BarFigure, BarSeries};
-use super::extras::{DiagnosticsInput, Files, Found, file_name, slug};
-use super::heatmap::{self, HeatmapFigure};
-use super::html::{Block, Section};
-use super::style::fmt_value;
-use super::table::{Cell, Table};
-use super::violins::{self, ViolinFigure, ViolinRow};
-use crate::diagnostics::diagnose::{PerTask, Pruning, Scope};
+use super::inputs::{DiagnosticsInput, Found};
+use crate::diagnostics::diagnose::{PerTask, Pruning, Ranking, Scope};
+use crate::report::charts::bars::{self, BarFigure, BarSeries};
+use crate::report::charts::heatmap::{self, HeatmapFigure};
+use crate::report::charts::violins::{self, ViolinFigure, ViolinRow};
+use crate::report::error::ReportError;
+use crate::report::page::builder::{PageBuilder, slug};
+use crate::report::page::html::{Block, Section};
+use crate::report::page::provenance::file_name;
+use crate::report::page::table::{Cell, Table};
+use crate::report::style::fmt_value;
 
 fn f(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".into(), fmt_value)
@@ -25,7 +27,7 @@ fn label(d: &DiagnosticsInput) -> String {
 
 pub(super) fn sections(
     ds: &[DiagnosticsInput],
-    files: &mut Files,
+    files: &mut PageBuilder,
 ) -> Result<Vec<Section>, ReportError> {
     let mut gradients = Section {
         id: "gradients".into(),
@@ -47,7 +49,7 @@ pub(super) fn sections(
     Ok(vec![gradients, pruning])
 }
 
-fn inputs_table(ds: &[DiagnosticsInput], files: &mut Files) -> Block {
+fn inputs_table(ds: &[DiagnosticsInput], files: &mut PageBuilder) -> Block {
     let mut t = Table::new(&["diagnostics", "file", "found", "SHA-256"]);
     for d in ds {
         t.push(vec![
@@ -64,11 +66,11 @@ fn inputs_table(ds: &[DiagnosticsInput], files: &mut Files) -> Block {
     files.table(
         "diagnostics-files.csv",
         t,
-        "Diagnose files of mtl-train read for this section and the next (schema mtl-train/diagnose v1; paths in the command line under Provenance), and how each was found.".into(),
+        "Diagnose files of mtl-train read for this section and the next (schema mtl-train/diagnose v1; paths in the command line under Provenance), and how each was found.",
     )
 }
 
-fn runs_table(ds: &[DiagnosticsInput], files: &mut Files) -> Block {
+fn runs_table(ds: &[DiagnosticsInput], files: &mut PageBuilder) -> Block {
     let mut t = Table::new(&[
         "diagnostics",
         "checkpoint",
@@ -97,13 +99,13 @@ fn runs_table(ds: &[DiagnosticsInput], files: &mut Files) -> Block {
     files.table(
         "diagnostics-runs.csv",
         t,
-        "What each diagnose file measured: the checkpoint, its architecture (HPS: shared BN), how the per-task gradients were taken and on how many training batches, and the evaluation behind the pruning matrices.".into(),
+        "What each diagnose file measured: the checkpoint, its architecture (HPS: shared BN), how the per-task gradients were taken and on how many training batches, and the evaluation behind the pruning matrices.",
     )
 }
 
 fn conflict_blocks(
     ds: &[DiagnosticsInput],
-    files: &mut Files,
+    files: &mut PageBuilder,
     blocks: &mut Vec<Block>,
 ) -> Result<(), ReportError> {
     // Rows: every scope, the runs side by side within it.
@@ -200,7 +202,7 @@ fn conflict_blocks(
     blocks.push(files.table(
         "gradient-cosines.csv",
         t,
-        "Task-pair gradient cosines over all pairs and batches, per scope, as mtl-train diagnose summarised them (the violins above are drawn from its per-batch CSV).".into(),
+        "Task-pair gradient cosines over all pairs and batches, per scope, as mtl-train diagnose summarised them (the violins above are drawn from its per-batch CSV).",
     ));
     Ok(())
 }
@@ -329,7 +331,7 @@ fn per_task_series(
 
 fn norm_blocks(
     ds: &[DiagnosticsInput],
-    files: &mut Files,
+    files: &mut PageBuilder,
     blocks: &mut Vec<Block>,
 ) -> Result<(), ReportError> {
     let Some(first) = ds.first() else {
@@ -408,6 +410,22 @@ fn norm_blocks(
         ),
         None,
     ));
+    blocks.push(files.table(
+        "gradient-norms.csv",
+        norms_table(ds),
+        "Per task and run: gradient norm, AvgNorm weight and cosine with the summed gradient over batches (all shared weights), and the test F1 of the diagnose evaluation.",
+    ));
+    blocks.push(files.table(
+        "gradient-imbalance.csv",
+        imbalance_table(ds),
+        "Imbalance of the task gradients' norms per scope: the ratio of the largest to the smallest mean norm (also the max/min ratio of AvgNorm weights built from mean norms) and the same ratio per batch.",
+    ));
+    Ok(())
+}
+
+/// Per task and run: gradient norm, AvgNorm weight, cosine with the
+/// summed gradient, test F1.
+fn norms_table(ds: &[DiagnosticsInput]) -> Table {
     let mut t = Table::new(&[
         "diagnostics",
         "architecture",
@@ -447,11 +465,11 @@ fn norm_blocks(
             ]);
         }
     }
-    blocks.push(files.table(
-        "gradient-norms.csv",
-        t,
-        "Per task and run: gradient norm, AvgNorm weight and cosine with the summed gradient over batches (all shared weights), and the test F1 of the diagnose evaluation.".into(),
-    ));
+    t
+}
+
+/// Per run and scope: how unequal the task gradients' norms are.
+fn imbalance_table(ds: &[DiagnosticsInput]) -> Table {
     let mut t = Table::new(&[
         "diagnostics",
         "architecture",
@@ -484,17 +502,12 @@ fn norm_blocks(
             ]);
         }
     }
-    blocks.push(files.table(
-        "gradient-imbalance.csv",
-        t,
-        "Imbalance of the task gradients' norms per scope: the ratio of the largest to the smallest mean norm (also the max/min ratio of AvgNorm weights built from mean norms) and the same ratio per batch.".into(),
-    ));
-    Ok(())
+    t
 }
 
 fn pruning_blocks(
     ds: &[DiagnosticsInput],
-    files: &mut Files,
+    files: &mut PageBuilder,
     blocks: &mut Vec<Block>,
 ) -> Result<(), ReportError> {
     for d in ds {
@@ -514,8 +527,7 @@ fn pruning_blocks(
             } => {
                 // Specialization first: paper 000 Fig. 4 prunes filters "based
                 // on their primary specialization".
-                let mut order: Vec<&crate::diagnostics::diagnose::Ranking> =
-                    rankings.iter().collect();
+                let mut order: Vec<&Ranking> = rankings.iter().collect();
                 order.sort_by_key(|r| r.ranking != "specialization");
                 for (i, r) in order.into_iter().enumerate() {
                     let m = &r.f1_drop;
@@ -569,46 +581,11 @@ fn pruning_blocks(
                         caption,
                         collapsed,
                     ));
-                    let mut header = vec!["pruned \\ evaluated"];
-                    header.extend(tasks.iter().map(String::as_str));
-                    let mut t = Table::new(&header);
-                    for (task, row) in tasks.iter().zip(&m.matrix) {
-                        let mut cells: Vec<Cell> = vec![task.clone().into()];
-                        cells.extend(row.iter().map(|v| Cell::from(*v)));
-                        t.push(cells);
-                    }
-                    files
-                        .files
-                        .push((format!("{name}.csv"), t.to_csv().into_bytes()));
-                }
-                let mut t = Table::new(&[
-                    "diagnostics",
-                    "ranking",
-                    "matrix",
-                    "diagonal share by evaluated",
-                    "p (by evaluated)",
-                    "diagonal share by pruned",
-                    "p (by pruned)",
-                    "chance",
-                ]);
-                for r in rankings {
-                    for (what, m) in [("F1 drop", &r.f1_drop), ("loss increase", &r.loss_increase)]
-                    {
-                        t.push(vec![
-                            d.name.clone().into(),
-                            r.ranking.clone().into(),
-                            what.into(),
-                            m.diagonal_share_by_evaluated.into(),
-                            Cell::Text(p_value(m.p_value_by_evaluated)),
-                            m.diagonal_share_by_pruned.into(),
-                            Cell::Text(p_value(m.p_value_by_pruned)),
-                            m.null_share.into(),
-                        ]);
-                    }
+                    files.csv(&format!("{name}.csv"), matrix_table(tasks, &m.matrix));
                 }
                 blocks.push(files.table(
                     &format!("pruning-{}.csv", slug(&d.name)),
-                    t,
+                    pruning_summary_table(d, rankings),
                     format!(
                         "Diagonal dominance of the pruning matrices of {}: the share of evaluated tasks (columns) hurt most by their own pruning, and of pruned tasks (rows) whose largest drop is their own, with permutation p-values (ties count 1/m, chance 1/T). The matrices are in pruning-{}-<ranking>.csv.",
                         label(d),
@@ -619,4 +596,46 @@ fn pruning_blocks(
         }
     }
     Ok(())
+}
+
+/// One pruning matrix: rows the pruned task, columns the evaluated one.
+fn matrix_table(tasks: &[String], matrix: &[Vec<Option<f64>>]) -> Table {
+    let mut header = vec!["pruned \\ evaluated"];
+    header.extend(tasks.iter().map(String::as_str));
+    let mut t = Table::new(&header);
+    for (task, row) in tasks.iter().zip(matrix) {
+        let mut cells: Vec<Cell> = vec![task.clone().into()];
+        cells.extend(row.iter().map(|v| Cell::from(*v)));
+        t.push(cells);
+    }
+    t
+}
+
+/// The diagonal dominance of every pruning matrix of `d`.
+fn pruning_summary_table(d: &DiagnosticsInput, rankings: &[Ranking]) -> Table {
+    let mut t = Table::new(&[
+        "diagnostics",
+        "ranking",
+        "matrix",
+        "diagonal share by evaluated",
+        "p (by evaluated)",
+        "diagonal share by pruned",
+        "p (by pruned)",
+        "chance",
+    ]);
+    for r in rankings {
+        for (what, m) in [("F1 drop", &r.f1_drop), ("loss increase", &r.loss_increase)] {
+            t.push(vec![
+                d.name.clone().into(),
+                r.ranking.clone().into(),
+                what.into(),
+                m.diagonal_share_by_evaluated.into(),
+                Cell::Text(p_value(m.p_value_by_evaluated)),
+                m.diagonal_share_by_pruned.into(),
+                Cell::Text(p_value(m.p_value_by_pruned)),
+                m.null_share.into(),
+            ]);
+        }
+    }
+    t
 }

@@ -2,9 +2,9 @@
 //! groups (paper §5.3), one colour per group, dead filters in grey. The
 //! legend names each group by its size and dominant tasks.
 
-use super::ReportError;
-use super::style::{self, RGBColor, Scale};
 use super::svg::{self, Anchor, AxisSpec, Swatch, TextSpec};
+use crate::report::error::ReportError;
+use crate::report::style::{self, RGBColor, Scale};
 
 #[derive(Debug, Clone)]
 pub struct StackedSegment {

@@ -3,40 +3,15 @@
 //! (shared and independent capacity per task, total capacity as a marker;
 //! across runs the bars are means and the whiskers the runs' range).
 //! Categories run down the page so 40 task names stay horizontal and legible;
-//! above [`ranked::MAX_BAR_CATEGORIES`] the same figure is drawn as ranked
+//! above [`MAX_BAR_CATEGORIES`] the same figure is drawn as ranked
 //! profiles ([`ranked`]), which stay one screen tall.
 
-use super::ReportError;
+pub use super::bar_figure::{BarFigure, BarSeries, MAX_BAR_CATEGORIES, is_ranked};
+use super::bar_figure::{check, value_range};
 use super::ranked;
-use super::style::{self, Scale};
 use super::svg::{self, Anchor, AxisSpec, Swatch, TextSpec};
-
-#[derive(Debug, Clone)]
-pub struct BarSeries {
-    pub name: String,
-    /// One value per category.
-    pub values: Vec<f64>,
-    /// Optional `(min, max)` per category, drawn as a whisker.
-    pub range: Option<Vec<(f64, f64)>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct BarFigure {
-    pub name: String,
-    pub title: String,
-    pub categories: Vec<String>,
-    pub series: Vec<BarSeries>,
-    /// A tick across each band (e.g. the total capacity), with its legend name.
-    pub marker: Option<(String, Vec<f64>)>,
-    pub value_label: String,
-    /// What the whiskers span, for the legend; `None`: "min–max across runs".
-    pub whisker_label: Option<String>,
-}
-
-/// Whether [`render`] draws `f` as ranked profiles rather than bars.
-pub fn is_ranked(f: &BarFigure) -> bool {
-    f.categories.len() > ranked::MAX_BAR_CATEGORIES
-}
+use crate::report::error::ReportError;
+use crate::report::style::{self, Scale};
 
 pub fn render(f: &BarFigure) -> Result<String, ReportError> {
     check(f)?;
@@ -139,48 +114,44 @@ pub fn render(f: &BarFigure) -> Result<String, ReportError> {
     })
 }
 
-/// The value axis's range: 0 and every finite value, range and marker,
-/// with 5 % headroom above.
-pub(crate) fn value_range(f: &BarFigure) -> (f64, f64) {
-    let all = f
-        .series
-        .iter()
-        .flat_map(|s| {
-            s.values
-                .iter()
-                .copied()
-                .chain(s.range.iter().flatten().flat_map(|r| [r.0, r.1]))
-        })
-        .chain(f.marker.iter().flat_map(|(_, v)| v.iter().copied()))
-        .filter(|v| v.is_finite());
-    let (lo, hi) = all.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    (lo, if hi <= lo { lo + 1.0 } else { hi * 1.05 })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn check(f: &BarFigure) -> Result<(), ReportError> {
-    let n = f.categories.len();
-    if n == 0 || f.series.is_empty() {
-        return Err(ReportError::figure(
-            &f.name,
-            "nothing to draw: no categories or no series",
-        ));
-    }
-    for s in &f.series {
-        if s.values.len() != n || s.range.as_ref().is_some_and(|r| r.len() != n) {
-            return Err(ReportError::figure(
-                &f.name,
-                format!(
-                    "series '{}' does not have one value per category ({n})",
-                    s.name
-                ),
-            ));
+    fn tasks(n: usize) -> BarFigure {
+        let v: Vec<f64> = (0..n).map(|i| (i % 7) as f64 / 10.0).collect();
+        BarFigure {
+            name: "capacity".into(),
+            title: "Capacity".into(),
+            categories: (0..n).map(|i| format!("task_{i}")).collect(),
+            series: vec![BarSeries {
+                name: "shared".into(),
+                values: v.clone(),
+                range: Some(v.iter().map(|x| (x - 0.01, x + 0.01)).collect()),
+            }],
+            marker: Some(("capacity C".into(), v)),
+            value_label: "capacity".into(),
+            whisker_label: None,
         }
     }
-    if f.marker.as_ref().is_some_and(|(_, v)| v.len() != n) {
-        return Err(ReportError::figure(
-            &f.name,
-            format!("marker does not have one value per category ({n})"),
-        ));
+
+    fn height(svg: &str) -> u32 {
+        let h = svg
+            .split("height=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
+        h.and_then(|h| h.parse().ok()).expect("an svg height")
     }
-    Ok(())
+
+    #[test]
+    fn many_tasks_are_drawn_one_screen_tall_without_names() {
+        let few = render(&tasks(MAX_BAR_CATEGORIES)).unwrap();
+        assert!(few.contains("\ntask_119\n"), "bars name every task");
+        assert!(height(&few) > 1000);
+        let many = render(&tasks(MAX_BAR_CATEGORIES + 1)).unwrap();
+        assert!(!many.contains("\ntask_0\n"), "ranked profiles name no task");
+        assert!(many.contains("121 tasks ranked by capacity C"));
+        assert!(height(&many) < 600, "{}", height(&many));
+        assert_eq!(height(&many), height(&render(&tasks(5000)).unwrap()));
+    }
 }

@@ -7,13 +7,10 @@
 
 use plotters::style::RGBColor;
 
-use super::ReportError;
-use super::bars::{self, BarFigure};
-use super::style::{self, Scale};
+use super::bar_figure::{BarFigure, value_range};
 use super::svg::{self, AxisSpec, Swatch};
-
-/// Above this many categories `bars::render` draws ranked profiles.
-pub const MAX_BAR_CATEGORIES: usize = 120;
+use crate::report::error::ReportError;
+use crate::report::style::{self, Scale};
 
 /// The categories in drawing order: by the marker, else the first series,
 /// descending (non-finite values last), ties by name.
@@ -55,7 +52,7 @@ pub fn render(f: &BarFigure) -> Result<String, ReportError> {
     let y1 = y0 + 320;
     let height = y1 + 60;
 
-    let (lo, hi) = bars::value_range(f);
+    let (lo, hi) = value_range(f);
     let ys = Scale::new(lo, hi, y1, y0);
     let xs = Scale::new(1.0, n.max(2) as f64, x0, x1);
     let xpx = |rank: usize| xs.px((rank + 1) as f64);
@@ -154,7 +151,7 @@ pub fn render(f: &BarFigure) -> Result<String, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::bars::BarSeries;
+    use crate::report::charts::bar_figure::BarSeries;
 
     fn figure(marker: Option<Vec<f64>>) -> BarFigure {
         BarFigure {
@@ -180,46 +177,6 @@ mod tests {
         );
         // Ties by name: c before d.
         assert_eq!(rank_order(&figure(None)), [2, 3, 0, 1]);
-    }
-
-    fn tasks(n: usize) -> BarFigure {
-        let v: Vec<f64> = (0..n).map(|i| (i % 7) as f64 / 10.0).collect();
-        BarFigure {
-            name: "capacity".into(),
-            title: "Capacity".into(),
-            categories: (0..n).map(|i| format!("task_{i}")).collect(),
-            series: vec![BarSeries {
-                name: "shared".into(),
-                values: v.clone(),
-                range: Some(v.iter().map(|x| (x - 0.01, x + 0.01)).collect()),
-            }],
-            marker: Some(("capacity C".into(), v)),
-            value_label: "capacity".into(),
-            whisker_label: None,
-        }
-    }
-
-    fn height(svg: &str) -> u32 {
-        let h = svg
-            .split("height=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next());
-        h.and_then(|h| h.parse().ok()).expect("an svg height")
-    }
-
-    #[test]
-    fn many_tasks_are_drawn_one_screen_tall_without_names() {
-        let few = crate::report::bars::render(&tasks(MAX_BAR_CATEGORIES)).unwrap();
-        assert!(few.contains("\ntask_119\n"), "bars name every task");
-        assert!(height(&few) > 1000);
-        let many = crate::report::bars::render(&tasks(MAX_BAR_CATEGORIES + 1)).unwrap();
-        assert!(!many.contains("\ntask_0\n"), "ranked profiles name no task");
-        assert!(many.contains("121 tasks ranked by capacity C"));
-        assert!(height(&many) < 600, "{}", height(&many));
-        assert_eq!(
-            height(&many),
-            height(&crate::report::bars::render(&tasks(5000)).unwrap())
-        );
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! (Fig. 5/9 for α) and the mean test F1 per value (Table 6 for α). The
 //! numbers come from [`crate::analysis::sweep`].
 
-use super::ReportError;
-use super::extras::{Files, SweepInput, file_name, slug};
-use super::html::{Block, Section};
-use super::lines::{self, LineFigure, LineSeries};
-use super::style::fmt_value;
-use super::table::{Cell, Table};
-use super::violins::{self, HistogramFigure, HistogramSeries};
+use super::inputs::SweepInput;
 use crate::analysis::sweep::{SweepReport, fmt_value as value_text};
+use crate::report::charts::lines::{self, LineFigure, LineSeries};
+use crate::report::charts::violins::{self, HistogramFigure, HistogramSeries};
+use crate::report::error::ReportError;
+use crate::report::page::builder::{PageBuilder, slug};
+use crate::report::page::html::{Block, Section};
+use crate::report::page::provenance::file_name;
+use crate::report::page::table::{Cell, Table};
+use crate::report::style::fmt_value;
 
 fn symbol(parameter: &str) -> &str {
     match parameter {
@@ -31,98 +33,162 @@ fn paper_ref(parameter: &str) -> &'static str {
 pub(super) fn section(
     s: &SweepInput,
     index: usize,
-    files: &mut Files,
+    files: &mut PageBuilder,
 ) -> Result<Section, ReportError> {
     let r = &s.report;
     let sym = symbol(&r.parameter);
     let stem = format!("sweep-{}", slug(&r.parameter));
-    let stem = if index > 0
-        && files
-            .files
-            .iter()
-            .any(|(n, _)| n.starts_with(&format!("{stem}.")))
-    {
+    let stem = if index > 0 && files.has_file_starting(&format!("{stem}.")) {
         format!("{stem}-{}", index + 1)
     } else {
         stem
     };
     let mut blocks = Vec::new();
-    let x_labels: Vec<String> = r.points.iter().map(|p| value_text(p.value)).collect();
     let n_runs = r.runs.len();
-
     if let Some(task) = &r.noisy_task {
-        let series = |name: &str,
-                      get: fn(&crate::analysis::sweep::SweepPoint) -> Option<f64>,
-                      emphasis| LineSeries {
-            name: name.to_string(),
-            values: r.points.iter().map(get).collect(),
-            emphasis,
-        };
-        let all = [
-            series("capacity C", |p| p.noisy_capacity, false),
-            series("shared", |p| p.noisy_shared, false),
-            series("independent", |p| p.noisy_independent, true),
-        ];
-        let max = all
-            .iter()
-            .flat_map(|s| s.values.iter().flatten())
-            .copied()
-            .fold(0.0, f64::max);
-        let fig = LineFigure {
-            name: format!("{stem}-capacity"),
-            title: format!("Capacity of the noisy task {task} against {sym}"),
-            x_labels: x_labels.clone(),
-            x_label: format!("label noise {sym} (noise variance / target variance)"),
-            y_label: "capacity (mean importance)".into(),
-            y_range: Some((0.0, if max > 0.0 { max * 1.1 } else { 1.0 })),
-            percent: false,
-            series: all.to_vec(),
-        };
-        blocks.push(files.figure(
-            &format!("{}.svg", fig.name),
-            lines::render(&fig)?,
-            capacity_caption(r, task, sym),
-            None,
-        ));
+        blocks.push(capacity_block(r, task, &stem, files)?);
     }
-
     // Gate distributions as overlaid histograms (Fig. 5/9): violins of
     // near-binary gates are two spikes at 0 and 1 and hide the rest. Not
     // drawn for the noise sweep, where α and so the gates' spread is fixed.
     if r.parameter != "noise" {
-        let hist = HistogramFigure {
-            name: format!("{stem}-gates"),
-            title: format!("Histogram of all gates per {sym}"),
-            x_label: "importance σ(γ)".into(),
-            y_label: "filters × tasks".into(),
-            series: r
-                .points
-                .iter()
-                .map(|p| HistogramSeries {
-                    name: format!("{sym} = {}", value_text(p.value)),
-                    edges: p.gates.histogram.edges.clone(),
-                    counts: p.gates.histogram.counts.clone(),
-                })
-                .collect(),
-        };
-        blocks.push(files.figure(
-            &format!("{}.svg", hist.name),
-            violins::render_histogram(&hist)?,
-            gates_caption(r, sym),
-            None,
-        ));
+        blocks.push(gates_block(r, &stem, files)?);
     }
-
     if r.parameter == "noise" && r.noisy_task.is_none() {
         blocks.push(Block::Note(
             "These runs name no single regression task (mtl.regression_tasks), so the noisy task's capacity is not drawn.".into(),
         ));
     }
-    let has_f1 = r.points.iter().any(|p| p.test_mean_f1.is_some());
+    blocks.push(f1_block(r, &stem, files)?);
+    blocks.push(files.table(
+        &format!("{stem}.csv"),
+        runs_table(r),
+        format!(
+            "Every run of the sweep (files given to --sweep, read like the checkpoints above): the swept {} from its mtl.sweep metadata, the test mean F1 at the checkpoint's epoch (mtl.test_mean_f1; mtl-train keeps the epoch of best validation F1){}, and the shares of all gates below 0.1 and above 0.9.",
+            r.parameter,
+            if r.noisy_task.is_some() {
+                ", the noisy task's capacity split (eq. 4–5) and its most similar task"
+            } else {
+                ""
+            }
+        ),
+    ));
+    let mut t = Table::new(&["run", "file", "SHA-256"]);
+    for (run, path, sha) in &s.files {
+        t.push(vec![
+            run.clone().into(),
+            file_name(path).into(),
+            sha.clone().into(),
+        ]);
+    }
+    blocks.push(files.table(
+        &format!("{stem}-files.csv"),
+        t,
+        "The checkpoints of this sweep (paths in the command line under Provenance).",
+    ));
+    if n_runs > r.points.len() {
+        blocks.push(Block::Note(format!(
+            "{n_runs} runs at {} values: figures show the mean of the runs at each value (gates pooled).",
+            r.points.len()
+        )));
+    }
+    Ok(Section {
+        id: stem.clone(),
+        heading: format!(
+            "Sweep of {sym} ({} runs){}",
+            n_runs,
+            paper_ref(&r.parameter)
+        ),
+        blocks,
+    })
+}
+
+/// The swept values as x labels.
+fn x_labels(r: &SweepReport) -> Vec<String> {
+    r.points.iter().map(|p| value_text(p.value)).collect()
+}
+
+/// The noisy task's capacity split against the swept value (App. E).
+fn capacity_block(
+    r: &SweepReport,
+    task: &str,
+    stem: &str,
+    files: &mut PageBuilder,
+) -> Result<Block, ReportError> {
+    let sym = symbol(&r.parameter);
+    let series = |name: &str,
+                  get: fn(&crate::analysis::sweep::SweepPoint) -> Option<f64>,
+                  emphasis| LineSeries {
+        name: name.to_string(),
+        values: r.points.iter().map(get).collect(),
+        emphasis,
+    };
+    let all = [
+        series("capacity C", |p| p.noisy_capacity, false),
+        series("shared", |p| p.noisy_shared, false),
+        series("independent", |p| p.noisy_independent, true),
+    ];
+    let max = all
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .copied()
+        .fold(0.0, f64::max);
+    let fig = LineFigure {
+        name: format!("{stem}-capacity"),
+        title: format!("Capacity of the noisy task {task} against {sym}"),
+        x_labels: x_labels(r),
+        x_label: format!("label noise {sym} (noise variance / target variance)"),
+        y_label: "capacity (mean importance)".into(),
+        y_range: Some((0.0, if max > 0.0 { max * 1.1 } else { 1.0 })),
+        percent: false,
+        series: all.to_vec(),
+    };
+    Ok(files.figure(
+        &format!("{}.svg", fig.name),
+        lines::render(&fig)?,
+        capacity_caption(r, task, sym),
+        None,
+    ))
+}
+
+/// All gates per swept value, as overlaid histograms.
+fn gates_block(r: &SweepReport, stem: &str, files: &mut PageBuilder) -> Result<Block, ReportError> {
+    let sym = symbol(&r.parameter);
+    let hist = HistogramFigure {
+        name: format!("{stem}-gates"),
+        title: format!("Histogram of all gates per {sym}"),
+        x_label: "importance σ(γ)".into(),
+        y_label: "filters × tasks".into(),
+        series: r
+            .points
+            .iter()
+            .map(|p| HistogramSeries {
+                name: format!("{sym} = {}", value_text(p.value)),
+                edges: p.gates.histogram.edges.clone(),
+                counts: p.gates.histogram.counts.clone(),
+            })
+            .collect(),
+    };
+    Ok(files.figure(
+        &format!("{}.svg", hist.name),
+        violins::render_histogram(&hist)?,
+        gates_caption(r, sym),
+        None,
+    ))
+}
+
+/// The mean test F1 per swept value, or a note that no run has it.
+fn f1_block(r: &SweepReport, stem: &str, files: &mut PageBuilder) -> Result<Block, ReportError> {
+    let sym = symbol(&r.parameter);
+    if !r.points.iter().any(|p| p.test_mean_f1.is_some()) {
+        return Ok(Block::Note(
+            "No run has mtl.test_mean_f1 metadata, so F1 per value is not drawn.".into(),
+        ));
+    }
     let f1 = LineFigure {
         name: format!("{stem}-f1"),
         title: format!("Mean test F1 against {sym}"),
-        x_labels,
+        x_labels: x_labels(r),
         x_label: sym.to_string(),
         y_label: "mean test F1 (binary tasks)".into(),
         y_range: {
@@ -134,7 +200,7 @@ pub(super) fn section(
         },
         percent: false,
         series: vec![LineSeries {
-            name: if n_runs > r.points.len() {
+            name: if r.runs.len() > r.points.len() {
                 "mean over runs".into()
             } else {
                 "test mean F1".into()
@@ -143,20 +209,17 @@ pub(super) fn section(
             emphasis: true,
         }],
     };
-    if has_f1 {
-        blocks.push(files.figure(
-            &format!("{}.svg", f1.name),
-            lines::render(&f1)?,
-            f1_caption(r, sym),
-            None,
-        ));
-    } else {
-        blocks.push(Block::Note(
-            "No run has mtl.test_mean_f1 metadata, so F1 per value is not drawn.".into(),
-        ));
-    }
+    Ok(files.figure(
+        &format!("{}.svg", f1.name),
+        lines::render(&f1)?,
+        f1_caption(r, sym),
+        None,
+    ))
+}
 
-    // The noisy task's columns only where there is one.
+/// Every run of the sweep, in order of the swept value; the noisy task's
+/// columns only where there is one.
+fn runs_table(r: &SweepReport) -> Table {
     let noisy = r.noisy_task.is_some();
     let mut headers = vec!["run", r.parameter.as_str(), "seed", "epoch", "test mean F1"];
     if noisy {
@@ -170,7 +233,6 @@ pub(super) fn section(
     }
     headers.extend(["gates < 0.1", "gates > 0.9", "median gate"]);
     let mut t = Table::new(&headers);
-    // Rows in order of the swept value.
     for run in r
         .points
         .iter()
@@ -200,47 +262,7 @@ pub(super) fn section(
         ]);
         t.push(row);
     }
-    blocks.push(files.table(
-        &format!("{stem}.csv"),
-        t,
-        format!(
-            "Every run of the sweep (files given to --sweep, read like the checkpoints above): the swept {} from its mtl.sweep metadata, the test mean F1 at the checkpoint's epoch (mtl.test_mean_f1; mtl-train keeps the epoch of best validation F1){}, and the shares of all gates below 0.1 and above 0.9.",
-            r.parameter,
-            if r.noisy_task.is_some() {
-                ", the noisy task's capacity split (eq. 4–5) and its most similar task"
-            } else {
-                ""
-            }
-        ),
-    ));
-    let mut t = Table::new(&["run", "file", "SHA-256"]);
-    for (run, path, sha) in &s.files {
-        t.push(vec![
-            run.clone().into(),
-            file_name(path).into(),
-            sha.clone().into(),
-        ]);
-    }
-    blocks.push(files.table(
-        &format!("{stem}-files.csv"),
-        t,
-        "The checkpoints of this sweep (paths in the command line under Provenance).".into(),
-    ));
-    if n_runs > r.points.len() {
-        blocks.push(Block::Note(format!(
-            "{n_runs} runs at {} values: figures show the mean of the runs at each value (gates pooled).",
-            r.points.len()
-        )));
-    }
-    Ok(Section {
-        id: stem.clone(),
-        heading: format!(
-            "Sweep of {sym} ({} runs){}",
-            n_runs,
-            paper_ref(&r.parameter)
-        ),
-        blocks,
-    })
+    t
 }
 
 fn capacity_caption(r: &SweepReport, task: &str, sym: &str) -> String {

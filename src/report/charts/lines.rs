@@ -2,9 +2,9 @@
 //! (paper Fig. 4 left). Each run is a thin line; an emphasised series (the
 //! mean across runs) is drawn thick and black on top.
 
-use super::ReportError;
-use super::style::{self, Scale};
 use super::svg::{self, AxisSpec, Swatch};
+use crate::report::error::ReportError;
+use crate::report::style::{self, Scale};
 
 #[derive(Debug, Clone)]
 pub struct LineSeries {

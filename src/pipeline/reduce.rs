@@ -1,12 +1,11 @@
 //! From loaded runs to [`ReportInputs`]: runs every analysis the report
 //! shows with the report's parameters and records each checkpoint's
-//! provenance. Orchestration only; the math is in [`crate::analysis`].
+//! provenance (its file hashed by [`crate::checkpoint::file_hash`]).
+//! Orchestration only; the math is in [`crate::analysis`].
 
 use std::path::Path;
 
-use super::ReportError;
-use super::build::{ReportInputs, RunResults};
-use super::provenance::{Provenance, ToolInfo, sha256_file};
+use super::error::PipelineError;
 use crate::analysis::across_runs::{
     capacity_across_runs, depth_across_runs, specialization_across_runs,
 };
@@ -15,12 +14,16 @@ use crate::analysis::cluster_trust::{TrustParams, judge_clusters};
 use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
 use crate::analysis::depth::{DepthCurves, depth_curves};
 use crate::analysis::filter_groups::{FilterGroupParams, filter_groups};
-use crate::analysis::gate_stats::gate_distribution;
+use crate::analysis::gate_stats::{GateStatsParams, gate_distribution};
 use crate::analysis::similarity::{SimilarityMatrix, cosine_similarity};
 use crate::analysis::specialization::{SpecializationParams, specialization};
 use crate::analysis::stability::{ReducedRun, StabilityParams, stability_of_runs};
 use crate::checkpoint::discover::Gates;
+use crate::checkpoint::file_hash::sha256_file;
 use crate::importance::{GateKind, ImportanceMatrix};
+use crate::report::ReportError;
+use crate::report::page::provenance::{Provenance, ToolInfo};
+use crate::report::sections::inputs::{ReportInputs, RunResults};
 
 /// One loaded checkpoint.
 #[derive(Debug, Clone, Copy)]
@@ -34,48 +37,95 @@ pub struct RunSource<'a> {
     pub gate_override: Option<GateKind>,
 }
 
-/// The report's parameters, already checked by the analysis constructors.
+/// The report's analysis parameters, each already checked by its
+/// analysis' constructor.
 #[derive(Debug, Clone)]
 pub struct ReportParams {
-    pub title: String,
+    title: String,
     /// Task clusters (Table 5).
-    pub clusters: ClusterParams,
-    pub specialization: SpecializationParams,
+    clusters: ClusterParams,
+    specialization: SpecializationParams,
     /// Filter groups; `None` leaves the section out.
-    pub filter_groups: Option<FilterGroupParams>,
+    filter_groups: Option<FilterGroupParams>,
     /// Filter groups for every run rather than the first only (k-means on
     /// every filter is the slowest analysis; one run is usually enough).
-    pub filter_groups_all_runs: bool,
+    filter_groups_all_runs: bool,
     /// Mantel permutations for the stability p-values (0 skips them) and
     /// bootstrap replicates for its intervals (0 skips them).
-    pub stability: StabilityParams,
+    stability: StabilityParams,
     /// Histogram bins of the gate distributions.
-    pub bins: usize,
+    gates: GateStatsParams,
 }
 
+/// Histogram bins of the report's gate distributions (and its sweeps').
+pub const REPORT_BINS: GateStatsParams = GateStatsParams::fixed(40);
+
 impl ReportParams {
+    /// The report's parameters: `filter_groups` for the first run only, 40
+    /// histogram bins.
+    pub fn new(
+        title: String,
+        clusters: ClusterParams,
+        specialization: SpecializationParams,
+        filter_groups: Option<FilterGroupParams>,
+        stability: StabilityParams,
+    ) -> ReportParams {
+        ReportParams {
+            title,
+            clusters,
+            specialization,
+            filter_groups,
+            filter_groups_all_runs: false,
+            stability,
+            gates: REPORT_BINS,
+        }
+    }
+
     /// The paper's settings: k clusters with average linkage, τ = 0.5,
     /// 8 filter groups (seed 0) of the first run, no permutation test, no
     /// bootstrap, 40 bins.
     pub fn paper(title: &str, k: usize) -> Result<ReportParams, ReportError> {
-        Ok(ReportParams {
-            title: title.to_string(),
-            clusters: ClusterParams::new(k, Linkage::Average)?,
-            specialization: SpecializationParams::default(),
-            filter_groups: Some(FilterGroupParams::new(
+        Ok(ReportParams::new(
+            title.to_string(),
+            ClusterParams::new(k, Linkage::Average)?,
+            SpecializationParams::default(),
+            Some(FilterGroupParams::new(
                 8,
                 0,
                 crate::analysis::filter_groups::DEFAULT_DEAD_THRESHOLD,
             )?),
-            filter_groups_all_runs: false,
-            stability: StabilityParams::new(0, 0)?,
-            bins: 40,
-        })
+            StabilityParams::new(0, 0)?,
+        ))
+    }
+
+    /// The same parameters with these filter groups (`None`: no section).
+    pub fn with_filter_groups(mut self, p: Option<FilterGroupParams>) -> ReportParams {
+        self.filter_groups = p;
+        self
+    }
+
+    /// The same parameters with filter groups for every run.
+    pub fn with_filter_groups_for_all_runs(mut self) -> ReportParams {
+        self.filter_groups_all_runs = true;
+        self
+    }
+
+    /// The same parameters with these task clusters.
+    pub fn with_clusters(mut self, p: ClusterParams) -> ReportParams {
+        self.clusters = p;
+        self
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+    pub fn clusters(&self) -> &ClusterParams {
+        &self.clusters
     }
 }
 
 /// Provenance of one run: hashes the file (streamed).
-pub fn provenance(src: &RunSource<'_>) -> Result<Provenance, ReportError> {
+pub fn provenance(src: &RunSource<'_>) -> Result<Provenance, PipelineError> {
     let (sha256, size_bytes) = sha256_file(src.path)?;
     Ok(Provenance {
         run: src.name.to_string(),
@@ -124,7 +174,7 @@ pub fn reduce_run(
     n_runs: usize,
     src: &RunSource<'_>,
     p: &ReportParams,
-) -> Result<ReportRun, ReportError> {
+) -> Result<ReportRun, PipelineError> {
     let im = src.importance;
     let mut notes = Vec::new();
     let wanted = p
@@ -145,7 +195,7 @@ pub fn reduce_run(
             capacity: capacity(im),
             similarity: cosine_similarity(im),
             specialization: specialization(im, &p.specialization),
-            gates: gate_distribution(im, p.bins),
+            gates: gate_distribution(im, &p.gates),
             filter_groups: fg,
             notes,
         },
@@ -226,78 +276,11 @@ pub fn collect(
     runs: &[RunSource<'_>],
     p: &ReportParams,
     tool: ToolInfo,
-) -> Result<ReportInputs, ReportError> {
+) -> Result<ReportInputs, PipelineError> {
     let reduced = runs
         .iter()
         .enumerate()
         .map(|(i, src)| reduce_run(i, runs.len(), src, p))
         .collect::<Result<Vec<_>, _>>()?;
-    combine(reduced, p, tool)
-}
-
-/// Short, unique run names for figures: each file's stem (`run3`), with
-/// parent folders prepended only where stems collide (`a/ckpt`, `b/ckpt`).
-pub fn display_names(paths: &[&Path]) -> Vec<String> {
-    let parts: Vec<Vec<String>> = paths
-        .iter()
-        .map(|p| {
-            let mut v: Vec<String> = p
-                .parent()
-                .map(|d| {
-                    d.components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            v.push(
-                p.file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
-            v
-        })
-        .collect();
-    let name = |p: &[String], depth: usize| p[p.len().saturating_sub(depth)..].join("/");
-    let mut depth = vec![1usize; paths.len()];
-    // Deepen colliding names until they differ or run out of folders.
-    for _ in 0..64 {
-        let names: Vec<String> = parts.iter().zip(&depth).map(|(p, &d)| name(p, d)).collect();
-        let mut changed = false;
-        for i in 0..names.len() {
-            let clash = names
-                .iter()
-                .enumerate()
-                .any(|(j, n)| j != i && *n == names[i]);
-            if clash && depth[i] < parts[i].len() {
-                depth[i] += 1;
-                changed = true;
-            }
-        }
-        if !changed {
-            return names;
-        }
-    }
-    parts.iter().zip(&depth).map(|(p, &d)| name(p, d)).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn display_names_are_stems_unless_they_collide() {
-        let p = |s: &'static str| Path::new(s);
-        assert_eq!(
-            display_names(&[p("runs/run0.safetensors"), p("runs/run1.safetensors")]),
-            ["run0", "run1"]
-        );
-        assert_eq!(
-            display_names(&[p("a/x/ckpt.safetensors"), p("b/x/ckpt.safetensors")]),
-            ["a/x/ckpt", "b/x/ckpt"]
-        );
-        assert_eq!(
-            display_names(&[p("ckpt.safetensors"), p("ckpt.safetensors")]),
-            ["ckpt", "ckpt"]
-        );
-    }
+    Ok(combine(reduced, p, tool)?)
 }
