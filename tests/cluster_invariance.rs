@@ -1,5 +1,5 @@
 //! The clusters do not depend on the order of the tasks or the runs or on
-//! task names (README, "Choices the paper leaves open": ties). Runs that
+//! task names (docs/METHODS.md, "Choices the paper leaves open": ties). Runs that
 //! disagree give a co-occurrence full of exact ties (multiples of 1/R);
 //! scipy and kodama break them by input order, so relabelling tasks changed
 //! the representative partition. These tests relabel, rename and reorder,

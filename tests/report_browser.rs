@@ -176,8 +176,8 @@ fn report_opens_in_chromium_without_errors_and_shows_every_figure() {
 /// light (heatmaps beyond 120 rows are one image each) and opens without a
 /// console message. Three runs of 130 tasks here, above the raster
 /// threshold but cheap in a debug build (capacity is cubic in T); 500 tasks
-/// were measured by hand with a release build (README, "Reports at
-/// hundreds of tasks").
+/// were measured by hand with a release build (docs/SCALING.md,
+/// "Reports at hundreds of tasks"; the numbers in benches/README.md).
 #[test]
 fn a_report_of_hundreds_of_tasks_is_light_and_opens_cleanly() {
     let Some(bin) = chromium() else {
@@ -294,8 +294,8 @@ fn a_report_of_hundreds_of_tasks_is_light_and_opens_cleanly() {
 /// importance split 0.8 C / 0.6 C (C² = shared² + independent² still
 /// holds): the renderer's output size does not depend on those values.
 /// Every other analysis is the real one. The full CLI at this size is
-/// measured by hand with a release build (README, "Reports at hundreds of
-/// tasks").
+/// measured by hand with a release build (docs/SCALING.md, "Reports at
+/// hundreds of tasks"; the numbers in benches/README.md).
 #[test]
 fn a_report_of_500_tasks_and_20_runs_stays_under_20_mb_and_opens_cleanly() {
     use mtl_inspect::analysis::across_runs::{

@@ -103,7 +103,8 @@ impl ClusterParams {
     }
 }
 
-/// Which key decided a merge (README, "Choices the paper leaves open").
+/// Which key decided a merge (docs/METHODS.md, "Choices the paper leaves
+/// open").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MergeRule {
@@ -438,8 +439,8 @@ pub fn linkage(dist: &DMatrix<f64>, method: Linkage) -> Dendrogram {
     agglomerate(dist, None, method, None)
 }
 
-/// Hierarchical clustering on `primary`, with ties broken by data (README,
-/// "Choices the paper leaves open"). Each step merges, among all pairs of
+/// Hierarchical clustering on `primary`, with ties broken by data
+/// (docs/METHODS.md, "Choices the paper leaves open"). Each step merges, among all pairs of
 /// clusters:
 ///
 /// 1. the pair at the smallest `primary` distance (pairs within a relative

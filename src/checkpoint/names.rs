@@ -1,7 +1,7 @@
 //! The tensor-name grammar, in one place. Every other module works with the
 //! typed keys produced here, never with formatted strings.
 //!
-//! Layouts recognised (see README, "Checkpoint layouts"):
+//! Layouts recognised (see docs/FORMATS.md, "Checkpoint layouts"):
 //! 1. `nn.ModuleList` of per-task norms: `<layer>.<i>.<param>`, `i = 0..T-1`.
 //! 2. `nn.ModuleDict` keyed by task: `<layer>.<task>.<param>`.
 //! 3. Stacked: `<layer>.<param>` with a leading task dimension

@@ -1,5 +1,5 @@
-//! The project's own stacked checkpoint format, version 1 (see README,
-//! "Stacked format"). One tensor `<layer>.gamma` of shape `[T, C]` per
+//! The project's own stacked checkpoint format, version 1 (see
+//! docs/FORMATS.md, "Stacked format, version 1"). One tensor `<layer>.gamma` of shape `[T, C]` per
 //! task-specific norm layer, plus safetensors metadata:
 //!
 //! | key | value |

@@ -17,7 +17,7 @@ pub enum Format {
     Table,
     /// Comma-separated values with a header row, full precision.
     Csv,
-    /// JSON (documented keys; see README "JSON output").
+    /// JSON (documented keys; see docs/JSON.md).
     Json,
 }
 

@@ -1,6 +1,6 @@
 """Independent Python implementation of mtl-inspect's order-invariant
-agglomerative clustering (src/analysis/clusters.rs; README, "Choices the
-paper leaves open"), for tests/analysis_reference.rs::tiebreak_*.
+agglomerative clustering (src/analysis/clusters.rs; docs/METHODS.md,
+"Choices the paper leaves open"), for tests/analysis_reference.rs::tiebreak_*.
 
 The rule, per merge step, over all pairs of active clusters:
   1. smallest primary distance d1 (Lance-Williams update of the linkage;

@@ -238,10 +238,7 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// A usage error: the message says what is wrong and what to pass instead.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::usage::UsageError;
 
 /// Validated training settings common to both datasets.
 #[derive(Debug, Clone)]

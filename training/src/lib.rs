@@ -22,4 +22,5 @@ pub mod optim;
 pub mod step;
 pub mod sweep;
 pub mod train;
+pub mod usage;
 pub mod vars;

@@ -1,6 +1,6 @@
 //! Discovery of task-specific norm layers: [`Checkpoint`] → [`Gates`].
 //!
-//! Three layouts are recognised without configuration (README,
+//! Three layouts are recognised without configuration (docs/FORMATS.md,
 //! "Checkpoint layouts"): a `ModuleList` of per-task norms
 //! (`<layer>.<i>.weight`), a `ModuleDict` keyed by task
 //! (`<layer>.<task>.weight`), and the project's stacked format

@@ -5,10 +5,10 @@
 use candle_core::DType;
 use clap::Args;
 
-use super::UsageError;
 use crate::gpucheck::GpuCheckParams;
 use crate::layers::NormKind;
 use crate::models::ModelKind;
+use crate::usage::UsageError;
 
 #[derive(Args, Debug)]
 pub struct GpuCheckArgs {

@@ -10,12 +10,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use candle_core::Device;
 
 use crate::checkpoint::LoadedCheckpoint;
-use crate::cli::UsageError;
 use crate::data::shapes::{self, ShapesParams};
 use crate::data::{Dataset, celeba};
 use crate::layers::NormKind;
 use crate::models::ModelKind;
 use crate::train::{Model, model_of_checkpoint};
+use crate::usage::UsageError;
 
 /// What the checkpoint says about itself (reported in the JSON).
 #[derive(Debug, Clone, PartialEq)]

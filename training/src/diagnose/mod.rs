@@ -32,8 +32,8 @@ use candle_core::{DType, Device};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::cli::UsageError;
 use crate::models::SharedOp;
+use crate::usage::UsageError;
 
 use evaluation::{TaskEval, evaluate_tasks};
 use gates::{FilterRef, TaskGates};
