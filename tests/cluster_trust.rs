@@ -11,8 +11,13 @@ mod common;
 use assert_cmd::Command;
 use common::*;
 
-/// The cluster section of the report of `runs` (an HTML fragment).
+/// The cluster section of the report of `runs` with k = 4 (an HTML
+/// fragment).
 fn cluster_section(runs: &[String]) -> String {
+    cluster_section_k(runs, "4")
+}
+
+fn cluster_section_k(runs: &[String], k: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     Command::cargo_bin("mtl-inspect")
@@ -21,7 +26,7 @@ fn cluster_section(runs: &[String]) -> String {
         .args(runs)
         .args([
             "--k",
-            "4",
+            k,
             "--permutations",
             "0",
             "--bootstrap",
@@ -57,7 +62,24 @@ fn runs_that_disagree_get_a_warning_above_the_clusters() {
     let warning = section.find("<p class=\"warning\"").expect("a warning");
     let table = section.find("clusters.csv").expect("the clusters table");
     assert!(warning < table, "the warning comes before the table");
-    assert!(section.contains("mean Spearman"), "{section}");
+    assert!(
+        section.contains("put different tasks together"),
+        "{section}"
+    );
+    assert!(
+        section.contains("mean cluster confidence 0.705"),
+        "{section}"
+    );
+}
+
+#[test]
+fn runs_that_find_the_same_clusters_but_order_pairs_differently_get_a_note() {
+    // The planted CelebA-shaped fixtures: every run has the planted groups
+    // (confidence 1) but the pairs outside them are each run's noise
+    // (mean Spearman 0.66).
+    let section = cluster_section_k(&runs("celeba40", "run", 0..7), "10");
+    assert!(!section.contains("class=\"warning\""), "{section}");
+    assert!(section.contains("put the same tasks together"), "{section}");
 }
 
 #[test]

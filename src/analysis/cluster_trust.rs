@@ -2,55 +2,64 @@
 //! seed noise drawn with the same confidence.
 //!
 //! Paper 000 reads task clusters (App. C) from runs whose similarity
-//! matrices agree (mean Spearman 0.8 over seven CelebA seeds). When they do
-//! not, each run's clusters are mostly an accident of its initialisation,
-//! and so is the representative partition of several: the shapes study
-//! (training/README.md, "Do the groups survive a standard start?") measured
-//! the adjusted Rand index against the known groups next to the runs' mean
-//! Spearman and the tasks' cluster confidence over 5 seeds per setting, and
-//! the thresholds below come from where the two part ways there.
+//! matrices agree (mean Spearman 0.8 over seven CelebA seeds). When runs do
+//! not agree, each run's clusters are mostly an accident of its
+//! initialisation. The shapes study (training/README.md, "Do the groups
+//! survive a standard start?") measured, for 24 settings × 5 seeds (cells,
+//! epochs and single layers), the adjusted Rand index (ARI) of each run's
+//! clusters against the known groups next to two things a user can compute
+//! without knowing the truth:
 //!
-//! The verdict needs two runs or more; one run alone gets
-//! [`ClusterTrust::SingleRun`]: nothing here can tell its clusters from
-//! noise.
+//! - the mean **cluster confidence** (a task's share of runs and cluster
+//!   mates agreeing with its representative cluster, averaged over tasks):
+//!   all 11 rows at or above 0.95 recovered the groups in each seed (mean
+//!   per-seed ARI ≥ 0.93); all 37 rows below it had a mean per-seed ARI of
+//!   at most 0.76, and below 0.8 at most 0.48. This decides the warning;
+//! - the mean **Spearman** between the runs' similarity matrices: it also
+//!   counts the order of pairs between groups, which seeds scatter even
+//!   when every run finds the groups (0.70 with per-seed ARI 1.0 for the
+//!   widest independent-head setting; 0.66 on the planted CelebA-shaped
+//!   fixtures), and it was 0.84 after one epoch of tied heads that had not
+//!   found the groups yet. Below the paper's 0.8 the page says that the
+//!   finer order of task similarities is not reproducible, not that the
+//!   clusters are wrong.
+//!
+//! One run alone gets [`ClusterTrust::SingleRun`]: nothing here can tell its
+//! clusters from noise.
 
 use super::AnalysisError;
 use super::clusters::ClusterReport;
 use super::stability::{Interval, StabilityReport};
 
-/// Below this mean Spearman between runs' similarity matrices the clusters
-/// are flagged. In the shapes study every setting whose runs reached a
-/// mean Spearman of at least this recovered the known groups (ARI ≥ 0.9),
-/// and every setting below it missed them.
-pub const DEFAULT_MIN_SPEARMAN: f64 = 0.7;
+/// Below this mean cluster confidence the clusters are flagged (see the
+/// module comment for where it comes from).
+pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.95;
 
-/// Below this mean per-task cluster confidence (a task's share of runs and
-/// mates agreeing with its representative cluster) the clusters are
-/// flagged, whatever the Spearman: the runs do not put the same tasks
-/// together.
-pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.7;
+/// Below this mean Spearman (paper 000's value over seven CelebA runs) the
+/// order of task similarities is flagged as not reproducible.
+pub const DEFAULT_MIN_SPEARMAN: f64 = 0.8;
 
 /// The two thresholds, each in (0, 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrustParams {
-    min_spearman: f64,
     min_confidence: f64,
+    min_spearman: f64,
 }
 
 impl Default for TrustParams {
     fn default() -> Self {
         TrustParams {
-            min_spearman: DEFAULT_MIN_SPEARMAN,
             min_confidence: DEFAULT_MIN_CONFIDENCE,
+            min_spearman: DEFAULT_MIN_SPEARMAN,
         }
     }
 }
 
 impl TrustParams {
-    pub fn new(min_spearman: f64, min_confidence: f64) -> Result<Self, AnalysisError> {
+    pub fn new(min_confidence: f64, min_spearman: f64) -> Result<Self, AnalysisError> {
         for (name, v) in [
-            ("min_spearman", min_spearman),
             ("min_confidence", min_confidence),
+            ("min_spearman", min_spearman),
         ] {
             if !(v > 0.0 && v < 1.0) {
                 return Err(AnalysisError::Param {
@@ -61,15 +70,15 @@ impl TrustParams {
             }
         }
         Ok(TrustParams {
-            min_spearman,
             min_confidence,
+            min_spearman,
         })
-    }
-    pub fn min_spearman(&self) -> f64 {
-        self.min_spearman
     }
     pub fn min_confidence(&self) -> f64 {
         self.min_confidence
+    }
+    pub fn min_spearman(&self) -> f64 {
+        self.min_spearman
     }
 }
 
@@ -79,10 +88,15 @@ impl TrustParams {
 pub enum ClusterTrust {
     /// One run: stability across seeds cannot be judged.
     SingleRun,
-    /// The runs agree: mean Spearman and mean confidence at or above the
-    /// thresholds.
+    /// The runs put the same tasks together and order the task pairs alike.
     Agree(TrustEvidence),
-    /// The runs disagree: at least one of the two below its threshold.
+    /// The runs put the same tasks together (confidence at or above its
+    /// threshold) but order the task pairs differently (Spearman below its
+    /// threshold, or undefined): the clusters hold, finer similarity
+    /// values do not.
+    ClustersOnly(TrustEvidence),
+    /// The runs put different tasks together: confidence below its
+    /// threshold.
     Disagree(TrustEvidence),
 }
 
@@ -90,21 +104,19 @@ pub enum ClusterTrust {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrustEvidence {
     pub runs: usize,
+    /// Mean over tasks of the cluster confidence.
+    pub mean_confidence: f64,
     /// Mean Spearman between the runs' similarity matrices (`None` when no
     /// pair's is defined, e.g. constant similarities).
     pub mean_spearman: Option<f64>,
     /// Its bootstrap interval over resampled runs, when computed.
     pub spearman_interval: Option<Interval>,
-    /// Mean over tasks of the cluster confidence.
-    pub mean_confidence: f64,
-    pub min_spearman: f64,
     pub min_confidence: f64,
-    /// Which of the two fell short, in words a caption can use.
-    pub shortfalls: Vec<String>,
+    pub min_spearman: f64,
 }
 
-/// Judges `clusters` (of `stability.runs.len()` runs) by the runs'
-/// agreement. `stability` is `None` for one run.
+/// Judges `clusters` by the runs' agreement; `stability` is `None` for one
+/// run.
 pub fn judge_clusters(
     clusters: &ClusterReport,
     stability: Option<&StabilityReport>,
@@ -119,34 +131,20 @@ pub fn judge_clusters(
     } else {
         conf.iter().map(|c| c.confidence).sum::<f64>() / conf.len() as f64
     };
-    let mut shortfalls = Vec::new();
-    match st.mean {
-        Some(m) if m >= p.min_spearman => {}
-        Some(m) => shortfalls.push(format!(
-            "the runs' similarity matrices agree poorly (mean Spearman {m:.2} < {:.2})",
-            p.min_spearman
-        )),
-        None => shortfalls.push("no pair of runs has a defined Spearman correlation".into()),
-    }
-    if mean_confidence < p.min_confidence {
-        shortfalls.push(format!(
-            "the runs put different tasks together (mean cluster confidence {mean_confidence:.2} < {:.2})",
-            p.min_confidence
-        ));
-    }
-    let evidence = TrustEvidence {
+    let e = TrustEvidence {
         runs: st.runs.len(),
+        mean_confidence,
         mean_spearman: st.mean,
         spearman_interval: st.mean_ci.clone(),
-        mean_confidence,
-        min_spearman: p.min_spearman,
         min_confidence: p.min_confidence,
-        shortfalls,
+        min_spearman: p.min_spearman,
     };
-    if evidence.shortfalls.is_empty() {
-        ClusterTrust::Agree(evidence)
+    if mean_confidence < p.min_confidence {
+        ClusterTrust::Disagree(e)
+    } else if st.mean.is_some_and(|m| m >= p.min_spearman) {
+        ClusterTrust::Agree(e)
     } else {
-        ClusterTrust::Disagree(evidence)
+        ClusterTrust::ClustersOnly(e)
     }
 }
 
@@ -209,8 +207,7 @@ mod tests {
             .collect();
         match judge(&noise) {
             ClusterTrust::Disagree(e) => {
-                assert!(e.mean_spearman.unwrap() < DEFAULT_MIN_SPEARMAN);
-                assert!(e.shortfalls.iter().any(|s| s.contains("Spearman")), "{e:?}");
+                assert!(e.mean_confidence < DEFAULT_MIN_CONFIDENCE, "{e:?}");
             }
             other => panic!("noise judged {other:?}"),
         }
@@ -227,6 +224,6 @@ mod tests {
         assert!(TrustParams::new(0.0, 0.5).is_err());
         assert!(TrustParams::new(0.5, 1.0).is_err());
         assert!(TrustParams::new(f64::NAN, 0.5).is_err());
-        assert!(TrustParams::new(0.8, 0.6).is_ok());
+        assert!(TrustParams::new(0.95, 0.8).is_ok());
     }
 }
