@@ -86,13 +86,13 @@ impl Widths {
     /// every width at least 1.
     pub fn check(&self, kind: ModelKind) -> Result<(), String> {
         let convs = kind.spec().convs.len();
-        if let Some(f) = &self.filters {
-            if f.len() != convs {
-                return Err(format!(
-                    "--filters gives {} width(s), {kind} has {convs} convolutions; pass {convs} comma-separated numbers",
-                    f.len()
-                ));
-            }
+        if let Some(f) = &self.filters
+            && f.len() != convs
+        {
+            return Err(format!(
+                "--filters gives {} width(s), {kind} has {convs} convolutions; pass {convs} comma-separated numbers",
+                f.len()
+            ));
         }
         let all = self.filters.iter().chain(&self.fc).flatten();
         if all.clone().any(|&w| w == 0) {
