@@ -5,4 +5,4 @@
 # the same command line as typing the cargo command below at the repo root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo run -- report fixtures/shapes/shapes_tssbn_seed*.safetensors --k 4 --title 'Shapes fixtures: 5 seeds, heads tied at the start (README, "Can I trust the clusters?")' --out reports/shapes --diagnostics training/diagnostics/shapes_tssbn_seed0.json training/diagnostics/shapes_bn_seed0.json --sweep fixtures/sweeps/noise fixtures/sweeps/alpha
+cargo run -- report fixtures/shapes/shapes_tssbn_seed*.safetensors --k 4 --title 'Shapes fixtures: 5 seeds, heads tied at the start (see README)' --out reports/shapes --diagnostics training/diagnostics/shapes_tssbn_seed0.json training/diagnostics/shapes_bn_seed0.json --sweep fixtures/sweeps/noise fixtures/sweeps/alpha

@@ -1,5 +1,5 @@
 //! Typed results → [`Table`]s: which columns each result has. The JSON
-//! rendering is the results' own `Serialize` (see README, "JSON output").
+//! rendering is the results' own `Serialize` (see docs/JSON.md).
 
 use crate::analysis::across_runs::CapacityAcrossRuns;
 use crate::analysis::capacity::CapacityReport;

@@ -247,7 +247,7 @@ fn spearman_words(e: &TrustEvidence) -> String {
 fn interval_words(e: &TrustEvidence) -> String {
     e.spearman_interval.as_ref().map_or_else(String::new, |ci| {
         format!(
-            ", 95 % interval {}–{} over resampled runs",
+            " (95 % interval {}–{} over resampled runs)",
             style::fmt_value(ci.low),
             style::fmt_value(ci.high)
         )
