@@ -493,33 +493,18 @@ pub fn train_seed(
                 val_mean_f1: m.f1,
             },
         };
-        let improved = best_now.epoch == epoch + 1;
         best = Some(best_now);
-        let mut snap = Snapshot {
-            epoch: epoch + 1,
-            selection: Selection::Last,
-            best: best_now,
-            val: &val,
-            test: None,
-        };
-        if improved {
-            snap.selection = Selection::Best;
-            let info = run_info(&model, data, params, seed, &snap);
-            checkpoint::save(&paths.checkpoint, &model.store, &info)?;
-            snap.selection = Selection::Last;
-        }
-        let info = run_info(&model, data, params, seed, &snap);
-        checkpoint::save(&paths.last, &model.store, &info)?;
-        if params.save_optimizer_state {
-            checkpoint::save_optimizer(
-                &checkpoint::optimizer_path(&paths.last),
-                opt.steps_taken(),
-                &opt.state_tensors(),
-            )?;
-        }
-        if params.save_epochs.contains(&(epoch + 1)) {
-            save_epoch_copy(&model, data, params, seed, paths, best_now, &val, epoch + 1)?;
-        }
+        save_after_epoch(
+            &model,
+            &opt,
+            data,
+            params,
+            seed,
+            paths,
+            best_now,
+            &val,
+            epoch + 1,
+        )?;
         on_progress(Progress::Epoch(&record));
     }
     let best = best.unwrap_or(BestEpoch {
@@ -707,6 +692,49 @@ fn resume_from(
         records,
         best,
     })
+}
+
+/// The files written after epoch `epoch` (1-based): the best checkpoint
+/// when this epoch is the best so far, the last one with the optimiser
+/// sidecar, and the `--save-epochs` copy when asked for.
+#[allow(clippy::too_many_arguments)]
+fn save_after_epoch(
+    model: &Model,
+    opt: &Optimizer,
+    data: &Dataset,
+    params: &TrainParams,
+    seed: u64,
+    paths: &RunPaths,
+    best: BestEpoch,
+    val: &[TaskScore],
+    epoch: usize,
+) -> Result<()> {
+    let mut snap = Snapshot {
+        epoch,
+        selection: Selection::Last,
+        best,
+        val,
+        test: None,
+    };
+    if best.epoch == epoch {
+        snap.selection = Selection::Best;
+        let info = run_info(model, data, params, seed, &snap);
+        checkpoint::save(&paths.checkpoint, &model.store, &info)?;
+        snap.selection = Selection::Last;
+    }
+    let info = run_info(model, data, params, seed, &snap);
+    checkpoint::save(&paths.last, &model.store, &info)?;
+    if params.save_optimizer_state {
+        checkpoint::save_optimizer(
+            &checkpoint::optimizer_path(&paths.last),
+            opt.steps_taken(),
+            &opt.state_tensors(),
+        )?;
+    }
+    if params.save_epochs.contains(&epoch) {
+        save_epoch_copy(model, data, params, seed, paths, best, val, epoch)?;
+    }
+    Ok(())
 }
 
 /// Writes the `--save-epochs` copy of `model` after `epoch`, with the
