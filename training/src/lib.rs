@@ -19,6 +19,7 @@ pub mod layers;
 pub mod metrics;
 pub mod models;
 pub mod optim;
+pub mod reload;
 pub mod step;
 pub mod sweep;
 pub mod train;

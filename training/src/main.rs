@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use clap::Parser;
 
@@ -17,11 +17,10 @@ use mtl_train::cli::{
 use mtl_train::data::shapes::{self, ShapesParams};
 use mtl_train::data::{Dataset, celeba};
 use mtl_train::diagnose::DiagnoseParams;
-use mtl_train::layers::NormKind;
 use mtl_train::metrics::{TaskScore, mean_regression_mse, mean_scores};
-use mtl_train::models::ModelKind;
+use mtl_train::reload;
 use mtl_train::sweep::Sweep;
-use mtl_train::train::{Progress, RunPaths, evaluate, model_of_checkpoint, train_seed};
+use mtl_train::train::{Progress, RunPaths, evaluate, train_seed};
 
 // candle allocates every activation and gradient afresh; with glibc's
 // allocator the large ones are mmap'd and unmapped each step, and page
@@ -385,64 +384,10 @@ fn eval(
 ) -> Result<()> {
     let device = device()?;
     let ckpt = LoadedCheckpoint::open(path, &device)?;
-    let model_name = ckpt.require("model")?;
-    let model = ModelKind::parse(model_name)
-        .ok_or_else(|| anyhow!("{}: unknown model '{model_name}'", path.display()))?;
-    let norm_name = ckpt.require("norm")?;
-    let norm = NormKind::parse(norm_name)
-        .ok_or_else(|| anyhow!("{}: unknown norm '{norm_name}'", path.display()))?;
-    let dataset = match ckpt.require("dataset")? {
-        "shapes" => {
-            let num = |k: &str| -> Result<u64> {
-                let key = format!("dataset_{k}");
-                ckpt.require(&key)?
-                    .parse()
-                    .with_context(|| format!("mtl.{key} of {} is not a number", path.display()))
-            };
-            let optional = |k: &str| -> Result<Option<f64>> {
-                let key = format!("dataset_{k}");
-                ckpt.meta(&key)
-                    .map(|v| {
-                        v.parse().with_context(|| {
-                            format!("mtl.{key} of {} is not a number", path.display())
-                        })
-                    })
-                    .transpose()
-            };
-            let p = ShapesParams {
-                tasks: num("tasks")? as usize,
-                groups: num("groups")? as usize,
-                image_size: num("image_size")? as usize,
-                train: num("train")? as usize,
-                val: num("val")? as usize,
-                test: num("test")? as usize,
-                seed: num("seed")?,
-                noisy_copy: optional("noisy_copy")?,
-                size_noise: optional("noise")?,
-            };
-            shapes::generate(&p)?
-        }
-        "celeba" => {
-            let dir = data.ok_or_else(|| {
-                UsageError(format!(
-                    "{} is a CelebA checkpoint; pass --data DIR with the CelebA folder",
-                    path.display()
-                ))
-            })?;
-            celeba::load(dir, limit)?
-        }
-        other => bail!("{}: unknown dataset '{other}'", path.display()),
-    };
-    let tasks = ckpt.tasks()?;
-    if tasks != dataset.tasks {
-        bail!(
-            "{} was trained on tasks {:?}…, the data has {:?}…",
-            path.display(),
-            tasks.iter().take(3).collect::<Vec<_>>(),
-            dataset.tasks.iter().take(3).collect::<Vec<_>>()
-        );
-    }
-    let m = model_of_checkpoint(&ckpt, path, model, norm, tasks.len(), &device)?;
+    let (model, norm) = reload::model_and_norm(&ckpt)?;
+    let dataset = reload::dataset(&ckpt, None, data, limit)?;
+    let m = reload::model(&ckpt, model, norm, dataset.tasks.len(), &device)?;
+    let tasks = dataset.tasks.clone();
     let split = if test_split {
         &dataset.test
     } else {

@@ -100,25 +100,6 @@ pub fn build_model_with_heads(
     Ok(Model { store, net })
 }
 
-/// Rebuilds the network a checkpoint written by `train_seed` holds (its
-/// model, norm, tasks and `mtl.filters`/`mtl.fc` widths) and loads every
-/// tensor into it; the head initialisation does not matter, all is loaded.
-pub fn model_of_checkpoint(
-    ckpt: &LoadedCheckpoint,
-    path: &Path,
-    kind: ModelKind,
-    norm: NormKind,
-    tasks: usize,
-    device: &Device,
-) -> Result<Model> {
-    let widths = Widths::from_metadata(ckpt.meta("filters"), ckpt.meta("fc"))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let m = build_model(kind, &widths, norm, tasks, 0, NormParams::default(), device)
-        .with_context(|| format!("rebuilding the network of {}", path.display()))?;
-    ckpt.load_into(&m.store)?;
-    Ok(m)
-}
-
 /// One line of the per-epoch CSV.
 #[derive(Debug, Clone)]
 pub struct EpochRecord {
