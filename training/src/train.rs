@@ -777,6 +777,27 @@ fn check_resume(
             );
         }
     }
+    let widths = Widths::from_metadata(loaded.meta("filters"), loaded.meta("fc"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", loaded.path.display()))?;
+    if widths != params.widths {
+        let show = |w: &Widths| {
+            let m = w.metadata();
+            if m.is_empty() {
+                "the model's own".to_string()
+            } else {
+                m.iter()
+                    .map(|(k, v)| format!("--{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
+        bail!(
+            "cannot resume from {}: it has widths {} but this run has {}; pass the same --filters/--fc",
+            loaded.path.display(),
+            show(&widths),
+            show(&params.widths)
+        );
+    }
     if loaded.tasks()? != data.tasks {
         bail!(
             "cannot resume from {}: its tasks differ from the dataset's",

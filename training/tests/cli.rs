@@ -521,6 +521,24 @@ fn widths_replace_the_models_and_eval_rebuilds_them() {
     assert_eq!(tensor(&bytes, "heads.weight").0, vec![4, 7]);
     assert_eq!(tensor(&bytes, "features.2.norm.gamma").0, vec![4, 5]);
     mtl_train().arg("eval").arg(&ckpt).assert().success();
+    // Resuming with other widths is refused with the flags named, before
+    // any tensor is loaded into a network of the wrong shape.
+    mtl_train()
+        .args(TINY)
+        .args([
+            "--epochs",
+            "2",
+            "--filters",
+            "8,6,4",
+            "--fc",
+            "7",
+            "--resume",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(contains("cannot resume").and(contains("--filters 8,6,5")));
     // A width list that does not fit the model names the flag and the count.
     mtl_train()
         .args(TINY)
