@@ -7,7 +7,7 @@
 //! ```text
 //! *.safetensors ─checkpoint::Checkpoint::open─▶ Checkpoint
 //!   ─checkpoint::discover::discover_gates─▶ Gates
-//!   ─checkpoint::discover::Gates::importance─▶ ImportanceMatrix
+//!   ─importance::from_gates (Gates::importance)─▶ ImportanceMatrix
 //!   ─analysis::*─▶ typed results
 //!   ─report::*─▶ bytes (tables, CSV, JSON envelopes, SVG, HTML)
 //! ```

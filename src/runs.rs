@@ -10,12 +10,11 @@ use regex::Regex;
 use crate::GateKind;
 use crate::ImportanceMatrix;
 use crate::analysis::AnalysisError;
-use crate::checkpoint::discover::{
-    DiscoverParams, DroppedFilters, Gates, ImportanceParams, LayerOrderFile, discover_gates,
-};
+use crate::checkpoint::discover::{DiscoverParams, Gates, LayerOrderFile, discover_gates};
 use crate::checkpoint::summary::CheckpointSummary;
 use crate::checkpoint::tasks_file::TaskNames;
 use crate::checkpoint::{Checkpoint, CheckpointError, OpenParams};
+use crate::importance::from_gates::{DroppedFilters, GateError, ImportanceParams};
 use crate::importance::{LayerSpan, span_difference};
 
 /// Where task names come from when the checkpoint names none.
@@ -56,6 +55,9 @@ pub enum LoadError {
     LayersRegex { regex: String, message: String },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The gates do not give an importance matrix (kinds, non-finite).
+    #[error(transparent)]
+    Gates(#[from] GateError),
     #[error(
         "{} is mtl-train's optimizer state (for --resume), not a checkpoint; pass the checkpoint beside it, {checkpoint}",
         path.display()

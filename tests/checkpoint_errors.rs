@@ -4,9 +4,10 @@
 mod common;
 
 use common::*;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams};
+use mtl_inspect::checkpoint::Checkpoint;
+use mtl_inspect::checkpoint::discover::DiscoverParams;
 use mtl_inspect::checkpoint::tasks_file::TaskNames;
-use mtl_inspect::checkpoint::{Checkpoint, CheckpointError};
+use mtl_inspect::importance::from_gates::ImportanceParams;
 use regex::Regex;
 
 fn two_task_layers() -> Vec<(&'static str, Vec<Vec<f32>>)> {
@@ -16,7 +17,7 @@ fn two_task_layers() -> Vec<(&'static str, Vec<Vec<f32>>)> {
     ]
 }
 
-fn err_text<T: std::fmt::Debug>(r: Result<T, CheckpointError>) -> String {
+fn err_text<T: std::fmt::Debug, E: std::fmt::Display>(r: Result<T, E>) -> String {
     r.unwrap_err().to_string()
 }
 

@@ -7,10 +7,9 @@ mod common;
 
 use common::*;
 use mtl_inspect::GateKind;
-use mtl_inspect::checkpoint::discover::{
-    DiscoverParams, IgnoreReason, ImportanceParams, Layout, TaskSource,
-};
+use mtl_inspect::checkpoint::discover::{DiscoverParams, IgnoreReason, Layout, TaskSource};
 use mtl_inspect::checkpoint::tasks_file::TaskNames;
+use mtl_inspect::importance::from_gates::ImportanceParams;
 use regex::Regex;
 
 fn reference() -> serde_json::Value {

@@ -9,8 +9,8 @@ mod common;
 
 use common::*;
 use mtl_inspect::GateKind;
-use mtl_inspect::checkpoint::CheckpointError;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, GateValues, Gates, ImportanceParams};
+use mtl_inspect::checkpoint::discover::{DiscoverParams, GateValues, Gates};
+use mtl_inspect::importance::from_gates::{GateError, ImportanceParams};
 use safetensors::tensor::Dtype;
 
 /// Deterministic logits spread over (-6, 6), with ties and both zeros.
@@ -148,7 +148,7 @@ fn nonfinite_half_gates_are_named_or_dropped_as_in_f32() {
         let strict = ImportanceParams::default();
         let err = h.importance(&strict).unwrap_err();
         match &err {
-            CheckpointError::NonFinite {
+            GateError::NonFinite {
                 layer,
                 task,
                 filter,
@@ -163,7 +163,7 @@ fn nonfinite_half_gates_are_named_or_dropped_as_in_f32() {
             }
             e => panic!("{dtype:?}: expected NonFinite, got {e}"),
         }
-        let msg = |e: CheckpointError| e.to_string().split_once(": ").unwrap().1.to_string();
+        let msg = |e: GateError| e.to_string().split_once(": ").unwrap().1.to_string();
         assert_eq!(msg(err), msg(w.importance(&strict).unwrap_err()));
         let lenient = ImportanceParams {
             gate: None,

@@ -13,8 +13,9 @@ use std::io::Read;
 
 use common::fixture;
 use mtl_inspect::checkpoint::Checkpoint;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams, discover_gates};
+use mtl_inspect::checkpoint::discover::{DiscoverParams, discover_gates};
 use mtl_inspect::checkpoint::format::pickle::{self, PersistentIds};
+use mtl_inspect::importance::from_gates::ImportanceParams;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 

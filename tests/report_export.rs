@@ -7,7 +7,8 @@ mod common;
 
 use common::{f32s, fixture, write};
 use mtl_inspect::checkpoint::Checkpoint;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, ImportanceParams, discover_gates};
+use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, discover_gates};
+use mtl_inspect::importance::from_gates::ImportanceParams;
 use mtl_inspect::report::export::{ExportFormat, ExportRun, TidyTable, export, tidy_table};
 
 fn load(
@@ -16,7 +17,7 @@ fn load(
 ) -> (
     Gates,
     mtl_inspect::ImportanceMatrix,
-    Vec<mtl_inspect::checkpoint::discover::DroppedFilters>,
+    Vec<mtl_inspect::importance::from_gates::DroppedFilters>,
 ) {
     let c = Checkpoint::open(path).unwrap();
     // --layers names the layers, so a one-layer test file is read as tasks.

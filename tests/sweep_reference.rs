@@ -11,8 +11,9 @@ use mtl_inspect::analysis::gate_stats::GateStatsParams;
 use mtl_inspect::analysis::gradient_conflict::conflict_distributions;
 use mtl_inspect::analysis::sweep::{SweepRunInput, sweep};
 use mtl_inspect::checkpoint::Checkpoint;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, ImportanceParams, discover_gates};
+use mtl_inspect::checkpoint::discover::{DiscoverParams, discover_gates};
 use mtl_inspect::diagnostics::{RunMeta, read_diagnostics};
+use mtl_inspect::importance::from_gates::ImportanceParams;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -13,11 +13,11 @@ use std::path::Path;
 use assert_cmd::Command;
 use common::fixture;
 use mtl_inspect::GateKind;
-use mtl_inspect::checkpoint::discover::{
-    DiscoverParams, GateSummary, ImportanceParams, discover_gates,
-};
+use mtl_inspect::checkpoint::discover::{DiscoverParams, GateSummary, discover_gates};
 use mtl_inspect::checkpoint::format::WrapperChoice;
-use mtl_inspect::checkpoint::{Checkpoint, CheckpointError, OpenParams};
+use mtl_inspect::checkpoint::{Checkpoint, OpenParams};
+use mtl_inspect::importance::from_gates::ImportanceParams;
+use mtl_inspect::runs::LoadError;
 use serde_json::Value;
 
 fn expected() -> Vec<Value> {
@@ -27,7 +27,7 @@ fn expected() -> Vec<Value> {
 }
 
 /// Opens, discovers and builds the importance matrix: the whole reading path.
-fn read(path: &Path) -> Result<Reading, CheckpointError> {
+fn read(path: &Path) -> Result<Reading, LoadError> {
     let c = Checkpoint::open(path)?;
     let g = discover_gates(&c, &DiscoverParams::default())?;
     let (im, _) = g.importance(&ImportanceParams::default())?;

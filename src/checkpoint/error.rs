@@ -71,16 +71,6 @@ pub enum CheckpointError {
         reading: String,
         layer: String,
     },
-    #[error(
-        "{}: the gate kind is not settled by the file: {details}; pass --gate sigmoid (σBN logits) or --gate abs (affine scale)",
-        path.display()
-    )]
-    GateUndecided { path: PathBuf, details: String },
-    #[error(
-        "{}: layers are of different gate kinds ({details}); one importance matrix never mixes them: pass --gate KIND to read every layer one way, or --layers REGEX to keep layers of one kind ('mtl-inspect inspect' shows the evidence)",
-        path.display()
-    )]
-    MixedGates { path: PathBuf, details: String },
     #[error("layer order file {}: {reason}", path.display())]
     LayerOrder { path: PathBuf, reason: String },
     #[error("{}: layer '{layer}': {reason}", path.display())]
@@ -95,19 +85,6 @@ pub enum CheckpointError {
         key: String,
         reason: String,
     },
-    #[error(
-        "{}: layer '{layer}' has a non-finite gate ({value}) for task '{task}' at filter {filter}; pass --allow-nonfinite to drop such filters",
-        path.display()
-    )]
-    NonFinite {
-        path: PathBuf,
-        layer: String,
-        task: String,
-        filter: usize,
-        value: f64,
-    },
     #[error("tasks file {}: {reason}", path.display())]
     TasksFile { path: PathBuf, reason: String },
-    #[error("{}: {reason}", path.display())]
-    Importance { path: PathBuf, reason: String },
 }

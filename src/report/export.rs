@@ -11,8 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use super::error::ReportError;
-use crate::checkpoint::discover::{DroppedFilters, Gates};
+use crate::checkpoint::discover::Gates;
 use crate::importance::ImportanceMatrix;
+use crate::importance::from_gates::DroppedFilters;
 
 /// One run to export, as loaded.
 #[derive(Debug, Clone, Copy)]

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::GateKind;
 use crate::analysis::across_runs::CapacityAcrossRuns;
 use crate::analysis::capacity::CapacityReport;
-use crate::checkpoint::discover::DroppedFilters;
 use crate::checkpoint::summary::Decisions;
+use crate::importance::from_gates::DroppedFilters;
 use crate::runs::Run;
 
 /// Where a result came from and how it was read.

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use mtl_inspect::ImportanceMatrix;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, ImportanceParams, discover_gates};
+use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, discover_gates};
 use mtl_inspect::checkpoint::{Checkpoint, CheckpointError};
+use mtl_inspect::importance::from_gates::ImportanceParams;
+use mtl_inspect::runs::LoadError;
 use safetensors::tensor::{Dtype, TensorView};
 
 pub struct T {
@@ -81,7 +83,7 @@ pub fn importance(
     path: &Path,
     p: &DiscoverParams,
     ip: &ImportanceParams,
-) -> Result<ImportanceMatrix, CheckpointError> {
+) -> Result<ImportanceMatrix, LoadError> {
     Ok(gates(path, p)?.importance(ip)?.0)
 }
 

@@ -85,7 +85,8 @@ pub fn artifact_dir(sub: &str) -> std::path::PathBuf {
 
 use mtl_inspect::ImportanceMatrix;
 use mtl_inspect::checkpoint::Checkpoint;
-use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, ImportanceParams, discover_gates};
+use mtl_inspect::checkpoint::discover::{DiscoverParams, Gates, discover_gates};
+use mtl_inspect::importance::from_gates::ImportanceParams;
 use mtl_inspect::pipeline::{ReportParams, RunSource, collect};
 use mtl_inspect::report::ReportFile;
 use mtl_inspect::report::provenance::ToolInfo;

@@ -5,45 +5,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use safetensors::tensor::Dtype;
 
-use super::*;
+use super::evidence::{GateEvidence, LayerOrder};
+use super::gates::*;
+use super::reading::*;
+
+use crate::checkpoint::Checkpoint;
+use crate::checkpoint::error::CheckpointError;
 use crate::checkpoint::stacked::{self, StackedParam};
+use crate::importance::GateKind;
 
 pub(super) fn with_metadata(
     ckpt: &Checkpoint,
     p: &DiscoverParams,
 ) -> Result<Gates, CheckpointError> {
-    let md = ckpt.metadata();
-    if let Some(f) = md.get(stacked::KEY_FORMAT)
-        && f != stacked::FORMAT_NAME
-    {
-        return Err(bad_meta(
-            ckpt,
-            stacked::KEY_FORMAT,
-            format!("unknown format '{f}', expected '{}'", stacked::FORMAT_NAME),
-        ));
-    }
-    if let Some(v) = md.get(stacked::KEY_VERSION) {
-        match v.parse::<u32>() {
-            Ok(n) if n <= stacked::FORMAT_VERSION => {}
-            Ok(n) => {
-                return Err(bad_meta(
-                    ckpt,
-                    stacked::KEY_VERSION,
-                    format!(
-                        "format version {n} is newer than this mtl-inspect reads ({}); upgrade mtl-inspect",
-                        stacked::FORMAT_VERSION
-                    ),
-                ));
-            }
-            Err(_) => {
-                return Err(bad_meta(
-                    ckpt,
-                    stacked::KEY_VERSION,
-                    format!("'{v}' is not a version number"),
-                ));
-            }
-        }
-    }
+    check_format(ckpt)?;
     let layers = json_list(ckpt, stacked::KEY_LAYERS)?.ok_or_else(|| {
         bad_meta(
             ckpt,
@@ -52,16 +27,7 @@ pub(super) fn with_metadata(
         )
     })?;
     let meta_tasks = json_list(ckpt, stacked::KEY_TASKS)?;
-    let gate_override = match md.get(stacked::KEY_GATE) {
-        None => None,
-        Some(g) => Some(parse_gate(g).ok_or_else(|| {
-            bad_meta(
-                ckpt,
-                stacked::KEY_GATE,
-                format!("'{g}' is not one of sigmoid, abs, identity"),
-            )
-        })?),
-    };
+    let gate_override = gate_override(ckpt)?;
     let mut notes = Vec::new();
     let mut out_layers = Vec::new();
     let mut t_found: Option<usize> = meta_tasks.as_ref().map(Vec::len);
@@ -149,6 +115,58 @@ pub(super) fn with_metadata(
     };
     gates.settle_shifted_layers();
     Ok(gates)
+}
+
+/// Refuses another format's metadata, or a newer version of ours.
+fn check_format(ckpt: &Checkpoint) -> Result<(), CheckpointError> {
+    let md = ckpt.metadata();
+    if let Some(f) = md.get(stacked::KEY_FORMAT)
+        && f != stacked::FORMAT_NAME
+    {
+        return Err(bad_meta(
+            ckpt,
+            stacked::KEY_FORMAT,
+            format!("unknown format '{f}', expected '{}'", stacked::FORMAT_NAME),
+        ));
+    }
+    if let Some(v) = md.get(stacked::KEY_VERSION) {
+        match v.parse::<u32>() {
+            Ok(n) if n <= stacked::FORMAT_VERSION => {}
+            Ok(n) => {
+                return Err(bad_meta(
+                    ckpt,
+                    stacked::KEY_VERSION,
+                    format!(
+                        "format version {n} is newer than this mtl-inspect reads ({}); upgrade mtl-inspect",
+                        stacked::FORMAT_VERSION
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(bad_meta(
+                    ckpt,
+                    stacked::KEY_VERSION,
+                    format!("'{v}' is not a version number"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The gate kind the metadata names (`mtl.gate`), if any.
+fn gate_override(ckpt: &Checkpoint) -> Result<Option<GateKind>, CheckpointError> {
+    let md = ckpt.metadata();
+    Ok(match md.get(stacked::KEY_GATE) {
+        None => None,
+        Some(g) => Some(parse_gate(g).ok_or_else(|| {
+            bad_meta(
+                ckpt,
+                stacked::KEY_GATE,
+                format!("'{g}' is not one of sigmoid, abs, identity"),
+            )
+        })?),
+    })
 }
 
 /// `<layer>.gamma` tensors of shape `[T, C]` with one `T`, without metadata.
