@@ -19,6 +19,10 @@ import sys
 ROOTS = ["src", "training/src", "python/src"]
 MAX_FN = 120
 MAX_FILE = 800
+# Functions allowed to be longer, with why: (path prefix, name).
+LONG_FN_EXEMPT = {
+    ("src/checkpoint/format/pickle", "run"): "the pickle VM's opcode switch, one arm per opcode",
+}
 
 USE_RE = re.compile(r"\buse\s+([A-Za-z_][A-Za-z0-9_]*(?:::[^;]*)?);", re.S)
 PATH_RE = re.compile(r"(?<![:\w])([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)+)")
@@ -170,7 +174,11 @@ def check_crate(root, problems):
                 edges[f].add(target)
         check_lengths(f, text, n_test, problems)
     for cycle in cycles(edges):
-        problems.append("import circle: " + " → ".join(cycle + [cycle[0]]))
+        members = set(cycle)
+        inner = [f"{a} → {b}" for a in cycle for b in sorted(edges[a]) if b in members]
+        problems.append(
+            f"import circle among {len(cycle)} files: " + "; ".join(inner)
+        )
 
 
 def check_lengths(f, text, n_test, problems):
@@ -195,7 +203,11 @@ def check_lengths(f, text, n_test, problems):
             else:
                 if started and depth == 0:
                     n = j - i + 1
-                    if n > MAX_FN:
+                    exempt = any(
+                        f.startswith(prefix) and m.group(1) == name
+                        for prefix, name in LONG_FN_EXEMPT
+                    )
+                    if n > MAX_FN and not exempt:
                         problems.append(f"{f}:{i + 1}: fn {m.group(1)} is {n} lines (over {MAX_FN})")
                     break
                 continue

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod diagnose;
+pub mod epoch_log;
 pub mod gpucheck;
 pub mod layers;
 pub mod metrics;

@@ -246,14 +246,12 @@ pub fn run(
 ) -> Result<Diagnosis> {
     let loaded = input::load(&p.checkpoint, p.data.as_deref(), p.limit, device)?;
     let net = &loaded.model.net;
-    let store = &loaded.model.store;
-    let data = &loaded.data;
     let t = loaded.tasks.len();
 
     // Settings that depend on the checkpoint, checked before the long work.
     let batch_size = p.batch_size.or(loaded.info.batch_size).unwrap_or(32);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(p.seed);
-    let order = data.train.epoch_batches(batch_size, &mut rng);
+    let order = loaded.data.train.epoch_batches(batch_size, &mut rng);
     if p.batches > order.len() {
         return Err(UsageError(format!(
             "--batches {} exceeds the {} training batches of {batch_size} in {}; lower --batches or --batch-size",
@@ -263,30 +261,92 @@ pub fn run(
         ))
         .into());
     }
-    let gates = TaskGates::of(store, net.norm, net.norm_layers(), t)?;
+    let gates = TaskGates::of(&loaded.model.store, net.norm, net.norm_layers(), t)?;
     let k = match &gates {
-        Some(g) => {
-            let f = g.filters();
-            let k = p.prune_k.unwrap_or_else(|| pruning::default_k(f));
-            if k > f {
-                return Err(UsageError(format!(
-                    "--prune-k {k} exceeds the {f} filters a task has in {}; use at most {f}",
-                    p.checkpoint.display()
-                ))
-                .into());
-            }
-            k
-        }
+        Some(g) => prune_k(p, g.filters())?,
         None => 0,
     };
+    let (shared_layers, mut gradients) =
+        gradient_report(p, &loaded, &order[..p.batches], device, on_progress)?;
+    gradients.batch_size = batch_size;
+    gradients.batches_available = order.len();
 
-    // Gradients, batch by batch.
+    // Evaluation, then one evaluation per pruned task.
+    let data = &loaded.data;
+    let split = if p.test_split { &data.test } else { &data.val };
+    let evals_total = 1 + if gates.is_some() {
+        pruning::Ranking::ALL.len() * t
+    } else {
+        0
+    };
+    let evaluation = evaluate_tasks(net, data, split, p.eval_batch_size, device)?;
+    on_progress(DiagnoseProgress::Evaluations {
+        done: 1,
+        total: evals_total,
+    });
+    let pruning = match &gates {
+        None => PruningOutcome::Skipped {
+            reason: format!(
+                "{} has no task-specific gates (norm '{}'): no filter belongs to one task, so there is nothing to prune per task",
+                p.checkpoint.display(),
+                net.norm
+            ),
+        },
+        Some(g) => {
+            let run = PruneRun {
+                p,
+                loaded: &loaded,
+                split,
+                device,
+                k,
+                evals_total,
+            };
+            PruningOutcome::Done(Box::new(run.report(g, &evaluation, on_progress)?))
+        }
+    };
+    Ok(Diagnosis {
+        checkpoint: loaded.info.clone(),
+        tasks: loaded.tasks.clone(),
+        shared_layers,
+        seed: p.seed,
+        gradients,
+        eval_split: if p.test_split { "test" } else { "val" },
+        evaluation,
+        pruning,
+    })
+}
+
+/// `--prune-k`, or its default, checked against the filters a task has.
+fn prune_k(p: &DiagnoseParams, filters: usize) -> Result<usize> {
+    let k = p.prune_k.unwrap_or_else(|| pruning::default_k(filters));
+    if k > filters {
+        return Err(UsageError(format!(
+            "--prune-k {k} exceeds the {filters} filters a task has in {}; use at most {filters}",
+            p.checkpoint.display()
+        ))
+        .into());
+    }
+    Ok(k)
+}
+
+/// The per-task gradients of `batches`, reduced batch by batch to each
+/// scope's geometry. The report's `batch_size` and `batches_available`
+/// are the caller's to fill.
+fn gradient_report(
+    p: &DiagnoseParams,
+    loaded: &input::Loaded,
+    batches: &[Vec<usize>],
+    device: &Device,
+    on_progress: &mut dyn FnMut(DiagnoseProgress),
+) -> Result<(Vec<SharedLayer>, GradientReport)> {
+    let (net, store, data) = (&loaded.model.net, &loaded.model.store, &loaded.data);
+    let t = loaded.tasks.len();
     let mut per_scope: Vec<Vec<Geometry>> = Vec::new();
     let mut shared_layers = Vec::new();
-    let mut task_losses = Vec::with_capacity(p.batches);
+    let mut task_losses = Vec::with_capacity(batches.len());
     let mut sum_err = 0.0f64;
     let mut method = GradMethod::Folded;
-    for (b, idx) in order.iter().take(p.batches).enumerate() {
+    for (b, idx) in batches.iter().enumerate() {
         let (x, y) = data.train.batch(idx, data.image_size, t, device)?;
         let g = task_gradients(net, store, &x, &y)
             .with_context(|| format!("per-task gradients of batch {b}"))?;
@@ -301,7 +361,7 @@ pub fn run(
                     shape: l.full.dims().to_vec(),
                 })
                 .collect();
-            per_scope = vec![Vec::with_capacity(p.batches); g.layers.len() + 1];
+            per_scope = vec![Vec::with_capacity(batches.len()); g.layers.len() + 1];
         }
         let mut geos = Vec::with_capacity(g.layers.len());
         for l in &g.layers {
@@ -341,117 +401,106 @@ pub fn run(
             );
         }
     }
-    let gradients = GradientReport {
+    let report = GradientReport {
         method,
-        batch_size,
-        batches: p.batches,
-        batches_available: order.len(),
+        batch_size: 0,
+        batches: batches.len(),
+        batches_available: 0,
         scopes,
         task_losses,
         sum_max_rel_error: sum_err,
     };
+    Ok((shared_layers, report))
+}
 
-    // Evaluation, then one evaluation per pruned task.
-    let split = if p.test_split { &data.test } else { &data.val };
-    let evals_total = 1 + if gates.is_some() {
-        pruning::Ranking::ALL.len() * t
-    } else {
-        0
-    };
-    let evaluation = evaluate_tasks(net, data, split, p.eval_batch_size, device)?;
-    on_progress(DiagnoseProgress::Evaluations {
-        done: 1,
-        total: evals_total,
-    });
-    let pruning = match &gates {
-        None => PruningOutcome::Skipped {
-            reason: format!(
-                "{} has no task-specific gates (norm '{}'): no filter belongs to one task, so there is nothing to prune per task",
-                p.checkpoint.display(),
-                net.norm
-            ),
-        },
-        Some(g) => {
-            let importance = g.importance()?;
-            let base_f1: Vec<f64> = evaluation
-                .scores
-                .iter()
-                .map(|s| s.f1().unwrap_or(f64::NAN))
-                .collect();
-            let mut rankings = Vec::with_capacity(pruning::Ranking::ALL.len());
-            for (ri, ranking) in pruning::Ranking::ALL.into_iter().enumerate() {
-                let chosen = pruning::top_k_filters(&ranking.scores(&importance), k);
-                let mut evaluations = Vec::with_capacity(t);
-                for (task, filters) in chosen.iter().enumerate() {
-                    let saved = g.switch_off(filters, None)?;
-                    let e = evaluate_tasks(net, data, split, p.eval_batch_size, device);
-                    g.restore(saved)?;
-                    evaluations.push(e?);
-                    on_progress(DiagnoseProgress::Evaluations {
-                        done: 2 + ri * t + task,
-                        total: evals_total,
-                    });
-                }
-                let f1: Vec<Vec<f64>> = evaluations
-                    .iter()
-                    .map(|e| {
-                        e.scores
-                            .iter()
-                            .map(|s| s.f1().unwrap_or(f64::NAN))
-                            .collect()
-                    })
-                    .collect();
-                let loss: Vec<Vec<f64>> = evaluations.iter().map(|e| e.loss.clone()).collect();
-                rankings.push(RankingReport {
-                    ranking,
-                    pruned: chosen
-                        .iter()
-                        .map(|fs| fs.iter().filter_map(|&f| g.filter(f)).collect())
-                        .collect(),
-                    f1_drop: drop_report(
-                        pruning::drop_matrix(&base_f1, &f1, Direction::HigherIsBetter),
-                        t,
-                        p.seed,
-                    ),
-                    loss_increase: drop_report(
-                        pruning::drop_matrix(&evaluation.loss, &loss, Direction::LowerIsBetter),
-                        t,
-                        p.seed,
-                    ),
-                    evaluations,
+/// What the pruning evaluations share.
+struct PruneRun<'a> {
+    p: &'a DiagnoseParams,
+    loaded: &'a input::Loaded,
+    split: &'a crate::data::Split,
+    device: &'a Device,
+    k: usize,
+    evals_total: usize,
+}
+
+impl PruneRun<'_> {
+    /// For each ranking, switches off each task's top-k filters in turn and
+    /// evaluates every task (paper 000 Fig. 4 right).
+    fn report(
+        &self,
+        g: &TaskGates,
+        evaluation: &TaskEval,
+        on_progress: &mut dyn FnMut(DiagnoseProgress),
+    ) -> Result<PruningReport> {
+        let (p, net, data) = (self.p, &self.loaded.model.net, &self.loaded.data);
+        let t = self.loaded.tasks.len();
+        let importance = g.importance()?;
+        let base_f1: Vec<f64> = evaluation
+            .scores
+            .iter()
+            .map(|s| s.f1().unwrap_or(f64::NAN))
+            .collect();
+        let mut rankings = Vec::with_capacity(pruning::Ranking::ALL.len());
+        for (ri, ranking) in pruning::Ranking::ALL.into_iter().enumerate() {
+            let chosen = pruning::top_k_filters(&ranking.scores(&importance), self.k);
+            let mut evaluations = Vec::with_capacity(t);
+            for (task, filters) in chosen.iter().enumerate() {
+                let saved = g.switch_off(filters, None)?;
+                let e = evaluate_tasks(net, data, self.split, p.eval_batch_size, self.device);
+                g.restore(saved)?;
+                evaluations.push(e?);
+                on_progress(DiagnoseProgress::Evaluations {
+                    done: 2 + ri * t + task,
+                    total: self.evals_total,
                 });
             }
-            PruningOutcome::Done(Box::new(PruningReport {
-                k,
-                filters_per_task: g.filters(),
-                importance: match g.gate_kind() {
-                    mtl_inspect::GateKind::Sigmoid => "sigmoid(gamma)",
-                    _ => "abs(gamma)",
-                },
-                switch_off: match net.norm {
-                    crate::layers::NormKind::TsSigmaBn => {
-                        "filter removed: every task's gate of the filter set to 0 (gamma = -inf)"
-                    }
-                    _ => {
-                        "filter removed: every task's gate of the filter set to 0 (gamma = beta = 0)"
-                    }
-                },
-                rankings,
-                permutations: PERMUTATIONS,
-                note: (t < 2).then(|| "one task: diagonal dominance is undefined".to_string()),
-            }))
+            let f1: Vec<Vec<f64>> = evaluations
+                .iter()
+                .map(|e| {
+                    e.scores
+                        .iter()
+                        .map(|s| s.f1().unwrap_or(f64::NAN))
+                        .collect()
+                })
+                .collect();
+            let loss: Vec<Vec<f64>> = evaluations.iter().map(|e| e.loss.clone()).collect();
+            rankings.push(RankingReport {
+                ranking,
+                pruned: chosen
+                    .iter()
+                    .map(|fs| fs.iter().filter_map(|&f| g.filter(f)).collect())
+                    .collect(),
+                f1_drop: drop_report(
+                    pruning::drop_matrix(&base_f1, &f1, Direction::HigherIsBetter),
+                    t,
+                    p.seed,
+                ),
+                loss_increase: drop_report(
+                    pruning::drop_matrix(&evaluation.loss, &loss, Direction::LowerIsBetter),
+                    t,
+                    p.seed,
+                ),
+                evaluations,
+            });
         }
-    };
-    Ok(Diagnosis {
-        checkpoint: loaded.info.clone(),
-        tasks: loaded.tasks.clone(),
-        shared_layers,
-        seed: p.seed,
-        gradients,
-        eval_split: if p.test_split { "test" } else { "val" },
-        evaluation,
-        pruning,
-    })
+        Ok(PruningReport {
+            k: self.k,
+            filters_per_task: g.filters(),
+            importance: match g.gate_kind() {
+                mtl_inspect::GateKind::Sigmoid => "sigmoid(gamma)",
+                _ => "abs(gamma)",
+            },
+            switch_off: match net.norm {
+                crate::layers::NormKind::TsSigmaBn => {
+                    "filter removed: every task's gate of the filter set to 0 (gamma = -inf)"
+                }
+                _ => "filter removed: every task's gate of the filter set to 0 (gamma = beta = 0)",
+            },
+            rankings,
+            permutations: PERMUTATIONS,
+            note: (t < 2).then(|| "one task: diagonal dominance is undefined".to_string()),
+        })
+    }
 }
 
 fn drop_report(matrix: Vec<Vec<f64>>, tasks: usize, seed: u64) -> DropReport {

@@ -162,53 +162,8 @@ pub fn to_json(d: &Diagnosis, csv: &CsvNames) -> Value {
     let mean_losses: Vec<Option<f64>> = (0..tasks.len())
         .map(|t| Summary::of_values(&g.task_losses.iter().map(|b| b[t]).collect::<Vec<_>>()).mean)
         .collect();
-    let e = &d.evaluation;
-    let eval_tasks: Vec<Value> = tasks
-        .iter()
-        .zip(&e.loss)
-        .zip(&e.scores)
-        .map(|((t, l), s)| match s {
-            TaskScore::Binary { f1, accuracy } => {
-                json!({"task": t, "loss": l, "f1": f1, "accuracy": accuracy})
-            }
-            TaskScore::Regression { mse, r2 } => {
-                json!({"task": t, "loss": l, "mse": mse, "r2": r2})
-            }
-        })
-        .collect();
-    let m = mean_scores(&e.scores);
-    let mean_loss = e.loss.iter().sum::<f64>() / e.loss.len().max(1) as f64;
-    let pruning = match &d.pruning {
-        PruningOutcome::Skipped { reason } => json!({"status": "skipped", "reason": reason}),
-        PruningOutcome::Done(p) => {
-            let rankings: Vec<Value> = p
-                .rankings
-                .iter()
-                .map(|r| {
-                    json!({
-                        "ranking": r.ranking.name(),
-                        "pruned_filters": r.pruned.iter().map(|fs| fs.iter().map(|f| json!([f.layer, f.channel])).collect::<Vec<_>>()).collect::<Vec<_>>(),
-                        "f1_drop": drops(&r.f1_drop, tasks.len()),
-                        "loss_increase": drops(&r.loss_increase, tasks.len()),
-                    })
-                })
-                .collect();
-            json!({
-                "status": "done",
-                "k": p.k,
-                "filters_per_task": p.filters_per_task,
-                "importance": p.importance,
-                "switch_off": p.switch_off,
-                "own_gates_only": "switching off only task r's gates gives row r's diagonal entry and 0 elsewhere: task c's logits depend on task c's gates only",
-                "rows": "task whose top-k filters were removed (tasks order)",
-                "columns": "evaluated task (tasks order)",
-                "rankings": rankings,
-                "permutations": p.permutations,
-                "seed": d.seed,
-                "note": p.note,
-            })
-        }
-    };
+    let evaluation = evaluation(d);
+    let pruning = pruning(d);
     let c = &d.checkpoint;
     json!({
         "schema": SCHEMA,
@@ -246,15 +201,74 @@ pub fn to_json(d: &Diagnosis, csv: &CsvNames) -> Value {
             "task_loss_mean": mean_losses,
             "scopes": scopes,
         },
-        "evaluation": {
-            "split": d.eval_split,
-            "mode": "evaluation (running statistics)",
-            "samples": e.samples,
-            "tasks": eval_tasks,
-            "mean": {"loss": mean_loss, "f1": m.f1, "accuracy": m.accuracy},
-        },
+        "evaluation": evaluation,
         "pruning": pruning,
     })
+}
+
+/// The `evaluation` object: each task's loss and scores on the split.
+fn evaluation(d: &Diagnosis) -> Value {
+    let tasks = &d.tasks;
+    let e = &d.evaluation;
+    let eval_tasks: Vec<Value> = tasks
+        .iter()
+        .zip(&e.loss)
+        .zip(&e.scores)
+        .map(|((t, l), s)| match s {
+            TaskScore::Binary { f1, accuracy } => {
+                json!({"task": t, "loss": l, "f1": f1, "accuracy": accuracy})
+            }
+            TaskScore::Regression { mse, r2 } => {
+                json!({"task": t, "loss": l, "mse": mse, "r2": r2})
+            }
+        })
+        .collect();
+    let m = mean_scores(&e.scores);
+    let mean_loss = e.loss.iter().sum::<f64>() / e.loss.len().max(1) as f64;
+    json!({
+        "split": d.eval_split,
+        "mode": "evaluation (running statistics)",
+        "samples": e.samples,
+        "tasks": eval_tasks,
+        "mean": {"loss": mean_loss, "f1": m.f1, "accuracy": m.accuracy},
+    })
+}
+
+/// The `pruning` object: the drop matrices of each ranking, or why
+/// pruning was skipped.
+fn pruning(d: &Diagnosis) -> Value {
+    let tasks = &d.tasks;
+    match &d.pruning {
+        PruningOutcome::Skipped { reason } => json!({"status": "skipped", "reason": reason}),
+        PruningOutcome::Done(p) => {
+            let rankings: Vec<Value> = p
+                .rankings
+                .iter()
+                .map(|r| {
+                    json!({
+                        "ranking": r.ranking.name(),
+                        "pruned_filters": r.pruned.iter().map(|fs| fs.iter().map(|f| json!([f.layer, f.channel])).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                        "f1_drop": drops(&r.f1_drop, tasks.len()),
+                        "loss_increase": drops(&r.loss_increase, tasks.len()),
+                    })
+                })
+                .collect();
+            json!({
+                "status": "done",
+                "k": p.k,
+                "filters_per_task": p.filters_per_task,
+                "importance": p.importance,
+                "switch_off": p.switch_off,
+                "own_gates_only": "switching off only task r's gates gives row r's diagonal entry and 0 elsewhere: task c's logits depend on task c's gates only",
+                "rows": "task whose top-k filters were removed (tasks order)",
+                "columns": "evaluated task (tasks order)",
+                "rankings": rankings,
+                "permutations": p.permutations,
+                "seed": d.seed,
+                "note": p.note,
+            })
+        }
+    }
 }
 
 /// `x` rounded to `digits` significant digits, in its shortest form
