@@ -24,7 +24,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::{FILTER_SALT, Interval, Z_975, average_ranks};
+use super::bootstrap::{FILTER_SALT, Interval, Z_975};
+use super::ranks::average_ranks;
 use crate::analysis::kernels;
 use crate::analysis::similarity::cosine_from_gram;
 

@@ -15,8 +15,14 @@ use super::kernels;
 use super::similarity::{SimilarityMatrix, align_runs, similarity_from_gram};
 use crate::importance::ImportanceMatrix;
 
+mod bootstrap;
 pub mod jackknife;
+mod ranks;
+
+use bootstrap::RUN_SALT;
+pub use bootstrap::{BOOTSTRAP_LEVEL, Interval, percentile, percentile_interval};
 use jackknife::RunReplicates;
+pub use ranks::{average_ranks, spearman};
 
 /// Two computed correlations closer than this count as equal when counting
 /// permutations at least as extreme as the observed one, so that rounding
@@ -32,63 +38,6 @@ const MAX_PERMUTATIONS: usize = 10_000_000;
 /// do not move at that precision, and each pair replicate recomputes two
 /// similarity matrices.
 const MAX_BOOTSTRAP: usize = 100_000;
-
-/// Confidence level of the bootstrap intervals.
-pub const BOOTSTRAP_LEVEL: f64 = 0.95;
-
-/// Ranks starting at 1, ties get the average of the ranks they span
-/// (scipy's `rankdata(method="average")`). Values are compared with
-/// `total_cmp`, so equal values are exactly equal bit patterns (±0 aside).
-pub fn average_ranks(x: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..x.len()).collect();
-    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let mut ranks = vec![0.0; x.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
-            j += 1;
-        }
-        // positions i..=j (0-based) share ranks i+1..=j+1
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            ranks[k] = r;
-        }
-        i = j + 1;
-    }
-    ranks
-}
-
-fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
-    let n = a.len() as f64;
-    let ma = a.iter().sum::<f64>() / n;
-    let mb = b.iter().sum::<f64>() / n;
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        let (dx, dy) = (x - ma, y - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    if saa <= 0.0 || sbb <= 0.0 {
-        return None;
-    }
-    Some((sab / (saa * sbb).sqrt()).clamp(-1.0, 1.0))
-}
-
-/// Spearman's ρ with average ranks for ties (= `scipy.stats.spearmanr`).
-/// `None` when the lengths differ, there are fewer than 2 values, either
-/// side is constant (ρ is undefined; scipy returns NaN), or a value is not
-/// finite.
-pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
-    if x.len() != y.len() || x.len() < 2 {
-        return None;
-    }
-    if x.iter().chain(y).any(|v| !v.is_finite()) {
-        return None;
-    }
-    pearson(&average_ranks(x), &average_ranks(y))
-}
 
 /// Number of Mantel permutations per pair of runs, bootstrap replicates,
 /// and the RNG seed.
@@ -150,19 +99,6 @@ impl Default for StabilityParams {
             bootstrap: 0,
         }
     }
-}
-
-/// A percentile bootstrap interval at [`BOOTSTRAP_LEVEL`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Interval {
-    pub low: f64,
-    pub high: f64,
-    /// Mean of the replicates. Far from the observed value, it shows the
-    /// bootstrap's bias (see [`stability_of_importance`]).
-    pub mean: f64,
-    /// Replicates the interval was made of: those whose statistic was
-    /// defined (see [`resampled_mean`] and [`resampled_spearman`]).
-    pub replicates: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -448,13 +384,6 @@ fn centred_correlation(a: &[f64], b: &[f64]) -> Option<f64> {
     (aa > 0.0 && bb > 0.0).then(|| (ab / (aa * bb).sqrt()).clamp(-1.0, 1.0))
 }
 
-/// `z` of the two-sided [`BOOTSTRAP_LEVEL`] normal interval.
-const Z_975: f64 = 1.959_963_984_540_054;
-
-/// Salts that keep the bootstrap streams apart from the Mantel streams.
-const FILTER_SALT: u64 = 0xB007_5742_F117_E125;
-const RUN_SALT: u64 = 0xB007_5742_0000_7255;
-
 /// One bootstrap replicate of the mean: the mean Spearman over the pairs of
 /// positions of `draw` (run indices into the `R × R` Spearman `matrix`,
 /// drawn with replacement). Pairs whose two positions drew the same run are
@@ -497,37 +426,6 @@ fn mean_interval(matrix: &[Vec<Option<f64>>], replicates: usize, seed: u64) -> O
         }
     }
     percentile_interval(values)
-}
-
-/// The `q`-quantile (`0 ≤ q ≤ 1`) of sorted values with numpy's default
-/// linear interpolation (`np.percentile(v, 100 q)`); `None` if empty.
-pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    let n = sorted.len();
-    let last = n.checked_sub(1)?;
-    let pos = q.clamp(0.0, 1.0) * last as f64;
-    let lo = (pos.floor() as usize).min(last);
-    let hi = (lo + 1).min(last);
-    let t = pos - lo as f64;
-    let (a, b) = (sorted[lo], sorted[hi]);
-    // numpy's _lerp: exact at both ends
-    Some(if t >= 0.5 {
-        b - (b - a) * (1.0 - t)
-    } else {
-        a + (b - a) * t
-    })
-}
-
-/// The central [`BOOTSTRAP_LEVEL`] percentile interval of replicate values.
-pub fn percentile_interval(mut values: Vec<f64>) -> Option<Interval> {
-    values.retain(|v| v.is_finite());
-    values.sort_by(f64::total_cmp);
-    let alpha = (1.0 - BOOTSTRAP_LEVEL) / 2.0;
-    Some(Interval {
-        low: percentile(&values, alpha)?,
-        high: percentile(&values, 1.0 - alpha)?,
-        mean: values.iter().sum::<f64>() / values.len() as f64,
-        replicates: values.len(),
-    })
 }
 
 /// `T!` if it is at most `limit`.
@@ -654,23 +552,6 @@ fn mantel(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranks_average_ties() {
-        assert_eq!(
-            average_ranks(&[3.0, 1.0, 3.0, 2.0]),
-            vec![3.5, 1.0, 3.5, 2.0]
-        );
-    }
-
-    #[test]
-    fn spearman_degenerate_inputs() {
-        assert_eq!(spearman(&[1.0], &[2.0]), None);
-        assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
-        assert_eq!(spearman(&[1.0, 2.0], &[1.0, 2.0, 3.0]), None);
-        assert_eq!(spearman(&[1.0, 2.0], &[5.0, 7.0]), Some(1.0));
-        assert_eq!(spearman(&[1.0, f64::NAN, 3.0], &[1.0, 2.0, 3.0]), None);
-    }
 
     #[test]
     fn permutations_enumerate_all() {

@@ -9,149 +9,19 @@
 //! GGUF, NumPy, legacy `torch.save`, plain pickles, optimizer state) is
 //! named in the refusal together with the way out.
 
+mod error;
+mod loaded;
+mod mmap;
 pub mod pickle;
 pub mod safetensors_file;
 pub mod sharded;
 pub mod torch;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use memmap2::Mmap;
-use safetensors::tensor::Dtype;
-
-/// What the reader decided about the file as a whole, for `inspect`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileFormat {
-    Safetensors,
-    /// A Hugging Face `*.safetensors.index.json` and its shards.
-    ShardedSafetensors {
-        index: String,
-        shards: Vec<String>,
-    },
-    /// `torch.save`'s zip archive (`.pt`, `.pth`, `.bin`, `.ckpt`).
-    TorchZip,
-    /// `torch.save`'s legacy (pre-1.6) stream of pickles and storages.
-    TorchLegacy,
-}
-
-impl std::fmt::Display for FileFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FileFormat::Safetensors => f.write_str("safetensors"),
-            FileFormat::ShardedSafetensors { shards, .. } => {
-                write!(f, "sharded safetensors ({} shards)", shards.len())
-            }
-            FileFormat::TorchZip => f.write_str("torch.save zip archive"),
-            FileFormat::TorchLegacy => f.write_str("legacy torch.save (pre-1.6)"),
-        }
-    }
-}
-
-/// Where the state_dict was found in a pickled checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum WrapperChoice {
-    /// The file's tensors are at its top level (safetensors always).
-    Bare { why: String },
-    /// Under a wrapper key (`state_dict`, `model`, …).
-    Key { key: String, why: String },
-}
-
-/// One tensor as a reader found it. `strides: None` means contiguous
-/// row-major from `byte_start`.
-#[derive(Debug, Clone)]
-pub struct RawTensor {
-    pub name: String,
-    pub dtype: Dtype,
-    pub shape: Vec<usize>,
-    /// Index into [`Loaded::buffers`].
-    pub buffer: usize,
-    /// Byte offset of the storage (or tensor data) in its buffer.
-    pub byte_start: usize,
-    /// Element offset of the view into its storage.
-    pub elem_offset: usize,
-    pub strides: Option<Vec<usize>>,
-}
-
-/// An entry of the file that is not a readable tensor, with why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Skipped {
-    pub name: String,
-    pub why: String,
-}
-
-/// A reader's output.
-pub struct Loaded {
-    pub buffers: Vec<Mmap>,
-    /// Tensors in the file's order (meaningful only when `ordered`).
-    pub tensors: Vec<RawTensor>,
-    /// Whether the file keeps the model's registration order.
-    pub ordered: bool,
-    pub metadata: BTreeMap<String, String>,
-    pub skipped: Vec<Skipped>,
-    pub wrapper: WrapperChoice,
-    /// A short note on the reading (pickle protocol, shard count).
-    pub detail: String,
-}
-
-/// Why a file was not read, before any path is attached (the caller adds
-/// the file name and the way out).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FormatError {
-    Empty,
-    /// A recognised format we do not read, with the way out.
-    Other {
-        what: String,
-        way_out: String,
-    },
-    /// A pickle that needs Python code (a global outside the allow-list).
-    NeedsCode(String),
-    PlainPickle,
-    OptimizerState,
-    NotStateDict(String),
-    AmbiguousKey(Vec<String>),
-    BadKey {
-        key: String,
-        keys: Vec<String>,
-    },
-    Damaged(String),
-    /// Starts like safetensors but its header is not valid.
-    BadSafetensors(String),
-    Unsupported(String),
-    Unknown,
-}
-
-impl FormatError {
-    /// The message after "<path>: ".
-    pub fn message(&self) -> String {
-        match self {
-            FormatError::Empty => "the file is empty (0 bytes); re-copy or re-save the checkpoint".into(),
-            FormatError::Other { what, way_out } => format!("{what}, which mtl-inspect does not read; {way_out}"),
-            FormatError::NeedsCode(g) => format!(
-                "refused: the pickle refers to the Python object '{g}', and loading it would import and run code (a whole pickled model or a custom class is not a state_dict). Nothing was executed. Save only the weights: torch.save(model.state_dict(), 'model_state.pt') or safetensors.torch.save_file(model.state_dict(), 'model.safetensors')"
-            ),
-            FormatError::PlainPickle => "refused: it is a plain Python pickle, not a torch.save archive or safetensors file, and mtl-inspect reads no plain pickles. If you trust its source, load it in Python and save only the weights: torch.save(state_dict, 'model_state.pt') or safetensors.torch.save_file(state_dict, 'model.safetensors')".into(),
-            FormatError::OptimizerState => "it holds an optimizer's state_dict ('state', 'param_groups'), not model weights; pass the model checkpoint instead".into(),
-            FormatError::NotStateDict(why) => format!(
-                "no state_dict found: {why}; save the model's weights: torch.save(model.state_dict(), 'model_state.pt')"
-            ),
-            FormatError::AmbiguousKey(c) => format!(
-                "several top-level entries hold tensors: {}; pass --key NAME to choose one",
-                c.join(", ")
-            ),
-            FormatError::BadKey { key, keys } => format!(
-                "--key '{key}' is not a top-level dict of tensors in the file; its top-level keys are: {}",
-                keys.join(", ")
-            ),
-            FormatError::Damaged(why) => format!("the file is damaged or truncated: {why}"),
-            FormatError::BadSafetensors(why) => format!("not a valid safetensors file: {why}"),
-            FormatError::Unsupported(why) => format!("cannot be read: {why}"),
-            FormatError::Unknown => "not a checkpoint format mtl-inspect knows: it reads safetensors (.safetensors, a sharded *.safetensors.index.json or a folder holding one) and torch.save zip archives (.pt, .pth, .bin, .ckpt)".into(),
-        }
-    }
-}
+pub use error::{FormatError, ReadError};
+pub use loaded::{FileFormat, Loaded, RawTensor, Skipped, WrapperChoice};
+pub(crate) use mmap::map;
 
 /// What the first bytes say the file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,35 +184,6 @@ pub fn read(path: &Path, key: Option<&str>) -> Result<(Loaded, FileFormat), Read
         }
         s => Err(ReadError::Format(foreign(s))),
     }
-}
-
-/// A failure of [`read`]: I/O on a named file, or the format.
-#[derive(Debug)]
-pub enum ReadError {
-    Io(std::path::PathBuf, std::io::Error),
-    /// A problem with another file than the one asked for (a shard).
-    InFile(std::path::PathBuf, FormatError),
-    Format(FormatError),
-}
-
-pub(crate) fn map(path: &Path) -> Result<Mmap, ReadError> {
-    let file = std::fs::File::open(path).map_err(|e| ReadError::Io(path.to_path_buf(), e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| ReadError::Io(path.to_path_buf(), e))?;
-    if meta.is_dir() {
-        return Err(ReadError::Io(
-            path.to_path_buf(),
-            std::io::Error::other("is a directory, not a checkpoint file"),
-        ));
-    }
-    if meta.len() == 0 {
-        return Err(ReadError::Format(FormatError::Empty));
-    }
-    // SAFETY: the map is read-only; a checkpoint rewritten underneath us
-    // could change bytes we read, which at worst yields wrong numbers for
-    // that run, the same as reading a file while it is rewritten.
-    unsafe { Mmap::map(&file) }.map_err(|e| ReadError::Io(path.to_path_buf(), e))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use memmap2::Mmap;
 use safetensors::{SafeTensorError, SafeTensors};
 
-use super::{FormatError, Loaded, RawTensor, WrapperChoice};
+use super::error::FormatError;
+use super::loaded::{Loaded, RawTensor, WrapperChoice};
 
 /// Reads one safetensors file; `buffer` is the index its map will have in
 /// the caller's buffer list (shards are several).

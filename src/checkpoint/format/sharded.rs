@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::{FileFormat, FormatError, Loaded, ReadError, WrapperChoice, safetensors_file};
+use super::error::{FormatError, ReadError};
+use super::loaded::{FileFormat, Loaded, WrapperChoice};
+use super::{mmap, safetensors_file};
 
 /// The one `*.safetensors.index.json` in a directory.
 pub fn find_index(dir: &Path) -> Result<PathBuf, ReadError> {
@@ -79,7 +81,7 @@ pub fn read(index_path: &Path) -> Result<(Loaded, FileFormat), ReadError> {
             ))));
         }
         let path = dir.join(shard);
-        let mmap = super::map(&path).map_err(|e| match e {
+        let mmap = mmap::map(&path).map_err(|e| match e {
             ReadError::Format(f) => ReadError::InFile(path.clone(), f),
             other => other,
         })?;

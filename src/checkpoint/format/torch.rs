@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 use memmap2::Mmap;
 use safetensors::tensor::Dtype;
 
+use super::error::FormatError;
+use super::loaded::{Loaded, RawTensor, Skipped, WrapperChoice};
 use super::pickle::{self, Obj, PersistentIds, Pickle, PickleError, TorchDtype, Value};
-use super::{FormatError, Loaded, RawTensor, Skipped, WrapperChoice};
 
 /// Keys under which training scripts keep the model's state_dict, in the
 /// order they are preferred when the caller gives no `--key`.
