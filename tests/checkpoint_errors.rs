@@ -4,9 +4,10 @@
 mod common;
 
 use common::*;
-use mtl_inspect::checkpoint::Checkpoint;
 use mtl_inspect::checkpoint::discover::DiscoverParams;
+use mtl_inspect::checkpoint::format::FormatError;
 use mtl_inspect::checkpoint::tasks_file::TaskNames;
+use mtl_inspect::checkpoint::{Checkpoint, CheckpointError};
 use mtl_inspect::importance::from_gates::ImportanceParams;
 use regex::Regex;
 
@@ -69,6 +70,34 @@ fn not_safetensors_and_empty() {
     std::fs::write(&json, b).unwrap();
     let e = err_text(Checkpoint::open(&json));
     assert!(e.contains("header is not the JSON"), "{e}");
+}
+
+#[test]
+fn format_refusals_stay_typed() {
+    // A program can tell a refusal's kind without parsing the message.
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.safetensors");
+    std::fs::write(&empty, b"").unwrap();
+    match Checkpoint::open(&empty) {
+        Err(CheckpointError::Format {
+            path,
+            error: FormatError::Empty,
+        }) => assert_eq!(path, empty),
+        other => panic!("expected Format/Empty, got {other:?}"),
+    }
+    let pickle = dir.path().join("state.pkl");
+    std::fs::write(
+        &pickle,
+        b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00}\x94.",
+    )
+    .unwrap();
+    match Checkpoint::open(&pickle) {
+        Err(CheckpointError::Format {
+            error: FormatError::PlainPickle,
+            ..
+        }) => {}
+        other => panic!("expected Format/PlainPickle, got {other:?}"),
+    }
 }
 
 #[test]

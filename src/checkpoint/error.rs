@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::format::FormatError;
+
 /// Everything that can go wrong between a path and a set of gates. Each
 /// variant names the file, and where it applies the tensor or layer.
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +30,10 @@ pub enum CheckpointError {
         expected: usize,
         found: usize,
     },
-    #[error("{}: {message}", path.display())]
-    Format { path: PathBuf, message: String },
+    /// The file's format is refused or damaged; `error` says which, typed.
+    /// (In the message rather than a `source`: `{:#}` would print it twice.)
+    #[error("{}: {error}", path.display())]
+    Format { path: PathBuf, error: FormatError },
     #[error("{} is invalid: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
     #[error("tensor '{tensor}' in {} has dtype {dtype}; only F32, F16, BF16 and F64 gates can be read", path.display())]

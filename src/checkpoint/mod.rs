@@ -102,13 +102,10 @@ impl Checkpoint {
         let path = path.as_ref().to_path_buf();
         let (loaded, format) = format::read(&path, p.key.as_deref()).map_err(|e| match e {
             ReadError::Io(path, cause) => CheckpointError::Open { path, cause },
-            ReadError::InFile(path, f) => CheckpointError::Format {
-                path,
-                message: f.message(),
-            },
-            ReadError::Format(f) => CheckpointError::Format {
+            ReadError::InFile(path, error) => CheckpointError::Format { path, error },
+            ReadError::Format(error) => CheckpointError::Format {
                 path: path.clone(),
-                message: f.message(),
+                error,
             },
         })?;
         let mut tensors = loaded.tensors;

@@ -8,7 +8,6 @@
 //! this module prints nothing.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -28,6 +28,14 @@ pub enum FormatError {
     Unknown,
 }
 
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for FormatError {}
+
 impl FormatError {
     /// The message after "<path>: ".
     pub fn message(&self) -> String {
