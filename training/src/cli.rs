@@ -170,8 +170,11 @@ pub struct TrainArgs {
     /// tssbn (TSσBN), tsbn (task-specific affine BN) or bn (shared BN, HPS).
     #[arg(long, default_value = "tssbn")]
     pub norm: String,
-    /// Learning-rate multiplier of the norm-layer parameters. A comma list
-    /// (1,10,100,1000) sweeps it.
+    /// Learning-rate multiplier of the task-specific norm layers' parameters
+    /// (tssbn, tsbn) only; they are never weight-decayed. Shared BN (bn,
+    /// HPS) trains at the base learning rate with --weight-decay like the
+    /// convolutions, so α does nothing there. A comma list (1,10,100,1000)
+    /// sweeps it.
     #[arg(long, default_value = "100", value_name = "ALPHA[,ALPHA…]")]
     pub alpha: String,
     /// How the per-task heads start: independent (PyTorch's default per
@@ -208,8 +211,8 @@ pub struct TrainArgs {
     pub optimizer: String,
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
-    /// L2 weight decay of convolutions, linear layers and heads (never of the
-    /// norm layers).
+    /// L2 weight decay of convolutions, linear layers, heads and shared BN
+    /// (never of the task-specific norm layers).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
     /// Seeds to train: a range `0..5` or a list `0,3,7`.
