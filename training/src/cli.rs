@@ -160,6 +160,16 @@ pub struct ShapesArgs {
     /// --regression-task. A comma list (0,0.5,1,2,3) sweeps it.
     #[arg(long, value_name = "XI[,XI…]")]
     pub noise: Option<String>,
+    /// Write the generated data (train/val/test, exactly as training would
+    /// generate it for these data flags) to the new or empty folder DIR and
+    /// exit without training: `shapes.npz` (train_images, val_images,
+    /// test_images: float32 [N, 3, S, S], byte/255, channels first, what the
+    /// network is fed; train_labels, …: float32 [N, T] in {0, 1}; tasks:
+    /// unicode [T]), `tasks.txt`, and the flat CelebA layout
+    /// (list_attr_celeba.txt, list_eval_partition.txt, img_align_celeba/*.png)
+    /// that `mtl-train celeba --data DIR` reads. Binary tasks only.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -170,8 +180,11 @@ pub struct TrainArgs {
     /// tssbn (TSσBN), tsbn (task-specific affine BN) or bn (shared BN, HPS).
     #[arg(long, default_value = "tssbn")]
     pub norm: String,
-    /// Learning-rate multiplier of the norm-layer parameters. A comma list
-    /// (1,10,100,1000) sweeps it.
+    /// Learning-rate multiplier of the task-specific norm layers' parameters
+    /// (tssbn, tsbn) only; they are never weight-decayed. Shared BN (bn,
+    /// HPS) trains at the base learning rate with --weight-decay like the
+    /// convolutions, so α does nothing there. A comma list (1,10,100,1000)
+    /// sweeps it.
     #[arg(long, default_value = "100", value_name = "ALPHA[,ALPHA…]")]
     pub alpha: String,
     /// How the per-task heads start: independent (PyTorch's default per
@@ -208,16 +221,16 @@ pub struct TrainArgs {
     pub optimizer: String,
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
-    /// L2 weight decay of convolutions, linear layers and heads (never of the
-    /// norm layers).
+    /// L2 weight decay of convolutions, linear layers, heads and shared BN
+    /// (never of the task-specific norm layers).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
     /// Seeds to train: a range `0..5` or a list `0,3,7`.
     #[arg(long, default_value = "0")]
     pub seeds: String,
-    /// Output folder for checkpoints and metrics CSVs.
+    /// Output folder for checkpoints and metrics CSVs (required to train).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Continue each seed from its checkpoint in --out.
     #[arg(long)]
     pub resume: bool,
@@ -257,6 +270,11 @@ pub struct TrainSettings {
 #[derive(Debug, Clone)]
 pub enum Command {
     Bench(crate::bench::BenchParams),
+    /// `shapes --export DIR`: write the generated data, no training.
+    ShapesExport {
+        data: ShapesParams,
+        dir: PathBuf,
+    },
     Shapes {
         /// `size_noise` is the first of `noises`.
         data: ShapesParams,
@@ -417,6 +435,43 @@ fn positive(name: &str, v: f64) -> Result<f64, UsageError> {
     }
 }
 
+/// `shapes --export DIR`, checked: binary tasks only, nothing to train, and
+/// DIR new or empty (an export never mixes with older files).
+fn export_command(
+    data: ShapesParams,
+    dir: PathBuf,
+    noises: &[Option<f64>],
+    train: &TrainArgs,
+) -> Result<Command, UsageError> {
+    if noises.iter().any(Option::is_some) {
+        return Err(UsageError(
+            "--export writes binary tasks only (the CelebA attribute file holds ±1 labels); drop --regression-task/--noise".into(),
+        ));
+    }
+    if train.out.is_some() {
+        return Err(UsageError(
+            "--export writes the data and exits without training; drop --out, or train in a separate run".into(),
+        ));
+    }
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Err(UsageError(format!(
+                "--export {} exists and is not a folder; pass a new or empty folder",
+                dir.display()
+            )));
+        }
+        let mut entries = std::fs::read_dir(&dir)
+            .map_err(|e| UsageError(format!("--export {}: cannot list it: {e}", dir.display())))?;
+        if entries.next().is_some() {
+            return Err(UsageError(format!(
+                "--export {} exists and is not empty; pass a new or empty folder (the export never overwrites files)",
+                dir.display()
+            )));
+        }
+    }
+    Ok(Command::ShapesExport { data, dir })
+}
+
 impl TrainArgs {
     fn check(
         self,
@@ -526,7 +581,11 @@ impl TrainArgs {
             },
             alphas,
             seeds: parse_seeds(&self.seeds)?,
-            out: self.out,
+            out: self.out.ok_or_else(|| {
+                UsageError(
+                    "--out DIR is required: the folder for checkpoints and metrics CSVs".into(),
+                )
+            })?,
             resume: self.resume,
             quiet: self.quiet,
         })
@@ -562,6 +621,9 @@ impl RawCommand {
                     size_noise: noises[0],
                 };
                 params.validate().map_err(|e| UsageError(e.to_string()))?;
+                if let Some(dir) = data.export {
+                    return export_command(params, dir, &noises, &train);
+                }
                 Ok(Command::Shapes {
                     data: params,
                     noises,

@@ -186,6 +186,7 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::ShapesExport { data, dir } => export_shapes(&data, &dir),
         Command::Celeba { dir, limit, train } => {
             eprintln!("loading CelebA from {} …", dir.display());
             let dataset = celeba::load(&dir, limit)?;
@@ -226,6 +227,34 @@ fn run(command: Command) -> Result<()> {
         Command::Diagnose { params, out } => diagnose(&params, &out),
         Command::Gpucheck(s) => gpucheck(&s),
     }
+}
+
+/// `shapes --export DIR`: generates the data and writes its files (the
+/// folder was checked to be new or empty).
+fn export_shapes(p: &ShapesParams, dir: &Path) -> Result<()> {
+    let dataset = shapes::generate(p).map_err(|e| UsageError(e.to_string()))?;
+    let files = mtl_train::data::export::files(&dataset).map_err(|e| UsageError(e.to_string()))?;
+    for (rel, bytes) in &files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating export folder {}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "wrote {} tasks, {}/{}/{} train/val/test images of {}×{} to {} ({} files: {}, tasks.txt, CelebA layout)",
+        dataset.tasks.len(),
+        dataset.train.len,
+        dataset.val.len,
+        dataset.test.len,
+        dataset.image_size,
+        dataset.image_size,
+        dir.display(),
+        files.len(),
+        mtl_train::data::export::NPZ_NAME
+    );
+    Ok(())
 }
 
 fn diagnose(p: &DiagnoseParams, out: &DiagnoseOutputs) -> Result<()> {

@@ -1,6 +1,6 @@
-//! Adam and SGD with momentum over parameter groups: the trunk and heads at
-//! the base learning rate, the task-specific norm parameters at α times it
-//! and never weight-decayed (paper §4 "Discriminative learning rates",
+//! Adam and SGD with momentum over parameter groups: the trunk, the heads
+//! and shared BN (HPS) at the base learning rate, the task-specific norm
+//! parameters (TSσBN, TSBN) at α times it and never weight-decayed (paper §4 "Discriminative learning rates",
 //! §7.1, App. F.1). Weight decay is the L2 term PyTorch's `Adam`/`SGD`
 //! add to the gradient.
 
@@ -40,11 +40,12 @@ pub struct ParamGroup {
     pub weight_decay: f64,
 }
 
-/// The two groups every model trains with: the trunk and heads
+/// The two groups every model trains with: the trunk, heads and shared BN
 /// (`ParamGroupKind::Weights`) at the base learning rate with
-/// `weight_decay`, and the norm layers' parameters
-/// (`ParamGroupKind::Gates`) at `alpha` times it with no weight decay.
-/// Buffers are never optimised.
+/// `weight_decay`, and the task-specific norm layers' parameters
+/// (`ParamGroupKind::Gates`) at `alpha` times it with no weight decay. HPS
+/// has no task-specific norm, so its gate group is empty and α does
+/// nothing. Buffers are never optimised.
 pub fn param_groups(store: &ParamStore, alpha: f64, weight_decay: f64) -> Vec<ParamGroup> {
     vec![
         ParamGroup {

@@ -1,5 +1,6 @@
 //! Where a model's tensors live: three candle `VarMap`s — trainable
-//! weights, task-specific norm parameters (the gates, which get the α
+//! weights (convolutions, linear layers, heads and the shared BN of HPS),
+//! task-specific norm parameters (the gates, which get the α
 //! learning-rate multiplier and no weight decay, paper §4 and §7.1), and
 //! non-trainable buffers (running statistics). [`Vars`] walks them together
 //! with `VarBuilder::pp`, so every tensor name is built as a path in one
@@ -187,6 +188,19 @@ impl Vars<'_> {
         };
         data.insert(path, var);
         Ok(t)
+    }
+
+    /// An ordinary trainable parameter filled with `value` (the affine
+    /// weight and bias of a shared BN): in the weight group, so at the base
+    /// learning rate and weight-decayed, as PyTorch users train HPS. Draws
+    /// nothing from the seeded generator.
+    pub fn constant_weight<S: Into<Shape>>(
+        &self,
+        name: &str,
+        shape: S,
+        value: f64,
+    ) -> Result<Tensor> {
+        self.weights.get_with_hints(shape, name, Init::Const(value))
     }
 
     /// A task-specific norm parameter filled with `value`.

@@ -195,3 +195,91 @@ fn shared_bn_fused_matches_pytorch() {
 fn shared_bn_unfused_matches_pytorch() {
     check(NormKind::SharedBn, false);
 }
+
+/// ReLU's gradient at exactly 0 on both paths, in a whole network: with
+/// output channel 0 of `features.1.conv` set to zero, that channel's
+/// convolution output is 0 everywhere, its batch variance 0, x̂ = 0, and
+/// every norm (TSσBN σ(γ)·0, TSBN γ·0 + β with β = 0 at the start, shared
+/// BN 1·0 + 0) hands exact zeros to the ReLU. PyTorch's ReLU passes no
+/// gradient at 0 (`threshold_backward(grad, out, 0)`), so nothing reaches
+/// that channel: its conv weights and its norm parameters get gradient
+/// exactly 0, and every other gradient is the same on the fused and the
+/// tensor-op path. With candle's `Tensor::relu` (gradient passed at x ≥ 0)
+/// the tensor-op path gave the channel's weights a non-zero gradient
+/// (through BN's backward, dx = (g − mean g)/√ε at var = 0).
+///
+/// ```python
+/// # the rule, PyTorch 2.15:
+/// x = torch.zeros(3, requires_grad=True); F.relu(x).sum().backward(); x.grad  # [0, 0, 0]
+/// ```
+#[test]
+fn relu_passes_no_gradient_at_exact_zero_on_either_path() {
+    let dtype = DType::F64;
+    for norm in NormKind::ALL {
+        let mut per_path = Vec::new();
+        for fused in [true, false] {
+            let store = ParamStore::new(dtype, Device::Cpu);
+            let mut net = MultiTaskNet::new(
+                &twin_spec(),
+                norm,
+                TASKS,
+                NormParams::default(),
+                &store.builder(7),
+            )
+            .unwrap();
+            net.fused = fused;
+            let params: Vec<_> = store
+                .all()
+                .into_iter()
+                .filter(|(_, kind, _)| *kind != ParamGroupKind::Buffers)
+                .collect();
+            let (_, _, w) = params
+                .iter()
+                .find(|(n, _, _)| n == "features.1.conv.weight")
+                .expect("features.1.conv.weight");
+            let mut v = to_f64(w.as_tensor());
+            let per_row = v.len() / w.as_tensor().dim(0).unwrap();
+            v[..per_row].iter_mut().for_each(|x| *x = 0.0);
+            w.set(&Tensor::from_vec(v, w.as_tensor().shape(), &Device::Cpu).unwrap())
+                .unwrap();
+
+            let r = reference();
+            let x = get(&r, "input").to_dtype(dtype).unwrap();
+            let y = get(&r, "labels").to_dtype(dtype).unwrap();
+            let loss = bce_with_logits(&net.forward(&x, true).unwrap(), &y).unwrap();
+            let grads = loss.backward().unwrap();
+            let path = if fused { "fused" } else { "unfused" };
+            let mut got = Vec::new();
+            for (name, _, var) in &params {
+                let g = grads.get(var.as_tensor()).unwrap();
+                let gv = to_f64(g);
+                if name == "features.1.conv.weight" {
+                    assert!(
+                        gv[..per_row].iter().all(|&g| g == 0.0),
+                        "{norm} {path}: the dead channel's conv weights got gradient {:?}",
+                        &gv[..per_row.min(4)]
+                    );
+                    assert!(
+                        gv.iter().any(|&g| g != 0.0),
+                        "{norm} {path}: no gradient at all"
+                    );
+                }
+                if name.starts_with("features.1.norm.") {
+                    // Channel 0 of each [C] or [T, C] norm parameter.
+                    let c = g.dims().last().copied().unwrap();
+                    for (i, g) in gv.iter().enumerate() {
+                        if i % c == 0 {
+                            assert_eq!(*g, 0.0, "{norm} {path}: {name}[…, 0] gradient");
+                        }
+                    }
+                }
+                got.push((name.clone(), gv));
+            }
+            per_path.push(got);
+        }
+        for ((name, a), (_, b)) in per_path[0].iter().zip(&per_path[1]) {
+            let e = rel_err(a, b);
+            assert!(e < TOL_F64, "{norm}: {name} fused vs unfused {e:.3e}");
+        }
+    }
+}

@@ -45,10 +45,14 @@ fn small_net(norm: NormKind, store: &ParamStore) -> MultiTaskNet {
     MultiTaskNet::new(&spec, norm, 2, NormParams::default(), &store.builder(0)).unwrap()
 }
 
-/// One SGD step with gradient 1 everywhere on a real model: every norm
-/// parameter (the gate group) moves by exactly α·lr, every other trainable
-/// tensor by lr·(1 + wd·θ) — the α multiplier reaches the gates and only
-/// them, weight decay everything but them. Buffers are in no group.
+/// One SGD step with gradient 1 everywhere on a real model: every
+/// task-specific norm parameter (TSσBN, TSBN: the gate group) moves by
+/// exactly α·lr, every other trainable tensor by lr·(1 + wd·θ) — the α
+/// multiplier reaches the task-specific gates and only them, weight decay
+/// everything but them. Shared BN (HPS) has no gates: its `weight` and
+/// `bias` are ordinary parameters at the base lr with weight decay, as
+/// PyTorch users train HPS (issue 22: they used to get α·lr and no decay).
+/// Buffers are in no group.
 #[test]
 fn alpha_and_weight_decay_reach_the_right_groups() {
     let (lr, alpha, wd) = (0.01, 7.0, 0.5);
@@ -57,7 +61,6 @@ fn alpha_and_weight_decay_reach_the_right_groups() {
         let net = small_net(norm, &store);
         let groups = param_groups(&store, alpha, wd);
         let gates: Vec<String> = groups[1].vars.iter().map(|(n, _)| n.clone()).collect();
-        // The gate group is exactly the norm layers' parameters.
         let norm_params: Vec<String> = store
             .all()
             .into_iter()
@@ -70,8 +73,26 @@ fn alpha_and_weight_decay_reach_the_right_groups() {
             })
             .map(|(n, _, _)| n)
             .collect();
-        assert_eq!(gates, norm_params, "{norm}: gate group");
-        assert!(!gates.is_empty(), "{norm}: no norm parameters");
+        if norm.is_task_specific() {
+            // The gate group is exactly the norm layers' parameters.
+            assert_eq!(gates, norm_params, "{norm}: gate group");
+            assert!(!gates.is_empty(), "{norm}: no norm parameters");
+        } else {
+            // Shared BN: no gates; its parameters are ordinary weights.
+            assert!(
+                gates.is_empty(),
+                "{norm}: shared BN in the gate group: {gates:?}"
+            );
+            let weights: Vec<String> = groups[0].vars.iter().map(|(n, _)| n.clone()).collect();
+            let shared_norm = &norm_params;
+            assert!(
+                !shared_norm.is_empty(),
+                "{norm}: the net has no shared norm parameters"
+            );
+            for n in shared_norm {
+                assert!(weights.contains(n), "{norm}: {n} not in the weight group");
+            }
+        }
         for g in &groups {
             for (name, _) in &g.vars {
                 assert!(

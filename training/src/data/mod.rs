@@ -4,6 +4,7 @@
 //! three splits the paper's CelebA protocol uses (train / val / test).
 
 pub mod celeba;
+pub mod export;
 pub mod shapes;
 
 use std::collections::BTreeMap;

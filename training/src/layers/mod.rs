@@ -6,6 +6,7 @@ pub mod chunked_conv;
 pub mod conv;
 pub mod fused;
 pub mod pool;
+pub mod relu;
 pub mod shared_bn;
 pub mod stats;
 pub mod ts_sigma_bn;
@@ -105,10 +106,11 @@ impl TaskNorm {
     }
 
     /// The layer followed by ReLU: the fused kernel on the CPU, candle's
-    /// tensor ops elsewhere.
+    /// tensor ops elsewhere; both with PyTorch's ReLU gradient at 0
+    /// ([`relu::relu`]).
     pub fn forward_relu(&self, x: &Tensor, layout: TaskLayout, train: bool) -> Result<Tensor> {
         if !x.device().is_cpu() {
-            return self.forward(x, layout, train)?.relu();
+            return relu::relu(&self.forward(x, layout, train)?);
         }
         match self {
             TaskNorm::TsSigmaBn(l) => l.forward_fused(x, layout, train, true),

@@ -1,7 +1,11 @@
 //! Shared batch norm (paper eq. 1) for hard parameter sharing (HPS): one
 //! affine BN per layer for all tasks, so activations stay shared (`N`
 //! rows) through the whole trunk. Its parameters are ordinary weights named
-//! as PyTorch names them (`weight`, `bias`), not task-specific gates.
+//! as PyTorch names them (`weight`, `bias`), not task-specific gates: they
+//! live in the weight group ([`Vars::constant_weight`]), so they train at
+//! the base learning rate with the convolutions' weight decay, not at α·lr
+//! (issue 22: they were gates before, trained at 100·lr without decay,
+//! which no PyTorch HPS baseline does).
 
 use candle_core::{Result, Tensor, Var};
 
@@ -19,8 +23,8 @@ pub struct SharedBn {
 impl SharedBn {
     pub fn new(vars: &Vars, channels: usize, params: NormParams) -> Result<Self> {
         Ok(SharedBn {
-            weight: vars.gate("weight", channels, 1.0)?,
-            bias: vars.gate("bias", channels, 0.0)?,
+            weight: vars.constant_weight("weight", channels, 1.0)?,
+            bias: vars.constant_weight("bias", channels, 0.0)?,
             running_mean: vars.buffer("running_mean", channels, 0.0)?,
             running_var: vars.buffer("running_var", channels, 1.0)?,
             params,

@@ -12,6 +12,7 @@ use std::ops::Range;
 
 use candle_core::{D, Module, Result, Tensor};
 
+use crate::layers::relu::relu;
 use crate::layers::{NormKind, NormParams, TaskLayout, TaskNorm};
 use crate::vars::Vars;
 
@@ -296,7 +297,7 @@ impl MultiTaskNet {
             x = if self.fused {
                 block.norm.forward_relu(&y, layout, train)?
             } else {
-                block.norm.forward(&y, layout, train)?.relu()?
+                relu(&block.norm.forward(&y, layout, train)?)?
             };
             if block.stage.pool {
                 // Not `Tensor::max_pool2d`: its backward scales gradients
@@ -311,7 +312,7 @@ impl MultiTaskNet {
             x = if self.fused {
                 block.norm.forward_relu(&x, layout, train)?
             } else {
-                block.norm.forward(&x, layout, train)?.relu()?
+                relu(&block.norm.forward(&x, layout, train)?)?
             };
         }
         self.heads(&x, layout)
