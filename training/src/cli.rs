@@ -592,44 +592,50 @@ impl TrainArgs {
     }
 }
 
+impl ShapesArgs {
+    /// The data flags checked, then training or `--export`.
+    fn check(self, train: TrainArgs) -> Result<Command, UsageError> {
+        let data = self;
+        let noises: Vec<Option<f64>> = match &data.noise {
+            Some(list) => parse_list(
+                "--noise",
+                list,
+                |xi| xi.is_finite() && xi >= 0.0,
+                "finite and ≥ 0",
+            )?
+            .into_iter()
+            .map(Some)
+            .collect(),
+            None if data.regression_task => vec![Some(0.0)],
+            None => vec![None],
+        };
+        let params = ShapesParams {
+            tasks: data.tasks,
+            groups: data.groups,
+            image_size: data.image_size,
+            train: data.train_size,
+            val: data.val_size,
+            test: data.test_size,
+            seed: data.data_seed,
+            noisy_copy: data.noisy_copy,
+            size_noise: noises[0],
+        };
+        params.validate().map_err(|e| UsageError(e.to_string()))?;
+        if let Some(dir) = data.export {
+            return export_command(params, dir, &noises, &train);
+        }
+        Ok(Command::Shapes {
+            data: params,
+            noises,
+            train: train.check(ModelKind::ShapesCnn, 3, 32, 1e-3)?,
+        })
+    }
+}
+
 impl RawCommand {
     pub fn check(self) -> Result<Command, UsageError> {
         match self {
-            RawCommand::Shapes { data, train } => {
-                let noises: Vec<Option<f64>> = match &data.noise {
-                    Some(list) => parse_list(
-                        "--noise",
-                        list,
-                        |xi| xi.is_finite() && xi >= 0.0,
-                        "finite and ≥ 0",
-                    )?
-                    .into_iter()
-                    .map(Some)
-                    .collect(),
-                    None if data.regression_task => vec![Some(0.0)],
-                    None => vec![None],
-                };
-                let params = ShapesParams {
-                    tasks: data.tasks,
-                    groups: data.groups,
-                    image_size: data.image_size,
-                    train: data.train_size,
-                    val: data.val_size,
-                    test: data.test_size,
-                    seed: data.data_seed,
-                    noisy_copy: data.noisy_copy,
-                    size_noise: noises[0],
-                };
-                params.validate().map_err(|e| UsageError(e.to_string()))?;
-                if let Some(dir) = data.export {
-                    return export_command(params, dir, &noises, &train);
-                }
-                Ok(Command::Shapes {
-                    data: params,
-                    noises,
-                    train: train.check(ModelKind::ShapesCnn, 3, 32, 1e-3)?,
-                })
-            }
+            RawCommand::Shapes { data, train } => data.check(train),
             RawCommand::Celeba { data, limit, train } => {
                 if !data.is_dir() {
                     return Err(UsageError(format!(

@@ -465,7 +465,7 @@ impl Geometry {
 }
 
 fn slice<'a, E>(v: &'a [E], l: &Layout, what: &str) -> Result<&'a [E]> {
-    super::contiguous_slice(v, l, "conv2d", what)
+    super::cpu_slice::contiguous_slice(v, l, "conv2d", what)
 }
 
 /// `x` `[B, C, H, W]` convolved with `weight` `[O, C, k, k]`, no bias, by the

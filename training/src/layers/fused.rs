@@ -187,7 +187,7 @@ fn moments_of<E: Elem>(x: &[E], blocks: usize, n: usize, c: usize, s: usize, eps
 }
 
 fn contiguous<'a, E: Elem>(v: &'a [E], l: &Layout) -> Result<&'a [E]> {
-    super::contiguous_slice(v, l, "fused norm", "input")
+    super::cpu_slice::contiguous_slice(v, l, "fused norm", "input")
 }
 
 /// Batch moments of `x` (`[B·N, C, …]`, B = rows / n) over N and the
@@ -522,10 +522,10 @@ pub fn forward(
     gamma: &Tensor,
     beta: &Tensor,
     scale: Scale,
-    layout: super::TaskLayout,
+    layout: super::stats::TaskLayout,
     train: bool,
     relu: bool,
-    params: super::NormParams,
+    params: super::stats::NormParams,
     running_mean: &candle_core::Var,
     running_var: &candle_core::Var,
 ) -> Result<Tensor> {

@@ -4,6 +4,7 @@
 
 pub mod chunked_conv;
 pub mod conv;
+mod cpu_slice;
 pub mod fused;
 pub mod pool;
 pub mod relu;
@@ -12,7 +13,7 @@ pub mod stats;
 pub mod ts_sigma_bn;
 pub mod tsbn;
 
-use candle_core::{Layout, Result, Tensor, bail};
+use candle_core::{Result, Tensor};
 
 pub use shared_bn::SharedBn;
 pub use stats::{NormParams, TaskLayout};
@@ -20,20 +21,6 @@ pub use ts_sigma_bn::TsSigmaBn;
 pub use tsbn::Tsbn;
 
 use crate::vars::Vars;
-
-/// The elements a contiguous `layout` views in a CPU storage `v`, for the
-/// custom ops' kernels; `op` and `what` name the operand in the error.
-pub(crate) fn contiguous_slice<'a, E>(
-    v: &'a [E],
-    layout: &Layout,
-    op: &str,
-    what: &str,
-) -> Result<&'a [E]> {
-    match layout.contiguous_offsets().and_then(|(a, b)| v.get(a..b)) {
-        Some(s) => Ok(s),
-        None => bail!("{op} expects a contiguous {what} within its storage"),
-    }
-}
 
 /// The `--norm` choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -217,7 +217,7 @@ impl Plan {
 }
 
 fn contiguous<'a, E>(v: &'a [E], l: &Layout, what: &str) -> Result<&'a [E]> {
-    super::contiguous_slice(v, l, "max_pool2d", what)
+    super::cpu_slice::contiguous_slice(v, l, "max_pool2d", what)
 }
 
 /// The forward op; its backward is [`MaxPool2dGrad`].
