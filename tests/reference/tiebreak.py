@@ -1,5 +1,5 @@
 """Independent Python implementation of mtl-inspect's order-invariant
-agglomerative clustering (src/analysis/clusters.rs; docs/METHODS.md,
+agglomerative clustering (src/analysis/clusters/linkage.rs; docs/METHODS.md,
 "Choices the paper leaves open"), for tests/analysis_reference.rs::tiebreak_*.
 
 The rule, per merge step, over all pairs of active clusters:
