@@ -3,22 +3,17 @@
 //! profile `I[:,i] / Σ_t I[t,i]` (the quantity §5.3 thresholds) with k-means,
 //! and describe each group as generic, task-specific or mixed.
 //!
-//! k-means is linfa's (k-means++ init, 4 seeded restarts); its result is
-//! then polished with plain Lloyd iterations so that centroids are the means
-//! of their members (linfa's "m_k-means" update biases them towards the
-//! previous centroid), which makes partitions and inertia comparable with
-//! scikit-learn's `KMeans`.
+//! k-means is [`super::kmeans`]: scikit-learn's Lloyd iterations, each one
+//! matrix product of the profiles with the centres, from greedy k-means++
+//! seeds, [`N_INIT`] seeded restarts, run until the labels stop changing
+//! (`tol = 0`), so every centroid is the mean of its members.
 
-use linfa::DatasetBase;
-use linfa::traits::{Fit, Predict};
-use linfa_clustering::KMeans;
-use ndarray::Array2;
 use rand::SeedableRng;
-use rand_xoshiro::Xoshiro256Plus;
-
-use crate::importance::ImportanceMatrix;
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::AnalysisError;
+use super::kmeans::{self, LloydParams, Points};
+use crate::importance::ImportanceMatrix;
 
 /// A filter is dead when no task gives it an importance of at least this
 /// (σ(γ) < 0.1 for every task: the gate is nearly closed everywhere).
@@ -32,16 +27,14 @@ pub const TASK_SPECIFIC_SHARE: f64 = 0.5;
 /// `H(c) / ln T` exceeds this (close to uniform use by all tasks).
 pub const GENERIC_ENTROPY: f64 = 0.9;
 
-/// Restarts of k-means++ and the iteration caps. linfa's k-means is slow
-/// (about 20 ms per Lloyd iteration for 1 000 filters × 40 tasks in a debug
-/// build, and its "m_k-means" update converges slowly), so it gets few
-/// restarts and a loose stop (`KMEANS_TOL`, linfa's default, on centroid
-/// movement); the plain Lloyd polish afterwards runs to a fixed point, so
-/// the loose stop costs no accuracy.
-const N_RUNS: usize = 4;
-const MAX_ITER: u64 = 30;
-const KMEANS_TOL: f64 = 1e-4;
-const POLISH_ITER: usize = 300;
+/// Restarts of k-means++ (the fit with the lowest inertia is kept) and
+/// Lloyd's settings: to a fixed point of the labels, at most 300
+/// iterations (scikit-learn's cap).
+pub const N_INIT: usize = 4;
+const LLOYD: LloydParams = LloydParams {
+    max_iter: 300,
+    tol: 0.0,
+};
 
 /// Number of groups `k ≥ 1`, RNG seed, dead-filter threshold (finite).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,23 +124,24 @@ pub struct FilterGroupReport {
 }
 
 /// The live filters (largest importance at least the dead threshold, and
-/// a positive total) and their importances normalized to sum 1; refused
-/// when k exceeds the live filters or their distinct profiles.
+/// a positive total) and their importances normalized to sum 1, one
+/// profile of `T` values after another; refused when k exceeds the live
+/// filters or their distinct profiles.
 fn live_profiles(
     im: &ImportanceMatrix,
     p: &FilterGroupParams,
-) -> Result<(Vec<usize>, Vec<Vec<f64>>), AnalysisError> {
-    let data = im.data();
+) -> Result<(Vec<usize>, Vec<f64>), AnalysisError> {
+    let t = im.n_tasks();
     let f = im.n_filters();
+    let columns = im.data().as_slice();
     let mut live: Vec<usize> = Vec::new();
-    let mut profiles: Vec<Vec<f64>> = Vec::new();
-    for c in 0..f {
-        let col = data.column(c);
+    let mut profiles: Vec<f64> = Vec::new();
+    for (c, col) in columns.chunks(t).enumerate() {
         let max = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let sum = col.sum();
+        let sum: f64 = col.iter().sum();
         if max >= p.dead_threshold && sum > 0.0 {
             live.push(c);
-            profiles.push(col.iter().map(|v| v / sum).collect());
+            profiles.extend(col.iter().map(|v| v / sum));
         }
     }
     if p.k > live.len() {
@@ -161,21 +155,34 @@ fn live_profiles(
             ),
         });
     }
-    let mut distinct = profiles.clone();
-    distinct.sort_by(|a, b| cmp_vec(a, b));
-    distinct.dedup();
-    if p.k > distinct.len() {
+    let distinct = count_distinct(&profiles, t, p.k);
+    if p.k > distinct {
         return Err(AnalysisError::Param {
             name: "k",
             value: p.k.to_string(),
             expected: format!(
-                "at most the {} distinct task profiles among the {} live filters; pass a smaller k",
-                distinct.len(),
+                "at most the {distinct} distinct task profiles among the {} live filters; pass a smaller k",
                 live.len()
             ),
         });
     }
     Ok((live, profiles))
+}
+
+/// The number of distinct profiles, counted up to `enough` (all of them
+/// are sorted only when fewer are distinct).
+fn count_distinct(profiles: &[f64], t: usize, enough: usize) -> usize {
+    let rows: Vec<&[f64]> = profiles.chunks(t).collect();
+    let mut seen: Vec<&[f64]> = Vec::new();
+    for r in &rows {
+        if !seen.contains(r) {
+            seen.push(r);
+            if seen.len() >= enough {
+                return seen.len();
+            }
+        }
+    }
+    seen.len()
 }
 
 /// Cluster the live filters' normalized task profiles into `k` groups.
@@ -190,36 +197,36 @@ pub fn filter_groups(
     let t = im.n_tasks();
     let f = im.n_filters();
     let (live, profiles) = live_profiles(im, p)?;
+    let points = Points::new(t, &profiles);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(p.seed);
+    let fit = kmeans::kmeans(&points, p.k, N_INIT, &LLOYD, &mut rng).ok_or_else(|| {
+        AnalysisError::Degenerate(format!("k-means with k = {} found no fit", p.k))
+    })?;
+    let labels = fit.labels;
 
-    let records = Array2::from_shape_fn((live.len(), t), |(i, j)| profiles[i][j]);
-    let dataset = DatasetBase::from(records.clone());
-    let rng = Xoshiro256Plus::seed_from_u64(p.seed);
-    let model = KMeans::params_with_rng(p.k, rng)
-        .n_runs(N_RUNS)
-        .max_n_iterations(MAX_ITER)
-        .tolerance(KMEANS_TOL)
-        .fit(&dataset)
-        .map_err(|e| AnalysisError::Degenerate(format!("k-means with k = {} failed: {e}", p.k)))?;
-    let first: Vec<usize> = model.predict(&records).to_vec();
-    let mut centroids: Vec<Vec<f64>> = model
-        .centroids()
-        .rows()
-        .into_iter()
-        .map(|r| r.to_vec())
-        .collect();
-    let labels = lloyd_polish(&profiles, &mut centroids, first);
-
-    // build groups (empty ones dropped)
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); centroids.len()];
+    // Groups (empty ones dropped), each centroid the mean of its members
+    // (so also when Lloyd stopped at its cap).
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); p.k];
     for (i, &l) in labels.iter().enumerate() {
         if let Some(m) = members.get_mut(l) {
             m.push(i);
         }
     }
+    let centroids: Vec<Vec<f64>> = members
+        .iter()
+        .map(|m| {
+            let mut c = vec![0.0; t];
+            for &i in m {
+                c.iter_mut().zip(points.point(i)).for_each(|(a, b)| *a += b);
+            }
+            c.iter_mut().for_each(|v| *v /= m.len().max(1) as f64);
+            c
+        })
+        .collect();
     let inertia: f64 = labels
         .iter()
-        .zip(&profiles)
-        .map(|(&l, x)| centroids.get(l).map_or(0.0, |c| sq_dist(x, c)))
+        .enumerate()
+        .map(|(i, &l)| sq_dist(points.point(i), &centroids[l]))
         .sum();
     let layer_of = |col: usize| im.layers().iter().position(|l| l.range().contains(&col));
     let count_per_layer = |cols: &mut dyn Iterator<Item = usize>| {
@@ -286,48 +293,6 @@ fn cmp_vec(a: &[f64], b: &[f64]) -> std::cmp::Ordering {
 
 fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-
-fn nearest(x: &[f64], centroids: &[Vec<f64>]) -> usize {
-    let mut best = (0, f64::INFINITY);
-    for (k, c) in centroids.iter().enumerate() {
-        let d = sq_dist(x, c);
-        if d < best.1 {
-            best = (k, d);
-        }
-    }
-    best.0
-}
-
-/// Lloyd iterations from a given assignment until it stops changing:
-/// centroids become member means (an empty cluster keeps its centroid).
-fn lloyd_polish(
-    points: &[Vec<f64>],
-    centroids: &mut [Vec<f64>],
-    mut labels: Vec<usize>,
-) -> Vec<usize> {
-    let dim = points.first().map_or(0, Vec::len);
-    for _ in 0..POLISH_ITER {
-        let mut sums = vec![vec![0.0; dim]; centroids.len()];
-        let mut counts = vec![0usize; centroids.len()];
-        for (x, &l) in points.iter().zip(&labels) {
-            if let (Some(s), Some(n)) = (sums.get_mut(l), counts.get_mut(l)) {
-                s.iter_mut().zip(x).for_each(|(a, b)| *a += b);
-                *n += 1;
-            }
-        }
-        for ((c, s), &n) in centroids.iter_mut().zip(sums).zip(&counts) {
-            if n > 0 {
-                *c = s.into_iter().map(|v| v / n as f64).collect();
-            }
-        }
-        let next: Vec<usize> = points.iter().map(|x| nearest(x, centroids)).collect();
-        if next == labels {
-            break;
-        }
-        labels = next;
-    }
-    labels
 }
 
 fn argmax(c: &[f64]) -> usize {

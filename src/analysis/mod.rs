@@ -12,6 +12,7 @@ pub mod filter_groups;
 pub mod gate_stats;
 pub mod gradient_conflict;
 pub mod kernels;
+pub mod kmeans;
 pub mod similarity;
 pub mod specialization;
 pub mod stability;
