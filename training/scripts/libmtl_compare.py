@@ -2,7 +2,7 @@
 """HPS trained by LibMTL's own Trainer against `mtl-train shapes --norm bn`,
 on the same data (issue 22; training/README.md, "HPS against LibMTL").
 Run by hand, never in CI. Needs torch, torchvision, LibMTL 1.1.5, scipy and
-numpy (see /work/shared/LIBMTL.md for the three shims below).
+numpy (three shims below make LibMTL 1.1.5 run with today's torch and torchvision).
 
     mtl-train shapes --export /tmp/shapes-export            # data seed 0, the defaults
     mtl-train shapes --norm bn --seeds 0..3 --no-optimizer-state --out /tmp/hps-mtl
