@@ -5,8 +5,8 @@
 //!
 //! k-means is [`super::kmeans`]: scikit-learn's Lloyd iterations, each one
 //! matrix product of the profiles with the centres, from greedy k-means++
-//! seeds, [`N_INIT`] seeded restarts, run until the labels stop changing
-//! (`tol = 0`), so every centroid is the mean of its members.
+//! seeds, with scikit-learn's defaults ([`N_INIT`]); each group's centroid
+//! is then the mean of its members.
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -27,13 +27,16 @@ pub const TASK_SPECIFIC_SHARE: f64 = 0.5;
 /// `H(c) / ln T` exceeds this (close to uniform use by all tasks).
 pub const GENERIC_ENTROPY: f64 = 0.9;
 
-/// Restarts of k-means++ (the fit with the lowest inertia is kept) and
-/// Lloyd's settings: to a fixed point of the labels, at most 300
-/// iterations (scikit-learn's cap).
-pub const N_INIT: usize = 4;
+/// Restarts of k-means++ and Lloyd's settings: scikit-learn's defaults
+/// (`n_init="auto"`, which is one run from k-means++ seeds; at most 300
+/// iterations, stopping when the centres' total squared shift is below
+/// 1e-4 × the mean per-feature variance, or when the labels stop
+/// changing). Each restart costs as much as the first: at 500 tasks ×
+/// 100 800 filters and k = 8 a run can take the 300 iterations.
+pub const N_INIT: usize = 1;
 const LLOYD: LloydParams = LloydParams {
     max_iter: 300,
-    tol: 0.0,
+    tol: 1e-4,
 };
 
 /// Number of groups `k ≥ 1`, RNG seed, dead-filter threshold (finite).

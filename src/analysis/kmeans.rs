@@ -59,6 +59,9 @@ impl Default for LloydParams {
     }
 }
 
+/// Points per chunk of the parallel centre sums.
+const CHUNK: usize = 4096;
+
 /// All cores for products of at least `2²²` multiply-adds.
 fn par(work: usize) -> Par {
     if work >= 1 << 22 {
@@ -97,27 +100,30 @@ impl<'a> Points<'a> {
     }
 
     /// Squared distances of every point to every centre (`centers`: `m`
-    /// centres of `d` values), `n × m` column-major: one product for the
-    /// cross terms.
+    /// centres of `d` values), point-major (`[i · m + j]`): one product
+    /// `Cᵀ P` for the cross terms. The points are its right operand, read
+    /// as they lie (column-major `d × n`); the small `Cᵀ` is the one packed.
     fn sq_distances(&self, centers: &[f64]) -> Vec<f64> {
         let (n, d) = (self.len(), self.d);
         let m = centers.len() / d;
-        let mut out = vec![0.0; n * m];
+        let mut out = vec![0.0; m * n];
         let c = MatRef::from_column_major_slice(centers, d, m);
         matmul(
-            MatMut::from_column_major_slice_mut(&mut out, n, m),
+            MatMut::from_column_major_slice_mut(&mut out, m, n),
             Accum::Replace,
-            self.view().transpose(),
-            c,
+            c.transpose(),
+            self.view(),
             -2.0,
             par(n * d * m),
         );
-        for (j, col) in out.chunks_mut(n).enumerate() {
-            let cn = dot(&centers[j * d..(j + 1) * d], &centers[j * d..(j + 1) * d]);
-            col.par_iter_mut()
-                .zip(&self.sq_norms)
-                .for_each(|(v, xn)| *v = (*v + xn + cn).max(0.0));
-        }
+        let cn: Vec<f64> = centers.chunks(d).map(|c| dot(c, c)).collect();
+        out.par_chunks_mut(m)
+            .zip(&self.sq_norms)
+            .for_each(|(row, xn)| {
+                row.iter_mut()
+                    .zip(&cn)
+                    .for_each(|(v, c)| *v = (*v + xn + c).max(0.0));
+            });
         out
     }
 
@@ -149,15 +155,12 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// The nearest centre of each point (the first on ties) and its squared
 /// distance.
 fn assign(points: &Points, centers: &[f64]) -> (Vec<usize>, Vec<f64>) {
-    let n = points.len();
     let dist = points.sq_distances(centers);
     let k = centers.len() / points.d;
-    (0..n)
-        .into_par_iter()
-        .map(|i| {
+    dist.par_chunks(k)
+        .map(|row| {
             let mut best = (0, f64::INFINITY);
-            for j in 0..k {
-                let v = dist[j * n + i];
+            for (j, &v) in row.iter().enumerate() {
                 if v < best.1 {
                     best = (j, v);
                 }
@@ -172,14 +175,29 @@ fn assign(points: &Points, centers: &[f64]) -> (Vec<usize>, Vec<f64>) {
 /// point also leaves its old cluster's sum; labels are not changed).
 fn update_centers(points: &Points, labels: &[usize], dist: &[f64], k: usize) -> Vec<f64> {
     let d = points.d;
+    // Sums per fixed-size chunk of points in parallel, then added in chunk
+    // order: the same bits on any number of threads.
+    let partial: Vec<(Vec<f64>, Vec<f64>)> = labels
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut sums = vec![0.0; d * k];
+            let mut weight = vec![0.0f64; k];
+            for (o, &l) in chunk.iter().enumerate() {
+                sums[l * d..(l + 1) * d]
+                    .iter_mut()
+                    .zip(points.point(c * CHUNK + o))
+                    .for_each(|(s, v)| *s += v);
+                weight[l] += 1.0;
+            }
+            (sums, weight)
+        })
+        .collect();
     let mut sums = vec![0.0; d * k];
     let mut weight = vec![0.0f64; k];
-    for (i, &l) in labels.iter().enumerate() {
-        sums[l * d..(l + 1) * d]
-            .iter_mut()
-            .zip(points.point(i))
-            .for_each(|(s, v)| *s += v);
-        weight[l] += 1.0;
+    for (s, w) in &partial {
+        sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+        weight.iter_mut().zip(w).for_each(|(a, b)| *a += b);
     }
     let empty: Vec<usize> = (0..k).filter(|&j| weight[j] == 0.0).collect();
     if !empty.is_empty() {
@@ -290,9 +308,10 @@ pub fn kmeans_plus_plus<R: Rng>(points: &Points, k: usize, rng: &mut R) -> Vec<u
             .flat_map(|&i| points.point(i).iter().copied())
             .collect();
         let dist = points.sq_distances(&centers);
+        let m = candidates.len();
         let mut best: Option<(usize, f64, Vec<f64>)> = None;
-        for (j, col) in dist.chunks(n).enumerate() {
-            let merged: Vec<f64> = col.iter().zip(&closest).map(|(a, b)| a.min(*b)).collect();
+        for j in 0..m {
+            let merged: Vec<f64> = (0..n).map(|i| dist[i * m + j].min(closest[i])).collect();
             let pot: f64 = merged.iter().sum();
             if best.as_ref().is_none_or(|b| pot < b.1) {
                 best = Some((j, pot, merged));
