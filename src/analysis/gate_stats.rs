@@ -2,6 +2,8 @@
 //! rates", Fig. 5, and App. D, Fig. 9): summary statistics and histograms of
 //! the importances `σ(γ_{t,i})`, per task and over all tasks.
 
+use rayon::prelude::*;
+
 use crate::importance::ImportanceMatrix;
 
 /// Equal-width histogram with `numpy.histogram` semantics: `counts.len()`
@@ -87,17 +89,16 @@ impl GateStatsParams {
 /// when all values lie in `[0, 1]` (sigmoid gates), else `[min, max]` of
 /// all values; if `min = max`, numpy's `[min − 0.5, max + 0.5]`.
 pub fn gate_distribution(im: &ImportanceMatrix, p: &GateStatsParams) -> GateDistributionReport {
-    let data = im.data();
-    let all: Vec<f64> = data.transpose().iter().copied().collect();
+    // Row-major, task after task (the order every sum runs in); task t's
+    // values are one slice of it.
+    let (t, f) = (im.n_tasks(), im.n_filters());
+    let all = crate::importance::transpose_tiled(im.data().as_slice(), f, t);
     let edges = histogram_edges(&all, p.bins);
     let per_task = im
         .tasks()
-        .iter()
-        .enumerate()
-        .map(|(t, name)| {
-            let row: Vec<f64> = data.row(t).iter().copied().collect();
-            describe(name, &row, &edges)
-        })
+        .par_iter()
+        .zip(all.par_chunks(f.max(1)))
+        .map(|(name, row)| describe(name, row, &edges))
         .collect();
     GateDistributionReport {
         per_task,
@@ -174,48 +175,86 @@ fn histogram(values: &[f64], edges: &[f64]) -> Histogram {
     }
 }
 
-/// numpy's `quantile(x, q)` with `method="linear"` on sorted, non-empty `x`.
-fn quantile_sorted(x: &[f64], q: f64) -> f64 {
-    let Some(&last) = x.last() else {
-        return f64::NAN;
-    };
-    let h = (x.len() - 1) as f64 * q;
-    let lo = h.floor() as usize;
-    let frac = h - lo as f64;
-    match (x.get(lo), x.get(lo + 1)) {
-        (Some(&a), Some(&b)) => {
-            // numpy's _lerp: symmetric form for accuracy near both ends.
-            if frac >= 0.5 {
-                b - (b - a) * (1.0 - frac)
-            } else {
-                a + (b - a) * frac
-            }
+/// The order statistics `ranks` (ascending, each `< values.len()`) of
+/// `values`, by successive selections on what is left to the right of the
+/// previous one: a few passes over the values instead of a sort. The
+/// values are those of a sort by `f64::total_cmp`.
+fn order_statistics(values: &[f64], ranks: &[usize]) -> Vec<f64> {
+    let mut v = values.to_vec();
+    let mut out = Vec::with_capacity(ranks.len());
+    let mut start = 0;
+    let mut last: Option<(usize, f64)> = None;
+    for &k in ranks {
+        if let Some((r, x)) = last
+            && r == k
+        {
+            out.push(x);
+            continue;
         }
-        (Some(&a), None) => a,
-        _ => last,
+        let (_, nth, _) = v[start..].select_nth_unstable_by(k - start, f64::total_cmp);
+        let x = *nth;
+        out.push(x);
+        last = Some((k, x));
+        start = k + 1;
+    }
+    out
+}
+
+/// numpy's `quantile(x, q)` with `method="linear"` from the two order
+/// statistics around `(n − 1) q`.
+fn lerp_quantile(a: f64, b: f64, frac: f64) -> f64 {
+    // numpy's _lerp: symmetric form for accuracy near both ends.
+    if frac >= 0.5 {
+        b - (b - a) * (1.0 - frac)
+    } else {
+        a + (b - a) * frac
     }
 }
+
+const QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
 
 fn describe(label: &str, values: &[f64], edges: &[f64]) -> Distribution {
     let n = values.len();
     let nf = n.max(1) as f64;
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
     let mean = values.iter().sum::<f64>() / nf;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / nf;
-    let q = |p| quantile_sorted(&sorted, p);
+    // min, max and the two order statistics around each quantile.
+    let (q, min, max) = if n == 0 {
+        ([f64::NAN; 5], f64::NAN, f64::NAN)
+    } else {
+        let mut ranks = vec![0, n - 1];
+        for p in QUANTILES {
+            let lo = ((n - 1) as f64 * p).floor() as usize;
+            ranks.push(lo);
+            ranks.push((lo + 1).min(n - 1));
+        }
+        ranks.sort_unstable();
+        ranks.dedup();
+        let stats = order_statistics(values, &ranks);
+        let at = |r: usize| stats[ranks.binary_search(&r).unwrap_or(0)];
+        let q = QUANTILES.map(|p| {
+            let h = (n - 1) as f64 * p;
+            let lo = h.floor() as usize;
+            if lo + 1 < n {
+                lerp_quantile(at(lo), at(lo + 1), h - lo as f64)
+            } else {
+                at(lo)
+            }
+        });
+        (q, at(0), at(n - 1))
+    };
     Distribution {
         label: label.to_string(),
         n,
         mean,
         std: var.sqrt(),
-        min: sorted.first().copied().unwrap_or(f64::NAN),
-        q05: q(0.05),
-        q25: q(0.25),
-        median: q(0.5),
-        q75: q(0.75),
-        q95: q(0.95),
-        max: sorted.last().copied().unwrap_or(f64::NAN),
+        min,
+        q05: q[0],
+        q25: q[1],
+        median: q[2],
+        q75: q[3],
+        q95: q[4],
+        max,
         below_0_1: values.iter().filter(|&&v| v < 0.1).count() as f64 / nf,
         above_0_9: values.iter().filter(|&&v| v > 0.9).count() as f64 / nf,
         histogram: histogram(values, edges),
