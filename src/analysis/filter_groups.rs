@@ -172,8 +172,8 @@ fn live_profiles(
     Ok((live, profiles))
 }
 
-/// The number of distinct profiles, counted up to `enough` (all of them
-/// are sorted only when fewer are distinct).
+/// The number of distinct profiles, counted up to `enough`: the scan
+/// stops as soon as that many are found.
 fn count_distinct(profiles: &[f64], t: usize, enough: usize) -> usize {
     let rows: Vec<&[f64]> = profiles.chunks(t).collect();
     let mut seen: Vec<&[f64]> = Vec::new();

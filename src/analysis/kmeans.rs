@@ -11,7 +11,7 @@
 //! and centres in one matrix product per iteration (faer, all cores), so an
 //! iteration costs one `n × d × k` product and one pass over the points.
 //! Given the same initial centres the iterations are scikit-learn's
-//! (`tests/filter_groups_reference.rs`); the seeding draws from our own
+//! (`tests/kmeans_reference.rs`); the seeding draws from our own
 //! generator, so it is deterministic for a seed but not scikit-learn's draw.
 
 use faer::linalg::matmul::matmul;
