@@ -55,7 +55,7 @@ fn committed_tssbn_file_reads_with_its_numbers() {
     assert_eq!(o.avgnorm_weight.mean[0], Some(6.74872));
     // The diagonal of the pair matrices is null (no pair with itself).
     assert_eq!(o.conflict.pairs.mean[3][3], None);
-    assert_eq!(d.evaluation.mean.f1, Some(0.907329));
+    assert_eq!(d.evaluation.as_ref().unwrap().mean.f1, Some(0.907329));
     let Pruning::Done { k, rankings, .. } = &d.pruning else {
         panic!("TSσBN pruning was done");
     };
@@ -130,11 +130,53 @@ fn another_tools_json_is_refused_as_such() {
 #[test]
 fn a_newer_version_asks_to_upgrade() {
     let dir = tempfile::tempdir().unwrap();
-    let p = edited(dir.path(), |v| v["schema_version"] = 2.into());
+    let p = edited(dir.path(), |v| v["schema_version"] = 3.into());
     let (e, m) = message(read_diagnostics(&p));
     assert!(matches!(e, DiagnosticsError::Version { .. }), "{m}");
     assert!(
-        m.contains("schema_version 2") && m.contains("upgrade"),
+        m.contains("schema_version 3") && m.contains("upgrade"),
+        "{m}"
+    );
+}
+
+/// Version 2, as the PyTorch recorder writes it: no evaluation or
+/// pruning, a model class for a checkpoint, steps; a malformed
+/// `over_steps` is named.
+#[test]
+fn a_recorder_file_of_version_2_reads_and_its_steps_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = |v: &mut serde_json::Value| {
+        v["schema_version"] = 2.into();
+        let o = v.as_object_mut().unwrap();
+        o.remove("evaluation");
+        o.remove("pruning");
+        v["checkpoint"] = serde_json::json!({"path": "mymodule.Net", "model": "Net", "architecture": "HPS (LibMTL)"});
+        let b = v["gradients"]["batches"].as_u64().unwrap();
+        v["gradients"]["batch_size"] = serde_json::Value::Null;
+        v["gradients"]["steps"] = (0..b).map(|i| i / 2).collect::<Vec<_>>().into();
+        let steps = b.div_ceil(2);
+        let col = |x: f64| serde_json::Value::from(vec![x; steps as usize]);
+        v["gradients"]["over_steps"] = serde_json::json!({
+            "scope": "overall", "step": (0..steps).collect::<Vec<_>>(), "batches": vec![2; steps as usize],
+            "conflict": {"mean": col(0.1), "median": col(0.1), "q05": col(-0.5), "q95": col(0.6), "share_negative": col(0.4)},
+            "aggregate_norm_mean": col(1.0),
+        });
+    };
+    let p = edited(dir.path(), recorder);
+    let d = read_diagnostics(&p).unwrap();
+    assert!(d.evaluation.is_none());
+    assert_eq!(d.checkpoint.norm_label(), "HPS (LibMTL)");
+    assert!(matches!(d.pruning, Pruning::Skipped { .. }));
+    assert_eq!(d.gradients.over_steps.unwrap().step.len(), 8);
+
+    let p = edited(dir.path(), |v| {
+        recorder(v);
+        v["gradients"]["over_steps"]["conflict"]["median"] = serde_json::json!([0.1]);
+    });
+    let (e, m) = message(read_diagnostics(&p));
+    assert!(matches!(e, DiagnosticsError::Invalid { .. }), "{m}");
+    assert!(
+        m.contains("over_steps.conflict.median has 1 entries for 8 steps"),
         "{m}"
     );
 }

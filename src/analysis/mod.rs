@@ -11,6 +11,7 @@ pub mod diff;
 pub mod filter_groups;
 pub mod gate_stats;
 pub mod gradient_conflict;
+pub mod gradient_geometry;
 pub mod kernels;
 pub mod kmeans;
 pub mod similarity;

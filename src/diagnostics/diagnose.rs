@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use super::error::DiagnosticsError;
 
-/// The schema name and the version this reader understands.
-pub const SCHEMA: &str = "mtl-train/diagnose";
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema name and the newest version this reader understands (it
+/// reads every version from 1; the writer is [`super::write`]).
+pub use super::write::{SCHEMA, SCHEMA_VERSION};
 
 /// One diagnose file, read and checked.
 #[derive(Debug, Clone)]
@@ -27,7 +27,8 @@ pub struct Diagnostics {
     pub tasks: Vec<String>,
     pub trainer: String,
     pub gradients: Gradients,
-    pub evaluation: Evaluation,
+    /// `None` in a recorder's file (version 2): nothing was evaluated.
+    pub evaluation: Option<Evaluation>,
     pub pruning: Pruning,
     /// Per-batch cosines from `files.conflict_csv` beside the JSON; `None`
     /// when that file is absent (`conflict_note` says why).
@@ -38,7 +39,11 @@ pub struct Diagnostics {
 /// `checkpoint`: the run that was diagnosed (from its `mtl.*` metadata).
 #[derive(Debug, Clone, Deserialize)]
 pub struct DiagnosedCheckpoint {
+    /// The checkpoint file, or for the PyTorch recorder the model's class.
     pub path: String,
+    /// The recorder's architecture label (`HPS`, `TSσBN`, …), when given.
+    #[serde(default)]
+    pub architecture: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
     /// `tssbn`, `tsbn` or `bn` (shared BN: hard parameter sharing, HPS).
@@ -60,7 +65,11 @@ impl DiagnosedCheckpoint {
             Some("tsbn") => "TSBN".into(),
             Some("bn") => "HPS".into(),
             Some(other) => other.to_string(),
-            None => "unknown norm".into(),
+            None => self
+                .architecture
+                .clone()
+                .or_else(|| self.model.clone())
+                .unwrap_or_else(|| "unknown architecture".into()),
         }
     }
 }
@@ -136,9 +145,36 @@ pub struct Scope {
 pub struct Gradients {
     pub method: String,
     pub split: String,
-    pub batch_size: u64,
+    /// `None` when the recorder was not told (batches of several sizes).
+    pub batch_size: Option<u64>,
     pub batches: u64,
     pub scopes: Vec<Scope>,
+    /// Per batch, the training step it was recorded at (version 2).
+    #[serde(default)]
+    pub steps: Option<Vec<u64>>,
+    /// The `overall` scope per training step (version 2, with `steps`).
+    #[serde(default)]
+    pub over_steps: Option<OverSteps>,
+}
+
+/// Pooled task-pair cosines per training step.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StepConflict {
+    pub mean: Vec<Option<f64>>,
+    pub median: Vec<Option<f64>>,
+    pub q05: Vec<Option<f64>>,
+    pub q95: Vec<Option<f64>>,
+    pub share_negative: Vec<Option<f64>>,
+}
+
+/// `gradients.over_steps`: one entry per distinct training step, in order.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OverSteps {
+    pub scope: String,
+    pub step: Vec<u64>,
+    pub batches: Vec<u64>,
+    pub conflict: StepConflict,
+    pub aggregate_norm_mean: Vec<Option<f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,10 +244,18 @@ struct Raw {
     tasks: Vec<String>,
     trainer: String,
     gradients: Gradients,
-    evaluation: Evaluation,
+    #[serde(default)]
+    evaluation: Option<Evaluation>,
+    #[serde(default = "not_pruned")]
     pruning: Pruning,
     #[serde(default)]
     files: Option<Files>,
+}
+
+fn not_pruned() -> Pruning {
+    Pruning::Skipped {
+        reason: "the file has no pruning object (not measured)".into(),
+    }
 }
 
 /// Task-pair cosines cos(g_a, g_b) of every batch and pair, per scope, from
@@ -319,7 +363,12 @@ fn check_schema(path: &Path, v: &serde_json::Value) -> Result<(), DiagnosticsErr
         }
     }
     match obj.get("schema_version") {
-        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION) => Ok(()),
+        Some(serde_json::Value::Number(n))
+            if n.as_u64()
+                .is_some_and(|v| (1..=u64::from(SCHEMA_VERSION)).contains(&v)) =>
+        {
+            Ok(())
+        }
         Some(other) => Err(DiagnosticsError::Version {
             path: path.to_path_buf(),
             found: other.to_string(),
@@ -390,12 +439,15 @@ fn validate(path: &Path, r: &Raw) -> Result<(), DiagnosticsError> {
             &s.conflict.pairs.share_negative,
         )?;
     }
-    if r.evaluation.tasks.len() != t {
+    if let Some(e) = &r.evaluation
+        && e.tasks.len() != t
+    {
         return Err(bad(format!(
             "evaluation.tasks has {} entries for {t} tasks",
-            r.evaluation.tasks.len()
+            e.tasks.len()
         )));
     }
+    validate_steps(&r.gradients).map_err(bad)?;
     if let Pruning::Done { rankings, .. } = &r.pruning {
         for k in rankings {
             square(
@@ -406,6 +458,39 @@ fn validate(path: &Path, r: &Raw) -> Result<(), DiagnosticsError> {
                 &format!("pruning '{}' loss_increase.matrix", k.ranking),
                 &k.loss_increase.matrix,
             )?;
+        }
+    }
+    Ok(())
+}
+
+/// `steps` has one entry per batch; every `over_steps` column one per step.
+fn validate_steps(g: &Gradients) -> Result<(), String> {
+    if let Some(steps) = &g.steps
+        && steps.len() as u64 != g.batches
+    {
+        return Err(format!(
+            "gradients.steps has {} entries for {} batches",
+            steps.len(),
+            g.batches
+        ));
+    }
+    if let Some(o) = &g.over_steps {
+        let n = o.step.len();
+        let c = &o.conflict;
+        for (k, len) in [
+            ("batches", o.batches.len()),
+            ("conflict.mean", c.mean.len()),
+            ("conflict.median", c.median.len()),
+            ("conflict.q05", c.q05.len()),
+            ("conflict.q95", c.q95.len()),
+            ("conflict.share_negative", c.share_negative.len()),
+            ("aggregate_norm_mean", o.aggregate_norm_mean.len()),
+        ] {
+            if len != n {
+                return Err(format!(
+                    "gradients.over_steps.{k} has {len} entries for {n} steps"
+                ));
+            }
         }
     }
     Ok(())

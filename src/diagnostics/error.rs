@@ -20,9 +20,9 @@ pub enum DiagnosticsError {
     },
     #[error("{} is not an mtl-train diagnose file: {found}; pass the JSON written by `mtl-train diagnose CKPT --out FILE.json`", path.display())]
     WrongSchema { path: PathBuf, found: String },
-    #[error("{} has schema_version {found}, this mtl-inspect reads version 1 of mtl-train/diagnose; upgrade mtl-inspect or re-run the diagnose of this version", path.display())]
+    #[error("{} has schema_version {found}, this mtl-inspect reads versions 1–2 of mtl-train/diagnose; upgrade mtl-inspect or re-run the diagnose of this version", path.display())]
     Version { path: PathBuf, found: String },
-    #[error("{}: {what}; the file does not follow mtl-train/diagnose v1 (training/README.md), re-run `mtl-train diagnose`", path.display())]
+    #[error("{}: {what}; the file does not follow mtl-train/diagnose (training/README.md), re-run `mtl-train diagnose`", path.display())]
     Invalid { path: PathBuf, what: String },
     #[error("{}, line {line}: {what}; re-run `mtl-train diagnose` to rewrite it", path.display())]
     Csv {

@@ -11,12 +11,16 @@
 //!   `mtl.test_mean_f1`, `mtl.regression_tasks`, …) that sweeps are grouped
 //!   and scored by.
 //!
-//! Both are untrusted input: every problem is a [`DiagnosticsError`] naming
+//! - [`write`]: the other direction for the gradient part of a diagnose
+//!   file, shared by `mtl-train diagnose` and the PyTorch recorder.
+//!
+//! Both inputs are untrusted: every problem is a [`DiagnosticsError`] naming
 //! the file, what is wrong and what to do; nothing here panics on a file.
 
 pub mod diagnose;
 mod error;
 pub mod run_meta;
+pub mod write;
 
 pub use diagnose::{Diagnostics, read_diagnostics};
 pub use error::DiagnosticsError;

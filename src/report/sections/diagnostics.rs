@@ -40,6 +40,7 @@ pub(super) fn sections(
     gradients.blocks.push(runs_table(ds, files));
     conflict_blocks(ds, files, &mut gradients.blocks)?;
     norm_blocks(ds, files, &mut gradients.blocks)?;
+    super::diagnostics_steps::step_blocks(ds, files, &mut gradients.blocks)?;
     let mut pruning = Section {
         id: "pruning".into(),
         heading: "Pruning impact (paper 000 §5.3, Fig. 4)".into(),
@@ -66,7 +67,7 @@ fn inputs_table(ds: &[DiagnosticsInput], files: &mut PageBuilder) -> Block {
     files.table(
         "diagnostics-files.csv",
         t,
-        "Diagnose files of mtl-train read for this section and the next (schema mtl-train/diagnose v1; paths in the command line under Provenance), and how each was found.",
+        "Diagnose files of mtl-train read for this section and the next (schema mtl-train/diagnose; paths in the command line under Provenance), and how each was found.",
     )
 }
 
@@ -88,12 +89,16 @@ fn runs_table(ds: &[DiagnosticsInput], files: &mut PageBuilder) -> Block {
             d.diagnostics.checkpoint.norm_label().into(),
             format!("{}, {} split", g.method, g.split).into(),
             Cell::Int(g.batches as usize),
-            format!(
-                "{} split, {} samples",
-                d.diagnostics.evaluation.split, d.diagnostics.evaluation.samples
-            )
+            match &d.diagnostics.evaluation {
+                Some(e) => format!("{} split, {} samples", e.split, e.samples),
+                None => "none (recorder)".into(),
+            }
             .into(),
-            d.diagnostics.evaluation.mean.f1.into(),
+            d.diagnostics
+                .evaluation
+                .as_ref()
+                .and_then(|e| e.mean.f1)
+                .into(),
         ]);
     }
     files.table(
@@ -458,8 +463,8 @@ fn norms_table(ds: &[DiagnosticsInput]) -> Table {
                 g(&s.cos_with_aggregate.mean),
                 d.diagnostics
                     .evaluation
-                    .tasks
-                    .get(i)
+                    .as_ref()
+                    .and_then(|e| e.tasks.get(i))
                     .and_then(|e| e.f1)
                     .into(),
             ]);

@@ -8,6 +8,7 @@ mod capacity;
 mod clusters;
 mod depth;
 mod diagnostics;
+mod diagnostics_steps;
 mod filter_groups;
 mod gates;
 pub mod inputs;
