@@ -11,7 +11,9 @@ use crate::models::{HeadInit, ModelKind, Widths, parse_widths};
 use crate::optim::OptimizerKind;
 use crate::train::TrainParams;
 
+mod diagnose;
 mod gpucheck;
+pub use diagnose::{DiagnoseArgs, DiagnoseOutputs};
 pub use gpucheck::{Against, GpuCheckArgs, GpuCheckSettings};
 
 #[derive(Parser, Debug)]
@@ -95,37 +97,6 @@ pub enum RawCommand {
     /// One training step on the CPU and on CUDA, compared (training/bench/gpu.sh).
     #[command(hide = true)]
     Gpucheck(GpuCheckArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct DiagnoseArgs {
-    checkpoint: PathBuf,
-    /// CelebA folder (CelebA checkpoints only; shapes data is regenerated
-    /// from the checkpoint's metadata).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Training batches whose per-task gradients are measured.
-    #[arg(long, default_value_t = 32)]
-    batches: usize,
-    /// Batch size of those batches (default: the checkpoint's mtl.batch_size).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Filters switched off per task for the pruning matrix (default: 200/2880
-    /// of a task's gates, the paper's share, rounded).
-    #[arg(long)]
-    prune_k: Option<usize>,
-    /// Split for per-task loss, F1 and pruning: val or test.
-    #[arg(long, default_value = "test")]
-    split: String,
-    /// Seed of the batch order and of the permutation test.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// For CelebA: at most this many images per split.
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Output JSON; `<stem>.conflict.csv` and `<stem>.tasks.csv` go beside it.
-    #[arg(long)]
-    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -299,45 +270,6 @@ pub enum Command {
         out: DiagnoseOutputs,
     },
     Gpucheck(GpuCheckSettings),
-}
-
-/// Where `diagnose` writes: the JSON and the two CSV files beside it.
-#[derive(Debug, Clone)]
-pub struct DiagnoseOutputs {
-    pub json: PathBuf,
-    pub conflict_csv: PathBuf,
-    pub tasks_csv: PathBuf,
-}
-
-impl DiagnoseOutputs {
-    /// `dir/x.json` → `dir/x.conflict.csv`, `dir/x.tasks.csv`.
-    pub fn beside(json: PathBuf) -> Result<Self, UsageError> {
-        let stem = json
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                UsageError(format!(
-                    "--out {} names no file; pass e.g. --out diag/run.json",
-                    json.display()
-                ))
-            })?;
-        let parent = json.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(p) = parent
-            && !p.is_dir()
-        {
-            return Err(UsageError(format!(
-                "the folder of --out {} does not exist; create {} first",
-                json.display(),
-                p.display()
-            )));
-        }
-        Ok(DiagnoseOutputs {
-            conflict_csv: json.with_file_name(format!("{stem}.conflict.csv")),
-            tasks_csv: json.with_file_name(format!("{stem}.tasks.csv")),
-            json,
-        })
-    }
 }
 
 /// Parses `--save-epochs 0,1,3`: epochs from 0 (the initial weights) to
@@ -722,68 +654,12 @@ impl RawCommand {
                     limit,
                 })
             }
-            RawCommand::Diagnose(a) => a.check(),
+            RawCommand::Diagnose(a) => {
+                let (params, out) = a.check()?;
+                Ok(Command::Diagnose { params, out })
+            }
             RawCommand::Gpucheck(a) => Ok(Command::Gpucheck(a.check()?)),
         }
-    }
-}
-
-impl DiagnoseArgs {
-    fn check(self) -> Result<Command, UsageError> {
-        if !self.checkpoint.is_file() {
-            return Err(UsageError(format!(
-                "checkpoint {} does not exist",
-                self.checkpoint.display()
-            )));
-        }
-        if let Some(d) = &self.data
-            && !d.is_dir()
-        {
-            return Err(UsageError(format!(
-                "--data {} is not a folder; point it at the CelebA folder holding Anno/ or list_attr_celeba.txt",
-                d.display()
-            )));
-        }
-        if self.batches == 0 {
-            return Err(UsageError("--batches must be at least 1".into()));
-        }
-        if let Some(b) = self.batch_size
-            && b < 2
-        {
-            return Err(UsageError(format!(
-                "--batch-size must be at least 2 (batch statistics need two samples), got {b}"
-            )));
-        }
-        if self.prune_k == Some(0) {
-            return Err(UsageError("--prune-k must be at least 1".into()));
-        }
-        if self.limit == Some(0) {
-            return Err(UsageError("--limit must be at least 1".into()));
-        }
-        let test_split = match self.split.as_str() {
-            "test" => true,
-            "val" => false,
-            other => {
-                return Err(UsageError(format!(
-                    "unknown --split '{other}'; choose val or test"
-                )));
-            }
-        };
-        let out = DiagnoseOutputs::beside(self.out)?;
-        Ok(Command::Diagnose {
-            params: crate::diagnose::DiagnoseParams {
-                checkpoint: self.checkpoint,
-                data: self.data,
-                limit: self.limit,
-                batches: self.batches,
-                batch_size: self.batch_size,
-                prune_k: self.prune_k,
-                test_split,
-                eval_batch_size: 256,
-                seed: self.seed,
-            },
-            out,
-        })
     }
 }
 

@@ -15,7 +15,7 @@ use crate::data::shapes::{self, ShapesParams};
 use crate::data::{Dataset, celeba};
 use crate::layers::{NormKind, NormParams};
 use crate::models::{ModelKind, Widths};
-use crate::train::{Model, build_model};
+use crate::train::Model;
 use crate::usage::UsageError;
 
 pub fn number<T: std::str::FromStr>(ckpt: &LoadedCheckpoint, key: &str) -> Result<T> {
@@ -141,11 +141,34 @@ pub fn model(
     tasks: usize,
     device: &Device,
 ) -> Result<Model> {
+    model_as(ckpt, kind, norm, tasks, candle_core::DType::F32, device)
+}
+
+/// [`model`] with its parameters held in `dtype` (the checkpoint's f32
+/// values converted exactly when `dtype` is F64).
+pub fn model_as(
+    ckpt: &LoadedCheckpoint,
+    kind: ModelKind,
+    norm: NormKind,
+    tasks: usize,
+    dtype: candle_core::DType,
+    device: &Device,
+) -> Result<Model> {
     let path = ckpt.path.display();
     let widths = Widths::from_metadata(ckpt.meta("filters"), ckpt.meta("fc"))
         .map_err(|e| anyhow!("{path}: {e}"))?;
-    let m = build_model(kind, &widths, norm, tasks, 0, NormParams::default(), device)
-        .with_context(|| format!("rebuilding the network of {path}"))?;
+    let m = crate::train::build_model_with_heads(
+        kind,
+        kind.spec().heads,
+        &widths,
+        norm,
+        tasks,
+        0,
+        NormParams::default(),
+        dtype,
+        device,
+    )
+    .with_context(|| format!("rebuilding the network of {path}"))?;
     ckpt.load_into(&m.store)?;
     Ok(m)
 }

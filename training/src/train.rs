@@ -78,7 +78,17 @@ pub fn build_model(
     device: &Device,
 ) -> Result<Model> {
     let heads = kind.spec().heads;
-    build_model_with_heads(kind, heads, widths, norm, tasks, seed, norm_params, device)
+    build_model_with_heads(
+        kind,
+        heads,
+        widths,
+        norm,
+        tasks,
+        seed,
+        norm_params,
+        DType::F32,
+        device,
+    )
 }
 
 /// [`build_model`] with the heads started as `heads`.
@@ -91,10 +101,11 @@ pub fn build_model_with_heads(
     tasks: usize,
     seed: u64,
     norm_params: NormParams,
+    dtype: DType,
     device: &Device,
 ) -> Result<Model> {
     widths.check(kind).map_err(anyhow::Error::msg)?;
-    let store = ParamStore::new(DType::F32, device.clone());
+    let store = ParamStore::new(dtype, device.clone());
     let spec = kind.spec_with(heads, widths);
     let net = MultiTaskNet::new(&spec, norm, tasks, norm_params, &store.builder(seed))
         .with_context(|| format!("building {kind} with {norm} for {tasks} tasks"))?;
@@ -362,6 +373,7 @@ pub fn train_seed(
         t,
         seed,
         params.norm_params,
+        DType::F32,
         device,
     )?;
     let regression = regression_mask(data);

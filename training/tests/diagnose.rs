@@ -81,7 +81,7 @@ fn tssbn_checkpoint_gives_schema_csvs_and_the_norm_identity() {
     let j = diagnose(&ckpt, &out, &[]);
 
     assert_eq!(j["schema"], "mtl-train/diagnose");
-    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["schema_version"], 2);
     assert_eq!(j["checkpoint"]["norm"], "tssbn");
     assert_eq!(j["checkpoint"]["model"], "shapes-cnn");
     let tasks: Vec<String> = serde_json::from_value(j["tasks"].clone()).unwrap();
@@ -198,6 +198,53 @@ fn hps_checkpoint_uses_separate_passes_and_skips_pruning() {
     assert_eq!(j["pruning"]["status"], "skipped");
     let reason = j["pruning"]["reason"].as_str().unwrap();
     assert!(reason.contains("no task-specific gates"), "{reason}");
+}
+
+/// `--dtype f64` measures in float64 (the same gradients to f32 rounding),
+/// `--no-pruning` skips the pruning, `--save-batches` writes the measured
+/// batches.
+#[test]
+fn f64_no_pruning_and_saved_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = train(dir.path(), "tssbn");
+    let f32 = diagnose(&ckpt, &dir.path().join("a.json"), &["--no-pruning"]);
+    let saved = dir.path().join("batches.safetensors");
+    let f64 = diagnose(
+        &ckpt,
+        &dir.path().join("b.json"),
+        &[
+            "--no-pruning",
+            "--dtype",
+            "f64",
+            "--save-batches",
+            saved.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(f64["pruning"]["status"], "skipped");
+    assert!(
+        f64["pruning"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--no-pruning")
+    );
+    // Σ_t g_t equals the whole-loss gradient to float64 rounding.
+    let err = f64["gradients"]["checks"]["sum_vs_full_gradient_max_rel_error"]
+        .as_f64()
+        .unwrap();
+    assert!(err < 1e-12, "{err}");
+    let mean = |j: &Value| {
+        j["gradients"]["scopes"][0]["norm"]["mean"][0]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((mean(&f32) - mean(&f64)).abs() <= 1e-4 * mean(&f64));
+    let tensors = candle_core::safetensors::load(&saved, &candle_core::Device::Cpu).unwrap();
+    let images = &tensors["batch.1.images"];
+    let labels = &tensors["batch.1.labels"];
+    assert_eq!(images.dims()[0], labels.dims()[0]);
+    assert_eq!(labels.dims()[1], 4);
+    assert_eq!(images.dims()[1], 3);
+    assert_eq!(tensors.len(), 4);
 }
 
 /// `src` with its `mtl.*` metadata edited by `edit`, written to `dst`.

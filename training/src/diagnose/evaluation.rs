@@ -25,6 +25,7 @@ pub fn evaluate_tasks(
     data: &Dataset,
     split: &Split,
     batch: usize,
+    dtype: candle_core::DType,
     device: &candle_core::Device,
 ) -> Result<TaskEval> {
     let t = data.tasks.len();
@@ -33,6 +34,7 @@ pub fn evaluate_tasks(
     let mut n = 0usize;
     for idx in split.eval_batches(batch) {
         let (x, y) = split.batch(&idx, data.image_size, t, device)?;
+        let (x, y) = (x.to_dtype(dtype)?, y.to_dtype(dtype)?);
         let logits = net.forward(&x, false)?;
         let per = per_task_bce(&logits, &y)?
             .to_dtype(candle_core::DType::F64)?
@@ -41,8 +43,12 @@ pub fn evaluate_tasks(
             *acc += l * idx.len() as f64;
         }
         n += idx.len();
-        let l = logits.flatten_all()?.to_vec1::<f32>()?;
-        let yv = y.flatten_all()?.to_vec1::<f32>()?;
+        let f32_values = |v: &candle_core::Tensor| {
+            v.flatten_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec1::<f32>()
+        };
+        let (l, yv) = (f32_values(&logits)?, f32_values(&y)?);
         metrics.add(&l, &yv);
     }
     for l in &mut loss {

@@ -43,6 +43,7 @@ pub fn load(
     path: &Path,
     data: Option<&Path>,
     limit: Option<usize>,
+    dtype: candle_core::DType,
     device: &Device,
 ) -> Result<Loaded> {
     let ckpt = LoadedCheckpoint::open(path, device)?;
@@ -69,7 +70,7 @@ pub fn load(
     };
     let data = reload::dataset(&ckpt, shapes, data, limit)?;
     let tasks = data.tasks.clone();
-    let m = reload::model(&ckpt, model, norm, tasks.len(), device)?;
+    let m = reload::model_as(&ckpt, model, norm, tasks.len(), dtype, device)?;
     let info = CheckpointInfo {
         path: path.to_path_buf(),
         model,

@@ -22,7 +22,6 @@ pub mod geometry;
 pub mod input;
 pub mod pruning;
 pub mod report;
-pub mod summary;
 pub mod task_grads;
 
 use std::path::PathBuf;
@@ -37,17 +36,16 @@ use crate::usage::UsageError;
 
 use evaluation::{TaskEval, evaluate_tasks};
 use gates::{FilterRef, TaskGates};
-use geometry::{Geometry, ScopeValues, task_pairs};
+use geometry::{Geometry, geometry_of};
 use input::CheckpointInfo;
 use pruning::Direction;
-use summary::Summary;
 use task_grads::{GradMethod, task_gradients};
 
 /// Random relabellings for the pruning p-value.
 pub const PERMUTATIONS: usize = 9999;
 
-/// Name of the scope made of all shared weights together.
-pub const OVERALL: &str = "overall";
+pub use mtl_inspect::analysis::gradient_geometry::ScopeReport;
+pub use mtl_inspect::diagnostics::write::{IDENTITY_TOLERANCE, OVERALL};
 
 /// Checked settings of a diagnose run.
 #[derive(Debug, Clone)]
@@ -69,6 +67,12 @@ pub struct DiagnoseParams {
     pub eval_batch_size: usize,
     /// Seeds the batch order and the permutations.
     pub seed: u64,
+    /// Precision of the model, gradients and evaluation (F32 or F64).
+    pub dtype: DType,
+    /// Where to write the measured batches, if anywhere.
+    pub save_batches: Option<PathBuf>,
+    /// Measure the pruning matrices (`--no-pruning` clears it).
+    pub pruning: bool,
 }
 
 /// What the run reports while it works.
@@ -84,30 +88,6 @@ pub struct SharedLayer {
     pub name: String,
     pub op: SharedOp,
     pub shape: Vec<usize>,
-}
-
-/// The per-batch values of one scope and their distributions.
-#[derive(Debug, Clone)]
-pub struct ScopeReport {
-    /// [`OVERALL`] or a shared weight's name.
-    pub scope: String,
-    /// Per batch, in batch order.
-    pub batches: Vec<ScopeValues>,
-    /// cos(g_i, g_j) over all pairs and batches.
-    pub conflict_pooled: Summary,
-    /// Per pair ([`task_pairs`] order), over batches.
-    pub conflict_pairs: Vec<Summary>,
-    /// Per task, over batches.
-    pub norms: Vec<Summary>,
-    pub cos_aggregate: Vec<Summary>,
-    pub avgnorm_weights: Vec<Summary>,
-    pub aggregate_norm: Summary,
-    /// max_t mean‖g_t‖ / min_t mean‖g_t‖ (None if some mean is 0).
-    pub imbalance_of_mean_norms: Option<f64>,
-    /// max_t ‖g_t‖ / min_t ‖g_t‖ per batch.
-    pub imbalance_per_batch: Summary,
-    /// Largest |Σ_t ‖g_t‖ cos(g_t, g) − ‖g‖| / ‖g‖ over batches.
-    pub identity_max_residual: Option<f64>,
 }
 
 /// Gradient diagnostics over the measured batches.
@@ -196,55 +176,13 @@ fn rel_err(a: &candle_core::Tensor, b: &candle_core::Tensor) -> Result<f64> {
     })
 }
 
-fn scope_report(scope: &str, geos: &[Geometry], tasks: usize) -> ScopeReport {
-    let batches: Vec<ScopeValues> = geos.iter().map(ScopeValues::of).collect();
-    let pairs = task_pairs(tasks);
-    let pooled: Vec<Option<f64>> = batches.iter().flat_map(|b| b.pair_cos.clone()).collect();
-    let per_pair = (0..pairs.len())
-        .map(|p| Summary::of(&batches.iter().map(|b| b.pair_cos[p]).collect::<Vec<_>>()))
-        .collect();
-    let per_task = |f: &dyn Fn(&ScopeValues, usize) -> Option<f64>| -> Vec<Summary> {
-        (0..tasks)
-            .map(|t| Summary::of(&batches.iter().map(|b| f(b, t)).collect::<Vec<_>>()))
-            .collect()
-    };
-    let norms = per_task(&|b, t| Some(b.norms[t]));
-    let means: Vec<f64> = norms.iter().filter_map(|s| s.mean).collect();
-    let max = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let min = means.iter().copied().fold(f64::INFINITY, f64::min);
-    let imbalance_of_mean_norms =
-        (means.len() == tasks && tasks > 0 && min > 0.0).then(|| max / min);
-    ScopeReport {
-        scope: scope.to_string(),
-        conflict_pooled: Summary::of(&pooled),
-        conflict_pairs: per_pair,
-        cos_aggregate: per_task(&|b, t| b.cos_aggregate[t]),
-        avgnorm_weights: per_task(&|b, t| b.avgnorm_weights[t]),
-        norms,
-        aggregate_norm: Summary::of_values(
-            &batches.iter().map(|b| b.aggregate_norm).collect::<Vec<_>>(),
-        ),
-        imbalance_of_mean_norms,
-        imbalance_per_batch: Summary::of(&batches.iter().map(|b| b.norm_ratio).collect::<Vec<_>>()),
-        identity_max_residual: batches
-            .iter()
-            .filter_map(|b| b.identity_residual)
-            .reduce(f64::max),
-        batches,
-    }
-}
-
-/// The identity Σ_t ‖g_t‖ cos(g_t, g) = ‖g‖ must hold to this relative
-/// error on every batch and scope, or the run fails.
-pub const IDENTITY_TOLERANCE: f64 = 1e-6;
-
 /// Runs the diagnostics on `p.checkpoint`.
 pub fn run(
     p: &DiagnoseParams,
     device: &Device,
     on_progress: &mut dyn FnMut(DiagnoseProgress),
 ) -> Result<Diagnosis> {
-    let loaded = input::load(&p.checkpoint, p.data.as_deref(), p.limit, device)?;
+    let loaded = input::load(&p.checkpoint, p.data.as_deref(), p.limit, p.dtype, device)?;
     let net = &loaded.model.net;
     let t = loaded.tasks.len();
 
@@ -261,7 +199,11 @@ pub fn run(
         ))
         .into());
     }
-    let gates = TaskGates::of(&loaded.model.store, net.norm, net.norm_layers(), t)?;
+    let gates = if p.pruning {
+        TaskGates::of(&loaded.model.store, net.norm, net.norm_layers(), t)?
+    } else {
+        None
+    };
     let k = match &gates {
         Some(g) => prune_k(p, g.filters())?,
         None => 0,
@@ -279,12 +221,15 @@ pub fn run(
     } else {
         0
     };
-    let evaluation = evaluate_tasks(net, data, split, p.eval_batch_size, device)?;
+    let evaluation = evaluate_tasks(net, data, split, p.eval_batch_size, p.dtype, device)?;
     on_progress(DiagnoseProgress::Evaluations {
         done: 1,
         total: evals_total,
     });
     let pruning = match &gates {
+        None if !p.pruning => PruningOutcome::Skipped {
+            reason: "--no-pruning was given".into(),
+        },
         None => PruningOutcome::Skipped {
             reason: format!(
                 "{} has no task-specific gates (norm '{}'): no filter belongs to one task, so there is nothing to prune per task",
@@ -346,8 +291,14 @@ fn gradient_report(
     let mut task_losses = Vec::with_capacity(batches.len());
     let mut sum_err = 0.0f64;
     let mut method = GradMethod::Folded;
+    let mut saved = p.save_batches.as_ref().map(|_| Vec::new());
     for (b, idx) in batches.iter().enumerate() {
         let (x, y) = data.train.batch(idx, data.image_size, t, device)?;
+        if let Some(saved) = saved.as_mut() {
+            saved.push((format!("batch.{b}.images"), x.clone()));
+            saved.push((format!("batch.{b}.labels"), y.clone()));
+        }
+        let (x, y) = (x.to_dtype(p.dtype)?, y.to_dtype(p.dtype)?);
         let g = task_gradients(net, store, &x, &y)
             .with_context(|| format!("per-task gradients of batch {b}"))?;
         method = g.method;
@@ -366,7 +317,7 @@ fn gradient_report(
         let mut geos = Vec::with_capacity(g.layers.len());
         for l in &g.layers {
             sum_err = sum_err.max(rel_err(&l.per_task.sum(0)?, &l.full)?);
-            geos.push(Geometry::of(
+            geos.push(geometry_of(
                 &l.per_task,
                 &format!("{} (batch {b})", l.name),
             )?);
@@ -383,13 +334,17 @@ fn gradient_report(
             total: p.batches,
         });
     }
+    if let (Some(path), Some(saved)) = (&p.save_batches, saved) {
+        candle_core::safetensors::save(&saved.into_iter().collect(), path)
+            .with_context(|| format!("--save-batches {}: writing the batches", path.display()))?;
+    }
     let names: Vec<&str> = std::iter::once(OVERALL)
         .chain(shared_layers.iter().map(|l| l.name.as_str()))
         .collect();
     let scopes: Vec<ScopeReport> = names
         .iter()
         .zip(&per_scope)
-        .map(|(n, g)| scope_report(n, g, t))
+        .map(|(n, g)| mtl_inspect::analysis::gradient_geometry::scope_report(n, g, t))
         .collect();
     for s in &scopes {
         if let Some(r) = s.identity_max_residual
@@ -446,7 +401,14 @@ impl PruneRun<'_> {
             let mut evaluations = Vec::with_capacity(t);
             for (task, filters) in chosen.iter().enumerate() {
                 let saved = g.switch_off(filters, None)?;
-                let e = evaluate_tasks(net, data, self.split, p.eval_batch_size, self.device);
+                let e = evaluate_tasks(
+                    net,
+                    data,
+                    self.split,
+                    p.eval_batch_size,
+                    p.dtype,
+                    self.device,
+                );
                 g.restore(saved)?;
                 evaluations.push(e?);
                 on_progress(DiagnoseProgress::Evaluations {
