@@ -21,6 +21,10 @@ pandas) and whose matrices are :class:`TaskMatrix` arrays labelled with task
 (or run) names. ``Result.raw`` is the JSON the CLI prints with
 ``--format json`` (without its ``checkpoint`` provenance keys).
 
+Per-task gradient diagnostics of a PyTorch model in your own training loop
+(gradient conflict, norms, AvgNorm weights over training steps) are in
+:mod:`mtl_inspect.torch`, which imports torch; nothing else here does.
+
 Errors are :class:`MtlInspectError`: :class:`InputError` for a file that
 cannot be read or analysed, :class:`ParameterError` for a bad argument, with
 the CLI's messages.

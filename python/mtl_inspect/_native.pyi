@@ -93,3 +93,13 @@ def report(
     paths: Sequence[str] = ...,
     read: Optional[ReadSettings] = None,
 ) -> Tuple[List[str], List[str]]: ...
+def diagnose_document(
+    tasks: Sequence[str],
+    scopes: Sequence[str],
+    params: Sequence[int],
+    grams: Sequence[float],
+    losses: Sequence[float],
+    steps: Optional[Sequence[int]],
+    document: str,
+    gradient_keys: str,
+) -> Tuple[str, str, str]: ...
