@@ -103,3 +103,11 @@ def diagnose_document(
     document: str,
     gradient_keys: str,
 ) -> Tuple[str, str, str]: ...
+def pruning_rankings(importance: Sequence[float], tasks: int, k: Optional[int] = None) -> str: ...
+def pruning_drops(
+    base: Sequence[float],
+    pruned: Sequence[float],
+    higher_is_better: bool = True,
+    permutations: int = 9999,
+    seed: int = 0,
+) -> str: ...

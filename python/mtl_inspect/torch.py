@@ -65,7 +65,7 @@ except ImportError as e:  # pragma: no cover - exercised without torch
 
 from . import _native
 
-__all__ = ["GradientRecorder", "diagnose", "find_shared"]
+__all__ = ["GradientRecorder", "diagnose", "find_shared", "pruning_impact", "PruningImpact"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -378,9 +378,10 @@ class GradientRecorder:
     def batches(self) -> int:
         return len(self._grams)
 
-    def document(self, stem: str = "diagnose") -> Tuple[str, str, str]:
+    def document(self, stem: str = "diagnose", pruning: Optional["PruningImpact"] = None) -> Tuple[str, str, str]:
         """The diagnose JSON and its two CSV files (``<stem>.conflict.csv``,
-        ``<stem>.tasks.csv``) as text."""
+        ``<stem>.tasks.csv``) as text; with ``pruning`` (a
+        :func:`pruning_impact` result) its matrices go in the file too."""
         if not self._grams:
             raise ValueError("nothing recorded yet: call record(losses, step) in the training loop first")
         sizes = set(self._batch_sizes)
@@ -400,6 +401,10 @@ class GradientRecorder:
             "files": {"conflict_csv": f"{stem}.conflict.csv", "tasks_csv": f"{stem}.tasks.csv"},
             "skipped_batches": [{"step": s, "reason": r} for s, r in self.skipped],
         }
+        if pruning is not None:
+            if pruning.tasks != self.tasks:
+                raise ValueError(f"pruning was measured on tasks {pruning.tasks}, the recorder has {self.tasks}")
+            doc["pruning"] = pruning.raw
         keys = {
             "definition": "g_t = gradient of w_t * L_t with respect to the shared parameters, L_t = task t's loss on the batch as given to the recorder; g = sum_t g_t is the training gradient on them when the loss is sum_t w_t L_t",
             "method": "autogram (torchjd)" if self.fast else "autograd.grad per task",
@@ -423,14 +428,14 @@ class GradientRecorder:
             json.dumps(keys),
         )
 
-    def save(self, path: PathLike) -> str:
-        """Writes ``path`` (a ``.json``) and the two CSV files beside it;
-        returns the JSON's path."""
+    def save(self, path: PathLike, pruning: Optional["PruningImpact"] = None) -> str:
+        """Writes ``path`` (a ``.json``) and the two CSV files beside it
+        (with ``pruning``, its matrices too); returns the JSON's path."""
         path = os.fspath(path)
         if not path.endswith(".json"):
             raise ValueError(f"{path}: the diagnose file must end in .json (its CSV files go beside it)")
         stem = os.path.basename(path)[: -len(".json")]
-        text, conflict, per_task = self.document(stem)
+        text, conflict, per_task = self.document(stem, pruning)
         folder = os.path.dirname(path) or "."
         os.makedirs(folder, exist_ok=True)
         for name, body in ((path, text), (os.path.join(folder, f"{stem}.conflict.csv"), conflict), (os.path.join(folder, f"{stem}.tasks.csv"), per_task)):
@@ -509,3 +514,175 @@ def diagnose(
     if out is not None:
         rec.save(out)
     return rec
+
+
+class PruningImpact:
+    """Result of :func:`pruning_impact`: ``raw`` is the diagnose file's
+    ``pruning`` object (``GradientRecorder.save(..., pruning=result)``
+    writes it); ``matrix(ranking)`` the T × T score drops, rows the pruned
+    task, columns the evaluated one."""
+
+    def __init__(self, raw: Dict[str, Any], tasks: List[str]) -> None:
+        self.raw = raw
+        self.tasks = tasks
+
+    def _ranking(self, ranking: str) -> Dict[str, Any]:
+        for r in self.raw["rankings"]:
+            if r["ranking"] == ranking:
+                return r
+        raise KeyError(f"no ranking {ranking!r}; there are {[r['ranking'] for r in self.raw['rankings']]}")
+
+    def matrix(self, ranking: str = "specialization") -> np.ndarray:
+        return np.asarray(self._ranking(ranking)["score_drop"]["matrix"], dtype=np.float64)
+
+    def diagonal_share(self, ranking: str = "specialization", by: str = "evaluated") -> Tuple[float, float]:
+        """(share, permutation p-value) of the diagonal's dominance, by
+        evaluated task (columns) or by pruned task (rows)."""
+        d = self._ranking(ranking)["score_drop"]
+        return d[f"diagonal_share_by_{by}"], d[f"p_value_by_{by}"]
+
+    def __repr__(self) -> str:
+        parts = []
+        for r in self.raw["rankings"]:
+            d = r["score_drop"]
+            parts.append(
+                f"{r['ranking']}: diagonal share {d['diagonal_share_by_evaluated']} (p = {d['p_value_by_evaluated']})"
+            )
+        return f"PruningImpact(k={self.raw['k']}, {self.raw['metric']}; " + "; ".join(parts) + ")"
+
+
+def _gate_tensors(model: nn.Module, tasks: List[str], gate: Optional[str]):
+    """The model's gate layers as mtl_inspect reads them, each with its
+    [T, C] gate parameter (and a [T, C] shift for abs/identity gates)."""
+    import tempfile
+
+    import mtl_inspect as mi
+    from safetensors.torch import save_file
+
+    params = dict(model.named_parameters())
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items() if v.is_floating_point()}
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.safetensors")
+        save_file(state, path)
+        try:
+            ckpt = mi.open(path, tasks=tasks, gate=gate)
+        except mi.MtlInspectError as e:
+            where = f"{type(model).__name__}.state_dict()"
+            msg = str(e).replace(f"'mtl-inspect inspect {path}'", "mtl_inspect.open on a safetensors file of the state_dict")
+            raise type(e)(f"pruning_impact reads the gates from {where}: {msg.replace(path, where)}") from None
+        importance = ckpt.importance()
+        layers, kind = ckpt.layers, ckpt.gate
+    found = []
+    for layer in layers:
+        cands = [f"{layer.name}.{k}" for k in ("gamma", "weight")]
+        g = next((n for n in cands if n in params and tuple(params[n].shape) == (len(tasks), layer.filters)), None)
+        if g is None:
+            raise ValueError(
+                f"gate layer '{layer.name}' ({layer.filters} filters) has no [T={len(tasks)}, {layer.filters}] parameter "
+                f"named {' or '.join(cands)}; pruning_impact switches filters off through a stacked gate tensor "
+                "(TSσBN/TSBN with one γ row per task)"
+            )
+        shift = next(
+            (n for n in (f"{layer.name}.beta", f"{layer.name}.bias") if n in params and params[n].shape == params[g].shape),
+            None,
+        )
+        found.append((layer.name, params[g], params[shift] if shift else None))
+    return importance, found, kind
+
+
+def pruning_impact(
+    model: nn.Module,
+    evaluate: Callable[[nn.Module], Mapping[str, float]],
+    tasks: Sequence[str],
+    *,
+    k: Optional[int] = None,
+    gate: Optional[str] = None,
+    metric: str = "score",
+    higher_is_better: bool = True,
+    permutations: int = 9999,
+    seed: int = 0,
+) -> PruningImpact:
+    """Pruning impact (paper 000 §5.3, Fig. 4 right), as ``mtl-train
+    diagnose`` measures it, for a PyTorch model with stacked task gates
+    (TSσBN ``<layer>.gamma`` [T, C], or TSBN): for each ranking
+    (``importance``: top-k filters by σ(γ_t); ``specialization``: by
+    σ(γ_t) / Σ_s σ(γ_s)) and each task r, task r's top ``k`` filters are
+    removed (every task's gate of the filter set to 0: γ = −inf for sigmoid
+    gates, γ = β = 0 otherwise), ``evaluate(model)`` scores every task, and
+    the gates are restored. The drop matrix's diagonal share and its
+    permutation p-value come from the Rust library (mtl-train's code).
+
+    ``evaluate`` returns {task: score}; ``higher_is_better=False`` for a
+    loss. ``k`` defaults to mtl-train's (the paper's 200 of 2880 gates,
+    scaled). The gates are read with mtl_inspect's reader (``gate=`` as in
+    :func:`mtl_inspect.open`)."""
+    tasks = list(tasks)
+    importance, layers, kind = _gate_tensors(model, tasks, gate)
+    t, f = importance.shape
+    plan = json.loads(_native.pruning_rankings(np.ascontiguousarray(importance).ravel().tolist(), t, k))
+    where = []  # filter index -> (layer index, channel)
+    for li, (_, g, _) in enumerate(layers):
+        where.extend((li, c) for c in range(g.shape[1]))
+
+    def scores() -> List[float]:
+        got = evaluate(model)
+        missing = [x for x in tasks if x not in got]
+        if missing:
+            raise ValueError(f"evaluate(model) returned no score for task(s) {missing}")
+        return [float(got[x]) for x in tasks]
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            base = scores()
+            rankings = []
+            for ranking in ("importance", "specialization"):
+                pruned = []
+                for filters in plan[ranking]:
+                    saved = []
+                    for fi in filters:
+                        li, c = where[fi]
+                        _, g, shift = layers[li]
+                        saved.append((g, c, g[:, c].clone()))
+                        g[:, c] = float("-inf") if kind == "sigmoid" else 0.0
+                        if shift is not None and kind != "sigmoid":
+                            saved.append((shift, c, shift[:, c].clone()))
+                            shift[:, c] = 0.0
+                    try:
+                        pruned.append(scores())
+                    finally:
+                        for p, c, v in reversed(saved):
+                            p[:, c] = v
+                drops = json.loads(
+                    _native.pruning_drops(base, [x for row in pruned for x in row], higher_is_better, permutations, seed)
+                )
+                rankings.append(
+                    {
+                        "ranking": ranking,
+                        "pruned_filters": [
+                            [[layers[where[fi][0]][0], where[fi][1]] for fi in fs] for fs in plan[ranking]
+                        ],
+                        "score_drop": drops,
+                    }
+                )
+    finally:
+        model.train(was_training)
+    raw = {
+        "status": "done",
+        "k": plan["k"],
+        "filters_per_task": plan["filters_per_task"],
+        "metric": metric,
+        "importance": f"{kind}(gamma)",
+        "switch_off": "filter removed: every task's gate of the filter set to 0 (gamma = -inf)"
+        if kind == "sigmoid"
+        else "filter removed: every task's gate of the filter set to 0 (gamma = beta = 0)",
+        "rows": "task whose top-k filters were removed (tasks order)",
+        "columns": "evaluated task (tasks order)",
+        "base": dict(zip(tasks, base)),
+        "rankings": rankings,
+        "permutations": permutations,
+        "seed": seed,
+        "layers": [name for name, _, _ in layers],
+    }
+    return PruningImpact(raw, tasks)

@@ -6,8 +6,8 @@
 //! arrays. Keeping the boundary at serde's JSON means a result type that
 //! gains a field needs no change here.
 
+mod diagnose;
 mod errors;
-mod gradients;
 
 use std::path::PathBuf;
 
@@ -515,7 +515,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gate_stats_json, m)?)?;
     m.add_function(wrap_pyfunction!(diff_json, m)?)?;
     m.add_function(wrap_pyfunction!(report, m)?)?;
-    m.add_function(wrap_pyfunction!(gradients::diagnose_document, m)?)?;
+    m.add_function(wrap_pyfunction!(diagnose::diagnose_document, m)?)?;
+    m.add_function(wrap_pyfunction!(diagnose::pruning_rankings, m)?)?;
+    m.add_function(wrap_pyfunction!(diagnose::pruning_drops, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod gradient_conflict;
 pub mod gradient_geometry;
 pub mod kernels;
 pub mod kmeans;
+pub mod pruning_impact;
 pub mod similarity;
 pub mod specialization;
 pub mod stability;

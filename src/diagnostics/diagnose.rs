@@ -215,8 +215,13 @@ pub struct Ranking {
     /// `importance` (top-k by σ(γ)) or `specialization` (top-k by normalised
     /// importance).
     pub ranking: String,
+    /// The drop of the score named by `pruning.metric` (F1 for mtl-train;
+    /// the PyTorch side writes `score_drop` for the user's score).
+    #[serde(alias = "score_drop")]
     pub f1_drop: PruneMatrix,
-    pub loss_increase: PruneMatrix,
+    /// mtl-train only (the PyTorch side evaluates one score).
+    #[serde(default)]
+    pub loss_increase: Option<PruneMatrix>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -230,6 +235,9 @@ pub enum Pruning {
         filters_per_task: u64,
         permutations: u64,
         rankings: Vec<Ranking>,
+        /// What `f1_drop` is the drop of ("F1" unless the file says).
+        #[serde(default = "f1_metric")]
+        metric: String,
     },
 }
 
@@ -250,6 +258,10 @@ struct Raw {
     pruning: Pruning,
     #[serde(default)]
     files: Option<Files>,
+}
+
+fn f1_metric() -> String {
+    "F1".into()
 }
 
 fn not_pruned() -> Pruning {
@@ -454,10 +466,12 @@ fn validate(path: &Path, r: &Raw) -> Result<(), DiagnosticsError> {
                 &format!("pruning '{}' f1_drop.matrix", k.ranking),
                 &k.f1_drop.matrix,
             )?;
-            square(
-                &format!("pruning '{}' loss_increase.matrix", k.ranking),
-                &k.loss_increase.matrix,
-            )?;
+            if let Some(l) = &k.loss_increase {
+                square(
+                    &format!("pruning '{}' loss_increase.matrix", k.ranking),
+                    &l.matrix,
+                )?;
+            }
         }
     }
     Ok(())

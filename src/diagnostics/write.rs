@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::analysis::gradient_geometry::{
     ScopeReport, StepSummary, Summary, over_steps, task_pairs,
 };
+use crate::analysis::pruning_impact::DropReport;
 
 /// Identifies the JSON layout; bump `SCHEMA_VERSION` on any change a reader
 /// would notice. Version 2 (the PyTorch recorder): `evaluation` and
@@ -197,6 +198,20 @@ pub fn gradients_json(
         );
     }
     Value::Object(out)
+}
+
+/// One pruning matrix with its diagonal shares and p-values (the
+/// `pruning.rankings[].f1_drop` / `loss_increase` objects).
+pub fn drops_json(d: &DropReport) -> Value {
+    let tasks = d.matrix.len();
+    json!({
+        "matrix": d.matrix,
+        "diagonal_share_by_evaluated": d.share_by_evaluated,
+        "p_value_by_evaluated": d.p_by_evaluated,
+        "diagonal_share_by_pruned": d.share_by_pruned,
+        "p_value_by_pruned": d.p_by_pruned,
+        "null_share": if tasks > 0 { Some(1.0 / tasks as f64) } else { None },
+    })
 }
 
 /// `over_steps`: one entry per distinct step, in step order, for the

@@ -529,6 +529,7 @@ fn pruning_blocks(
                 filters_per_task,
                 permutations,
                 rankings,
+                metric,
             } => {
                 // Specialization first: paper 000 Fig. 4 prunes filters "based
                 // on their primary specialization".
@@ -548,7 +549,7 @@ fn pruning_blocks(
                     let fig = HeatmapFigure {
                         name: name.clone(),
                         title: format!(
-                            "F1 drop after removing each task's top {k} filters by {} — {}",
+                            "{metric} drop after removing each task's top {k} filters by {} — {}",
                             r.ranking,
                             label(d)
                         ),
@@ -557,7 +558,9 @@ fn pruning_blocks(
                         order: (0..tasks.len()).collect(),
                         dendrogram: None,
                         range: (lo, hi),
-                        value_name: "F1 drop (row: pruned task, column: evaluated task)".into(),
+                        value_name: format!(
+                            "{metric} drop (row: pruned task, column: evaluated task)"
+                        ),
                     };
                     let share = m.diagonal_share_by_evaluated;
                     let verdict = match share {
@@ -570,7 +573,7 @@ fn pruning_blocks(
                         None => "diagonal share undefined".to_string(),
                     };
                     let caption = format!(
-                        "Row r: the top {k} of {filters_per_task} filters of task r by {} removed for every task, then every task evaluated; a cell is the F1 drop of the column's task (rows and columns in task order). Diagonal share by evaluated task {} (p = {}, {permutations} permutations; chance 1/T = {}), by pruned task {} (p = {}): {verdict}.",
+                        "Row r: the top {k} of {filters_per_task} filters of task r by {} removed for every task, then every task evaluated; a cell is the {metric} drop of the column's task (rows and columns in task order). Diagonal share by evaluated task {} (p = {}, {permutations} permutations; chance 1/T = {}), by pruned task {} (p = {}): {verdict}.",
                         r.ranking,
                         f(share),
                         p_value(m.p_value_by_evaluated),
@@ -590,7 +593,7 @@ fn pruning_blocks(
                 }
                 blocks.push(files.table(
                     &format!("pruning-{}.csv", slug(&d.name)),
-                    pruning_summary_table(d, rankings),
+                    pruning_summary_table(d, rankings, metric),
                     format!(
                         "Diagonal dominance of the pruning matrices of {}: the share of evaluated tasks (columns) hurt most by their own pruning, and of pruned tasks (rows) whose largest drop is their own, with permutation p-values (ties count 1/m, chance 1/T). The matrices are in pruning-{}-<ranking>.csv.",
                         label(d),
@@ -617,7 +620,7 @@ fn matrix_table(tasks: &[String], matrix: &[Vec<Option<f64>>]) -> Table {
 }
 
 /// The diagonal dominance of every pruning matrix of `d`.
-fn pruning_summary_table(d: &DiagnosticsInput, rankings: &[Ranking]) -> Table {
+fn pruning_summary_table(d: &DiagnosticsInput, rankings: &[Ranking], metric: &str) -> Table {
     let mut t = Table::new(&[
         "diagnostics",
         "ranking",
@@ -629,7 +632,10 @@ fn pruning_summary_table(d: &DiagnosticsInput, rankings: &[Ranking]) -> Table {
         "chance",
     ]);
     for r in rankings {
-        for (what, m) in [("F1 drop", &r.f1_drop), ("loss increase", &r.loss_increase)] {
+        let drop = format!("{metric} drop");
+        let matrices = std::iter::once((drop.as_str(), &r.f1_drop))
+            .chain(r.loss_increase.as_ref().map(|m| ("loss increase", m)));
+        for (what, m) in matrices {
             t.push(vec![
                 d.name.clone().into(),
                 r.ranking.clone().into(),

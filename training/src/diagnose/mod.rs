@@ -20,7 +20,7 @@ pub mod evaluation;
 pub mod gates;
 pub mod geometry;
 pub mod input;
-pub mod pruning;
+pub use mtl_inspect::analysis::pruning_impact as pruning;
 pub mod report;
 pub mod task_grads;
 
@@ -42,7 +42,7 @@ use pruning::Direction;
 use task_grads::{GradMethod, task_gradients};
 
 /// Random relabellings for the pruning p-value.
-pub const PERMUTATIONS: usize = 9999;
+pub use pruning::PERMUTATIONS;
 
 pub use mtl_inspect::analysis::gradient_geometry::ScopeReport;
 pub use mtl_inspect::diagnostics::write::{IDENTITY_TOLERANCE, OVERALL};
@@ -108,16 +108,7 @@ pub struct GradientReport {
     pub sum_max_rel_error: f64,
 }
 
-/// One metric's pruning matrix and its diagonal dominance.
-#[derive(Debug, Clone)]
-pub struct DropReport {
-    /// `[pruned task][evaluated task]`, positive = hurt.
-    pub matrix: Vec<Vec<f64>>,
-    pub share_by_evaluated: Option<f64>,
-    pub p_by_evaluated: Option<f64>,
-    pub share_by_pruned: Option<f64>,
-    pub p_by_pruned: Option<f64>,
-}
+pub use pruning::DropReport;
 
 /// The pruning matrices of one filter ranking.
 #[derive(Debug, Clone)]
@@ -432,14 +423,14 @@ impl PruneRun<'_> {
                     .iter()
                     .map(|fs| fs.iter().filter_map(|&f| g.filter(f)).collect())
                     .collect(),
-                f1_drop: drop_report(
+                f1_drop: pruning::drop_report(
                     pruning::drop_matrix(&base_f1, &f1, Direction::HigherIsBetter),
-                    t,
+                    PERMUTATIONS,
                     p.seed,
                 ),
-                loss_increase: drop_report(
+                loss_increase: pruning::drop_report(
                     pruning::drop_matrix(&evaluation.loss, &loss, Direction::LowerIsBetter),
-                    t,
+                    PERMUTATIONS,
                     p.seed,
                 ),
                 evaluations,
@@ -462,34 +453,5 @@ impl PruneRun<'_> {
             permutations: PERMUTATIONS,
             note: (t < 2).then(|| "one task: diagonal dominance is undefined".to_string()),
         })
-    }
-}
-
-fn drop_report(matrix: Vec<Vec<f64>>, tasks: usize, seed: u64) -> DropReport {
-    if tasks < 2 {
-        return DropReport {
-            matrix,
-            share_by_evaluated: None,
-            p_by_evaluated: None,
-            share_by_pruned: None,
-            p_by_pruned: None,
-        };
-    }
-    DropReport {
-        share_by_evaluated: Some(pruning::share_by_evaluated(&matrix)),
-        p_by_evaluated: Some(pruning::permutation_p_value(
-            &matrix,
-            pruning::share_by_evaluated,
-            PERMUTATIONS,
-            seed,
-        )),
-        share_by_pruned: Some(pruning::share_by_pruned(&matrix)),
-        p_by_pruned: Some(pruning::permutation_p_value(
-            &matrix,
-            pruning::share_by_pruned,
-            PERMUTATIONS,
-            seed,
-        )),
-        matrix,
     }
 }

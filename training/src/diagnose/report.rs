@@ -10,7 +10,7 @@ use mtl_inspect::diagnostics::write::{self, GradientSeries, gradients_json};
 pub use mtl_inspect::diagnostics::write::{SCHEMA, SCHEMA_VERSION, render_json};
 use serde_json::{Value, json};
 
-use super::{Diagnosis, DropReport, OVERALL, PruningOutcome};
+use super::{Diagnosis, OVERALL, PruningOutcome};
 use crate::metrics::{TaskScore, mean_scores};
 use crate::models::SharedOp;
 
@@ -26,17 +26,6 @@ fn op(o: SharedOp) -> Value {
         SharedOp::Conv { stride, pad } => json!({"kind": "conv", "stride": stride, "pad": pad}),
         SharedOp::Linear => json!({"kind": "linear"}),
     }
-}
-
-fn drops(d: &DropReport, tasks: usize) -> Value {
-    json!({
-        "matrix": d.matrix,
-        "diagonal_share_by_evaluated": d.share_by_evaluated,
-        "p_value_by_evaluated": d.p_by_evaluated,
-        "diagonal_share_by_pruned": d.share_by_pruned,
-        "p_value_by_pruned": d.p_by_pruned,
-        "null_share": if tasks > 0 { Some(1.0 / tasks as f64) } else { None },
-    })
 }
 
 /// The JSON document.
@@ -161,7 +150,6 @@ fn evaluation(d: &Diagnosis) -> Value {
 /// The `pruning` object: the drop matrices of each ranking, or why
 /// pruning was skipped.
 fn pruning(d: &Diagnosis) -> Value {
-    let tasks = &d.tasks;
     match &d.pruning {
         PruningOutcome::Skipped { reason } => json!({"status": "skipped", "reason": reason}),
         PruningOutcome::Done(p) => {
@@ -172,8 +160,8 @@ fn pruning(d: &Diagnosis) -> Value {
                     json!({
                         "ranking": r.ranking.name(),
                         "pruned_filters": r.pruned.iter().map(|fs| fs.iter().map(|f| json!([f.layer, f.channel])).collect::<Vec<_>>()).collect::<Vec<_>>(),
-                        "f1_drop": drops(&r.f1_drop, tasks.len()),
-                        "loss_increase": drops(&r.loss_increase, tasks.len()),
+                        "f1_drop": write::drops_json(&r.f1_drop),
+                        "loss_increase": write::drops_json(&r.loss_increase),
                     })
                 })
                 .collect();

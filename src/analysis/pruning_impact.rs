@@ -3,7 +3,9 @@
 //! task r's top-k filters removed from the network; column c: task c
 //! evaluated), how often the diagonal dominates, and a permutation p-value
 //! for that share. Why the filters are removed for every task and not only
-//! task r's gates switched off: see [`super::gates`].
+//! task r's gates switched off: see `mtl-train`'s `diagnose::gates`. Shared
+//! by `mtl-train diagnose` and the PyTorch side (`mtl_inspect.torch.
+//! pruning_impact`), which evaluate the pruned networks their own way.
 //!
 //! Diagonal dominance, two readings:
 //! * by evaluated task (the primary one): task c is hurt most by its own
@@ -119,6 +121,50 @@ pub fn drop_matrix(base: &[f64], pruned: &[Vec<f64>], dir: Direction) -> Vec<Vec
                 .collect()
         })
         .collect()
+}
+
+/// Permutations of the p-value, as `mtl-train diagnose`.
+pub const PERMUTATIONS: usize = 9999;
+
+/// One metric's pruning matrix and its diagonal dominance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropReport {
+    /// `[pruned task][evaluated task]`, positive = hurt.
+    pub matrix: Vec<Vec<f64>>,
+    pub share_by_evaluated: Option<f64>,
+    pub p_by_evaluated: Option<f64>,
+    pub share_by_pruned: Option<f64>,
+    pub p_by_pruned: Option<f64>,
+}
+
+/// Shares and p-values of `matrix` (`None` with fewer than two tasks).
+pub fn drop_report(matrix: Vec<Vec<f64>>, permutations: usize, seed: u64) -> DropReport {
+    if matrix.len() < 2 {
+        return DropReport {
+            matrix,
+            share_by_evaluated: None,
+            p_by_evaluated: None,
+            share_by_pruned: None,
+            p_by_pruned: None,
+        };
+    }
+    DropReport {
+        share_by_evaluated: Some(share_by_evaluated(&matrix)),
+        p_by_evaluated: Some(permutation_p_value(
+            &matrix,
+            share_by_evaluated,
+            permutations,
+            seed,
+        )),
+        share_by_pruned: Some(share_by_pruned(&matrix)),
+        p_by_pruned: Some(permutation_p_value(
+            &matrix,
+            share_by_pruned,
+            permutations,
+            seed,
+        )),
+        matrix,
+    }
 }
 
 /// Credit of `diag` among `values`: 1/m if it is one of m maxima, else 0.

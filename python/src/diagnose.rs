@@ -1,13 +1,20 @@
-//! `diagnose_document`: the PyTorch recorder's (`mtl_inspect.torch`) way
-//! into the root library. Python computes the per-task gradients' Grams
-//! with torch; everything read off them (cosines, norms, AvgNorm weights,
-//! the distributions, the steps) and the file format are the library's,
-//! the same code `mtl-train diagnose` writes with.
+//! The PyTorch side's (`mtl_inspect.torch`) way into the root library.
+//!
+//! - `diagnose_document`: Python computes the per-task gradients' Grams with
+//!   torch; everything read off them (cosines, norms, AvgNorm weights, the
+//!   distributions, the steps) and the file format are the library's, the
+//!   same code `mtl-train diagnose` writes with.
+//! - `pruning_rankings`, `pruning_drops`: the filters each task's pruning
+//!   removes and the drop matrices' diagonal shares and p-values, as
+//!   `mtl-train diagnose` computes them; Python evaluates the pruned model.
 
 use pyo3::prelude::*;
 use serde_json::{Map, Value, json};
 
 use mtl_inspect::analysis::gradient_geometry::reports_from_grams;
+use mtl_inspect::analysis::pruning_impact::{
+    Direction, Ranking, default_k, drop_matrix, drop_report, top_k_filters,
+};
 use mtl_inspect::diagnostics::write::{
     self, GradientSeries, OVERALL, SCHEMA, SCHEMA_VERSION, gradients_json, render_json,
 };
@@ -125,5 +132,81 @@ pub fn diagnose_document(
             ))
         })?;
         Ok((text, conflict, per_task))
+    })
+}
+
+fn rows(values: &[f64], tasks: usize, what: &str) -> Result<Vec<Vec<f64>>, Error> {
+    if tasks == 0 || values.is_empty() || !values.len().is_multiple_of(tasks) {
+        return Err(Error::Param(format!(
+            "{what} has {} values, not a positive multiple of {tasks} tasks",
+            values.len()
+        )));
+    }
+    Ok(values
+        .chunks(values.len() / tasks)
+        .map(<[f64]>::to_vec)
+        .collect())
+}
+
+/// `{"default_k": …, "<ranking>": [[filter, …] per task], …}` for the
+/// importance matrix `importance` (tasks × filters, row-major): each
+/// task's top `k` filters by importance and by specialization.
+#[pyfunction]
+#[pyo3(signature = (importance, tasks, k=None))]
+pub fn pruning_rankings(importance: Vec<f64>, tasks: usize, k: Option<usize>) -> PyResult<String> {
+    guard(|| {
+        let imp = rows(&importance, tasks, "importance")?;
+        let filters = imp[0].len();
+        let k = k.unwrap_or_else(|| default_k(filters));
+        if k == 0 || k > filters {
+            return Err(Error::Param(format!(
+                "k = {k}: choose between 1 and the {filters} filters a task has"
+            ))
+            .into());
+        }
+        let mut out = Map::new();
+        out.insert("k".into(), json!(k));
+        out.insert("filters_per_task".into(), json!(filters));
+        for r in Ranking::ALL {
+            out.insert(r.name().into(), json!(top_k_filters(&r.scores(&imp), k)));
+        }
+        Ok(Value::Object(out).to_string())
+    })
+}
+
+/// The drop matrix `[pruned task][evaluated task]` of the scores `pruned`
+/// (T × T, row-major) against `base` (T), with its diagonal shares and
+/// permutation p-values, as the diagnose file's `score_drop` object.
+#[pyfunction]
+#[pyo3(signature = (base, pruned, higher_is_better=true, permutations=9999, seed=0))]
+pub fn pruning_drops(
+    base: Vec<f64>,
+    pruned: Vec<f64>,
+    higher_is_better: bool,
+    permutations: usize,
+    seed: u64,
+) -> PyResult<String> {
+    guard(|| {
+        let t = base.len();
+        if pruned.len() != t * t {
+            return Err(Error::Param(format!(
+                "pruned has {} scores for {t} × {t} (pruned task × evaluated task)",
+                pruned.len()
+            ))
+            .into());
+        }
+        if let Some(v) = base.iter().chain(&pruned).find(|v| !v.is_finite()) {
+            return Err(Error::Input(format!(
+                "a score is {v}; evaluate() must return finite scores"
+            ))
+            .into());
+        }
+        let dir = if higher_is_better {
+            Direction::HigherIsBetter
+        } else {
+            Direction::LowerIsBetter
+        };
+        let m = drop_matrix(&base, &rows(&pruned, t, "pruned")?, dir);
+        Ok(write::drops_json(&drop_report(m, permutations, seed)).to_string())
     })
 }
