@@ -146,11 +146,15 @@ class AutogramGrams:
                 self.remaining_counter -= 1
                 if self.remaining_counter:
                     return None
-                j = self.summed_jacobian.detach().to(torch.float64)
+                j = self.summed_jacobian.detach()
                 self.summed_jacobian = None
                 for s, a, b in self.slots:
-                    block = j[:, a:b]
-                    g = block @ block.T
+                    # float64 in column chunks: the copy stays small.
+                    g = None
+                    for c in range(a, b, 1 << 16):
+                        block = j[:, c:min(b, c + (1 << 16))].to(torch.float64)
+                        part = block @ block.T
+                        g = part if g is None else g + part
                     sink[s] = g if sink[s] is None else sink[s] + g
                 # The engine wants a Gramian to accumulate; ours is in `sink`.
                 return torch.zeros(j.shape[0], j.shape[0], dtype=jacobian.dtype,

@@ -111,11 +111,16 @@ def find_shared(model: nn.Module, losses: Mapping[str, Tensor]) -> List[Tuple[st
 
 def _groups(params: Sequence[Tensor], tasks: int, max_bytes: int) -> List[List[int]]:
     """Consecutive indices of ``params`` whose T stacked task gradients fit
-    in ``max_bytes`` (a tensor larger than that alone forms its own group)."""
+    in the bound: ``max_bytes``, or the largest single tensor's stack when
+    that is larger (it cannot be split). Tensors of at most 1/64 of the bound
+    (biases, norms) ride along with the current group up to 1/16 over it,
+    so they do not cost a group of T backward passes each."""
+    sizes = [tasks * p.numel() * p.element_size() for p in params]
+    bound = max([max_bytes, *sizes])
     groups, cur, size = [], [], 0
-    for i, p in enumerate(params):
-        b = tasks * p.numel() * p.element_size()
-        if cur and size + b > max_bytes:
+    for i, b in enumerate(sizes):
+        limit = bound + bound // 16 if b <= bound // 64 else bound
+        if cur and size + b > limit:
             groups.append(cur)
             cur, size = [], 0
         cur.append(i)
@@ -125,7 +130,7 @@ def _groups(params: Sequence[Tensor], tasks: int, max_bytes: int) -> List[List[i
     return groups
 
 
-def _gram64(a: Tensor, cols: int = 1 << 20) -> np.ndarray:
+def _gram64(a: Tensor, cols: int = 1 << 16) -> np.ndarray:
     """A Aᵀ in float64 for A [T, P], converting at most ``cols`` columns at a
     time (the float64 copy stays small)."""
     t = a.shape[0]
@@ -164,8 +169,8 @@ class GradientRecorder:
         ``"raise"`` (default) or ``"skip"`` a batch whose task gradient has
         NaN or ±inf (e.g. steps a mixed-precision ``GradScaler`` skips).
     fast:
-        Use torchjd's Gramian engine (``pip install torchjd==0.18.0``):
-        only inside ``with rec.tracking():`` around the forward pass.
+        Use torchjd's Gramian engine (``pip install torchjd==0.18.0``): the
+        forward and ``record`` of a step go inside ``with rec.tracking(step):``.
     """
 
     def __init__(
@@ -341,13 +346,16 @@ class GradientRecorder:
                     else:
                         a[ti].copy_(g.reshape(-1))
             for i, a in zip(group, stacks):
-                finite = torch.isfinite(a).all(dim=1)
-                if not bool(finite.all()):
-                    ti = int((~finite).nonzero()[0])
+                g = _gram64(a)
+                # A NaN or ±inf entry of g_t makes ⟨g_t, g_t⟩ non-finite: the
+                # diagonal checks the gradients without another pass over them.
+                bad = [ti for ti in range(t) if not math.isfinite(g[ti, ti])]
+                if bad:
                     raise _NonFinite(
-                        f"the gradient of task '{self.tasks[ti]}' on shared parameter '{self.shared[i][0]}' has NaN or ±inf entries"
+                        f"the gradient of task '{self.tasks[bad[0]]}' on shared parameter '{self.shared[i][0]}' has NaN or ±inf entries"
+                        " (or entries so large that their squares overflow float64)"
                     )
-                out[i] = _gram64(a)
+                out[i] = g
             del stacks
         self._warn_zero(out, step)
         return out
@@ -355,7 +363,8 @@ class GradientRecorder:
     def _grams_fast(self, weighted: List[Tensor]) -> np.ndarray:
         if self._engine is None:
             raise RuntimeError(
-                "fast=True measures the losses of a forward pass run inside `with rec.tracking(step):`; wrap your forward in it"
+                "fast=True: run the forward pass and rec.record(losses, step) both inside `with rec.tracking(step):` "
+                "(torchjd's engine hooks the forward and lives only inside the block)"
             )
         grams = self._engine.grams(weighted)
         if not np.isfinite(grams).all():
@@ -445,8 +454,9 @@ class GradientRecorder:
 
     @contextlib.contextmanager
     def tracking(self, step: Optional[int] = None):
-        """For ``fast=True``: run the forward pass of a recorded step inside
-        ``with rec.tracking(step):`` (torchjd's engine hooks the forward).
+        """For ``fast=True``: run the forward pass of a step *and* its
+        ``rec.record(losses, step)`` inside ``with rec.tracking(step):``
+        (torchjd's engine hooks the forward and lives only in the block).
         Steps that are not recorded, and the first recorded one (which
         finds the shared parameters the plain way), run without it."""
         if not self.fast:
@@ -503,10 +513,9 @@ def diagnose(
         for b, batch in enumerate(batches):
             if rec.fast:
                 with rec.tracking(b):
-                    losses = loss_fn(model, batch)
+                    rec.record(loss_fn(model, batch), b)
             else:
-                losses = loss_fn(model, batch)
-            rec.record(losses, b)
+                rec.record(loss_fn(model, batch), b)
     finally:
         with torch.no_grad():
             for n, buf in model.named_buffers():

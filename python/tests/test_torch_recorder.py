@@ -345,3 +345,36 @@ def test_libmtl_model_file_is_drawn_by_the_report(tmp_path):
     )
     assert page.returncode == 0, page.stderr[-2000:]
     assert "Task-gradient conflict over training" in page.stdout or "conflict-steps" in page.stdout
+
+
+def test_fast_path_records_the_same_grams():
+    pytest.importorskip("torchjd")
+    model = ThreeHeads()
+    plain = GradientRecorder(model, every=1)
+    fast = GradientRecorder(model, every=1, fast=True)
+    for step in range(3):
+        x, ys = batch(10 + step)
+        plain.record(losses_of(model, x, ys), step)
+        with fast.tracking(step):
+            fast.record(losses_of(model, x, ys), step)
+    assert [n for n, _ in fast.shared] == [n for n, _ in plain.shared]
+    import numpy as np
+
+    for a, b in zip(plain._grams, fast._grams):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-12)
+    # record outside the block: the engine is gone, and the message says so.
+    with fast.tracking(3):
+        x, ys = batch(20)
+        losses = losses_of(model, x, ys)
+    with pytest.raises(RuntimeError, match="inside `with rec.tracking"):
+        fast.record(losses, 3)
+
+
+def test_groups_bound_memory_without_a_group_per_bias():
+    from mtl_inspect.torch import _groups
+
+    # Two 4 MiB weights with biases, T = 1: a bound below one weight puts
+    # each weight in its own group, its bias with it.
+    ps = [torch.empty(1 << 20), torch.empty(16), torch.empty(1 << 20), torch.empty(16)]
+    assert _groups(ps, 1, 1 << 20) == [[0, 1], [2, 3]]
+    assert _groups(ps, 1, 1 << 30) == [[0, 1, 2, 3]]
