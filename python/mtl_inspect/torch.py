@@ -37,8 +37,10 @@ What is kept: per recorded batch and shared tensor, the T × T Gram
 ⟨g_i, g_j⟩ in float64; every cosine, norm and weight follows from it, in
 the Rust library shared with ``mtl-train diagnose``. While one batch is
 measured, the task gradients of a group of tensors are held at once:
-T × (group's parameters) values, at most ``max_bytes`` (default 1 GiB);
-more parameters are measured in more groups, each with T backward passes.
+T × (group's parameters) values, at most ``max_bytes`` (default 1 GiB), or
+T × one tensor's parameters when a single tensor is larger (a tensor is not
+split); more parameters are measured in more groups, each with T backward
+passes.
 
 Torch is imported here only; the rest of ``mtl_inspect`` works without it.
 """
@@ -624,7 +626,9 @@ def pruning_impact(
     ``evaluate`` returns {task: score}; ``higher_is_better=False`` for a
     loss. ``k`` defaults to mtl-train's (the paper's 200 of 2880 gates,
     scaled). The gates are read with mtl_inspect's reader (``gate=`` as in
-    :func:`mtl_inspect.open`)."""
+    :func:`mtl_inspect.open`). ``evaluate`` is called in eval mode (running
+    statistics, as mtl-train evaluates) under ``torch.no_grad()``; the
+    model's mode and gates are restored afterwards."""
     tasks = list(tasks)
     importance, layers, kind = _gate_tensors(model, tasks, gate)
     t, f = importance.shape

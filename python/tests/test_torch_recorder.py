@@ -244,6 +244,20 @@ def test_nonfinite_gradient_is_refused_naming_task_and_tensor():
     assert skip.skipped and "t1" in skip.skipped[0][1]
 
 
+def test_nonfinite_loss_is_refused_or_skipped():
+    model = ThreeHeads()
+    x, ys = batch(4)
+    losses = losses_of(model, x, ys)
+    losses["t0"] = losses["t0"] * float("nan")
+    with pytest.raises(FloatingPointError, match=r"loss of task\(s\) \['t0'\] is not finite"):
+        GradientRecorder(model).record(losses, 7)
+    rec = GradientRecorder(model, on_nonfinite="skip")
+    assert rec.record(losses, 7) is False
+    assert rec.skipped == [(7, "the loss of task(s) ['t0'] is not finite")]
+    rec.record(losses_of(model, x, ys), 8)
+    assert rec.batches == 1
+
+
 def test_bad_calls_say_what_to_do():
     model = ThreeHeads()
     x, ys = batch(3)

@@ -57,20 +57,10 @@ impl GradientSeries<'_> {
             .filter_map(|s| s.identity_max_residual)
             .reduce(f64::max)
     }
-
-    /// The first scope and batch whose identity residual exceeds
-    /// [`IDENTITY_TOLERANCE`], as (scope, residual).
-    pub fn identity_violation(&self) -> Option<(&str, f64)> {
-        self.scopes.iter().find_map(|s| {
-            s.identity_max_residual
-                .filter(|r| *r > IDENTITY_TOLERANCE)
-                .map(|r| (s.scope.as_str(), r))
-        })
-    }
 }
 
 /// One [`Summary`] as its JSON object (quantiles named by level).
-pub fn summary(s: &Summary) -> Value {
+fn summary(s: &Summary) -> Value {
     let q = |i: usize| s.quantiles.map(|q| q[i]);
     json!({
         "n": s.n,
@@ -242,7 +232,7 @@ fn steps_json(s: &[StepSummary], overall: &ScopeReport) -> Value {
 
 /// `x` rounded to `digits` significant digits, in its shortest form
 /// (scientific notation outside [1e-4, 1e6)).
-pub fn sig(x: f64, digits: usize) -> String {
+fn sig(x: f64, digits: usize) -> String {
     if x == 0.0 || !x.is_finite() {
         return if x.is_finite() {
             "0".into()
