@@ -153,33 +153,160 @@ fn histogram_edges(values: &[f64], bins: usize) -> Vec<f64> {
 /// at the last edge.
 fn histogram(values: &[f64], edges: &[f64]) -> Histogram {
     let bins = edges.len().saturating_sub(1);
-    let mut counts = vec![0usize; bins];
-    if let (Some(&lo), Some(&hi)) = (edges.first(), edges.last()) {
-        let norm = bins as f64 / (hi - lo);
-        for &x in values {
-            if !(lo..=hi).contains(&x) {
-                continue;
-            }
-            let mut i = (((x - lo) * norm).floor() as usize).min(bins - 1);
-            if i > 0 && x < edges[i] {
-                i -= 1;
-            } else if i + 1 < bins && x >= edges[i + 1] {
-                i += 1;
-            }
-            counts[i] += 1;
-        }
-    }
+    let counts = match (edges.first(), edges.last()) {
+        (Some(&lo), Some(&hi)) if bins > 0 => values
+            .par_chunks(CHUNK)
+            .map(|c| {
+                let mut counts = vec![0usize; bins];
+                count_into(&mut counts, c, edges, lo, hi);
+                counts
+            })
+            .reduce(
+                || vec![0usize; bins],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            ),
+        _ => vec![0usize; bins],
+    };
     Histogram {
         edges: edges.to_vec(),
         counts,
     }
 }
 
+fn count_into(counts: &mut [usize], values: &[f64], edges: &[f64], lo: f64, hi: f64) {
+    let bins = counts.len();
+    let norm = bins as f64 / (hi - lo);
+    for &x in values {
+        if !(lo..=hi).contains(&x) {
+            continue;
+        }
+        // x ≥ lo, so truncation is numpy's floor (and needs no libm call).
+        let mut i = (((x - lo) * norm) as usize).min(bins - 1);
+        if i > 0 && x < edges[i] {
+            i -= 1;
+        } else if i + 1 < bins && x >= edges[i + 1] {
+            i += 1;
+        }
+        counts[i] += 1;
+    }
+}
+
+/// Values are summed, counted and ranked in chunks of this many, the
+/// chunks in parallel; partial results are combined in chunk order, so a
+/// result does not depend on the number of threads, and a set no longer
+/// than one chunk is summed strictly left to right.
+const CHUNK: usize = 1 << 16;
+
+/// Buckets of the first pass of [`order_statistics`], and the size from
+/// which that pass pays off (below it, selection in a copy is faster).
+const BUCKETS: usize = 1 << 12;
+const BUCKETED_FROM: usize = 1 << 13;
+
 /// The order statistics `ranks` (ascending, each `< values.len()`) of
-/// `values`, by successive selections on what is left to the right of the
-/// previous one: a few passes over the values instead of a sort. The
-/// values are those of a sort by `f64::total_cmp`.
+/// `values`, exactly as a sort by `f64::total_cmp` would give them.
+///
+/// Sets of [`BUCKETED_FROM`] values or more are ranked in two passes: a count of the
+/// values in [`BUCKETS`] equal-width buckets over `[min, max]`, then the
+/// few buckets that hold a wanted rank are gathered and selected in. The
+/// bucket of `x` is `⌊(x − min) · scale⌋`, which never decreases as `x`
+/// grows (each rounded step is monotone), so bucket order is value order
+/// and the result is exact. Sets with a NaN or an infinity, or a single
+/// value, are selected in directly.
 fn order_statistics(values: &[f64], ranks: &[usize]) -> Vec<f64> {
+    if values.len() >= BUCKETED_FROM
+        && let Some(v) = order_statistics_bucketed(values, ranks)
+    {
+        return v;
+    }
+    order_statistics_by_selection(values, ranks)
+}
+
+fn order_statistics_bucketed(values: &[f64], ranks: &[usize]) -> Option<Vec<f64>> {
+    let (lo, hi, finite) = values
+        .par_chunks(CHUNK)
+        .map(|c| {
+            c.iter().fold(
+                (f64::INFINITY, f64::NEG_INFINITY, true),
+                |(a, b, ok), &x| (a.min(x), b.max(x), ok && x.is_finite()),
+            )
+        })
+        .reduce(
+            || (f64::INFINITY, f64::NEG_INFINITY, true),
+            |(a, b, p), (c, d, q)| (a.min(c), b.max(d), p && q),
+        );
+    if !finite || lo >= hi {
+        return None;
+    }
+    let scale = BUCKETS as f64 / (hi - lo);
+    if !scale.is_finite() {
+        return None;
+    }
+    let bucket = |x: f64| (((x - lo) * scale) as usize).min(BUCKETS - 1);
+    let counts = values
+        .par_chunks(CHUNK)
+        .map(|c| {
+            let mut h = vec![0usize; BUCKETS];
+            c.iter().for_each(|&x| h[bucket(x)] += 1);
+            h
+        })
+        .reduce(
+            || vec![0usize; BUCKETS],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    // starts[b]: how many values lie in the buckets before b.
+    let mut starts = Vec::with_capacity(BUCKETS + 1);
+    starts.push(0usize);
+    for c in &counts {
+        starts.push(starts.last().copied().unwrap_or(0) + c);
+    }
+    let bucket_of_rank = |k: usize| starts.partition_point(|&s| s <= k) - 1;
+    let mut wanted: Vec<usize> = ranks.iter().map(|&k| bucket_of_rank(k)).collect();
+    wanted.dedup();
+    let mut slot = vec![usize::MAX; BUCKETS];
+    for (i, &b) in wanted.iter().enumerate() {
+        slot[b] = i;
+    }
+    let gathered = values
+        .par_chunks(CHUNK)
+        .map(|c| {
+            let mut out = vec![Vec::new(); wanted.len()];
+            for &x in c {
+                let s = slot[bucket(x)];
+                if s != usize::MAX {
+                    out[s].push(x);
+                }
+            }
+            out
+        })
+        .reduce(
+            || vec![Vec::new(); wanted.len()],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| x.extend(y));
+                a
+            },
+        );
+    let mut out = Vec::with_capacity(ranks.len());
+    for (i, &b) in wanted.iter().enumerate() {
+        let local: Vec<usize> = ranks
+            .iter()
+            .filter(|&&k| bucket_of_rank(k) == b)
+            .map(|&k| k - starts[b])
+            .collect();
+        out.extend(order_statistics_by_selection(&gathered[i], &local));
+    }
+    Some(out)
+}
+
+/// [`order_statistics`] by successive selections on what is left to the
+/// right of the previous one: a few passes over the values instead of a
+/// sort.
+fn order_statistics_by_selection(values: &[f64], ranks: &[usize]) -> Vec<f64> {
     let mut v = values.to_vec();
     let mut out = Vec::with_capacity(ranks.len());
     let mut start = 0;
@@ -213,11 +340,51 @@ fn lerp_quantile(a: f64, b: f64, frac: f64) -> f64 {
 
 const QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
 
+/// Sums and counts of one set of values, each chunk of [`CHUNK`] values
+/// added left to right and the chunks' parts added in chunk order.
+struct Pass {
+    sum: f64,
+    below: usize,
+    above: usize,
+}
+
+fn first_pass(values: &[f64]) -> Pass {
+    let parts: Vec<Pass> = values
+        .par_chunks(CHUNK)
+        .map(|c| Pass {
+            sum: c.iter().sum(),
+            below: c.iter().filter(|&&v| v < 0.1).count(),
+            above: c.iter().filter(|&&v| v > 0.9).count(),
+        })
+        .collect();
+    parts.iter().fold(
+        Pass {
+            sum: 0.0,
+            below: 0,
+            above: 0,
+        },
+        |a, p| Pass {
+            sum: a.sum + p.sum,
+            below: a.below + p.below,
+            above: a.above + p.above,
+        },
+    )
+}
+
+fn sum_of_squares(values: &[f64], mean: f64) -> f64 {
+    let parts: Vec<f64> = values
+        .par_chunks(CHUNK)
+        .map(|c| c.iter().map(|v| (v - mean).powi(2)).sum::<f64>())
+        .collect();
+    parts.iter().sum()
+}
+
 fn describe(label: &str, values: &[f64], edges: &[f64]) -> Distribution {
     let n = values.len();
     let nf = n.max(1) as f64;
-    let mean = values.iter().sum::<f64>() / nf;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / nf;
+    let pass = first_pass(values);
+    let mean = pass.sum / nf;
+    let var = sum_of_squares(values, mean) / nf;
     // min, max and the two order statistics around each quantile.
     let (q, min, max) = if n == 0 {
         ([f64::NAN; 5], f64::NAN, f64::NAN)
@@ -255,8 +422,8 @@ fn describe(label: &str, values: &[f64], edges: &[f64]) -> Distribution {
         q75: q[3],
         q95: q[4],
         max,
-        below_0_1: values.iter().filter(|&&v| v < 0.1).count() as f64 / nf,
-        above_0_9: values.iter().filter(|&&v| v > 0.9).count() as f64 / nf,
+        below_0_1: pass.below as f64 / nf,
+        above_0_9: pass.above as f64 / nf,
         histogram: histogram(values, edges),
     }
 }
@@ -307,5 +474,69 @@ mod tests {
         let r = gate_distribution(&im(1, 1, &[0.3]), &bins(10));
         let d = &r.per_task[0];
         assert_eq!((d.q05, d.q95, d.min, d.max, d.n), (0.3, 0.3, 0.3, 0.3, 1));
+    }
+
+    /// Deterministic values with many ties, negatives and both zeros.
+    fn awkward(n: usize) -> Vec<f64> {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                match i % 7 {
+                    0 => 0.25,
+                    1 => -0.0,
+                    2 => 0.0,
+                    3 => (x % 1000) as f64 / 1000.0 - 0.5,
+                    _ => (x >> 11) as f64 / (1u64 << 53) as f64 * 3.0 - 1.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bucketed_order_statistics_equal_a_sort() {
+        for n in [BUCKETED_FROM, 3 * CHUNK + 17] {
+            let v = awkward(n);
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            let ranks = [0, 1, n / 20, n / 4, n / 4 + 1, n / 2, n - 2, n - 1];
+            let got = order_statistics_bucketed(&v, &ranks).expect("finite, not constant");
+            for (k, g) in ranks.iter().zip(&got) {
+                assert_eq!(g.to_bits(), sorted[*k].to_bits(), "rank {k} of {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn sets_the_buckets_cannot_order_are_selected_in() {
+        let mut v = awkward(BUCKETED_FROM);
+        v[5] = f64::INFINITY;
+        assert!(order_statistics_bucketed(&v, &[0]).is_none());
+        v[5] = f64::NAN;
+        assert!(order_statistics_bucketed(&v, &[0]).is_none());
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        let got = order_statistics(&v, &[0, v.len() - 1]);
+        assert_eq!(got[0].to_bits(), sorted[0].to_bits());
+        assert!(got[1].is_nan(), "total_cmp puts NaN last");
+        assert!(order_statistics_bucketed(&vec![0.5; BUCKETED_FROM], &[0]).is_none());
+    }
+
+    #[test]
+    fn sums_do_not_depend_on_the_threads() {
+        // Chunked sums are fixed by CHUNK alone: the same bits on one
+        // thread as on the global pool.
+        let v = awkward(5 * CHUNK + 3);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let a = one.install(|| describe("a", &v, &[0.0, 1.0]));
+        let b = describe("a", &v, &[0.0, 1.0]);
+        assert_eq!(a.mean.to_bits(), b.mean.to_bits());
+        assert_eq!(a.std.to_bits(), b.std.to_bits());
+        assert_eq!(a, b);
     }
 }
