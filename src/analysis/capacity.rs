@@ -77,11 +77,18 @@ const SNAP_TOL: f64 = 1e-14;
 /// With `identity` gates `C_t` may be negative; both parts then carry its
 /// sign (they are `C_t` scaled by a ratio in `[0, 1]`).
 pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
-    let data = im.data();
-    let (t, f) = (im.n_tasks(), im.n_filters());
+    capacity_of(im.tasks(), im.data().as_slice())
+}
+
+/// [`capacity`] of the `T × F` matrix stored column-major in `data`
+/// (`T = tasks.len()`): a whole matrix, or one layer's contiguous block of
+/// columns ([`ImportanceMatrix::layer_slice`]).
+pub fn capacity_of(tasks: &[String], data: &[f64]) -> CapacityReport {
+    let t = tasks.len();
+    let f = data.len().checked_div(t).unwrap_or(0);
     // Nᵀ (F × T, column-major): each task's row of I as a contiguous
     // column, the layout the QR wants. Sums and norms are taken there.
-    let mut nt = crate::importance::transpose_tiled(data.as_slice(), f, t);
+    let mut nt = crate::importance::transpose_tiled(data, f, t);
     let mut sums = vec![0.0; t];
     let mut norms = vec![0.0; t];
     let mut unit_sq = vec![0.0; t];
@@ -97,7 +104,7 @@ pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
         // back to the one-sided Jacobi SVD below, slower but certain.
         let unit = DMatrix::from_fn(t, f, |r, c| {
             if norms[r] > 0.0 {
-                data[(r, c)] / norms[r]
+                data[c * t + r] / norms[r]
             } else {
                 0.0
             }
@@ -113,8 +120,7 @@ pub fn capacity(im: &ImportanceMatrix) -> CapacityReport {
     let sigma_min_kept = kept.iter().map(|&k| sigma[k]).fold(f64::INFINITY, f64::min);
     let range_tol = range_tolerance(t, sigma_max, sigma_min_kept);
 
-    let tasks = im
-        .tasks()
+    let tasks = tasks
         .iter()
         .enumerate()
         .map(|(row, name)| {

@@ -7,8 +7,9 @@
 //! layer's task vectors; the whole-network numbers are not an average of
 //! these.
 
-use crate::analysis::capacity::{CapacityReport, capacity};
-use crate::analysis::similarity::{SimilarityMatrix, cosine_similarity};
+use crate::analysis::capacity::{CapacityReport, capacity_of};
+use crate::analysis::kernels::gram_of_slice;
+use crate::analysis::similarity::{SimilarityMatrix, similarity_from_gram};
 use crate::importance::ImportanceMatrix;
 
 /// The capacity split of one layer.
@@ -49,18 +50,14 @@ pub struct SimilarityByLayer {
     pub layers: Vec<LayerSimilarity>,
 }
 
-/// Each layer of `im` as its own importance matrix.
-fn layer_matrices(im: &ImportanceMatrix) -> Vec<(String, ImportanceMatrix)> {
+/// Each layer of `im` as the column-major slice of its `T × F_l` block,
+/// borrowed from the matrix (no copy), in depth order.
+fn layer_slices(im: &ImportanceMatrix) -> impl Iterator<Item = (String, usize, &[f64])> {
     im.layers()
         .iter()
         .enumerate()
-        .filter_map(|(i, span)| {
-            let block = im.layer_block(i).into_owned();
-            ImportanceMatrix::single_layer(im.tasks().to_vec(), &span.name, block)
-                .ok()
-                .map(|m| (span.name.clone(), m))
-        })
-        .collect()
+        .filter(|(_, span)| span.len > 0)
+        .map(|(i, span)| (span.name.clone(), span.len, im.layer_slice(i)))
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> f64 {
@@ -70,13 +67,12 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
 
 pub fn capacity_by_layer(im: &ImportanceMatrix) -> CapacityByLayer {
     CapacityByLayer {
-        layers: layer_matrices(im)
-            .into_iter()
-            .map(|(layer, m)| {
-                let report = capacity(&m);
+        layers: layer_slices(im)
+            .map(|(layer, filters, block)| {
+                let report = capacity_of(im.tasks(), block);
                 LayerCapacity {
                     layer,
-                    filters: m.n_filters(),
+                    filters,
                     mean_capacity: mean(report.tasks.iter().map(|t| t.capacity)),
                     mean_shared: mean(report.tasks.iter().map(|t| t.shared)),
                     mean_independent: mean(report.tasks.iter().map(|t| t.independent)),
@@ -89,10 +85,9 @@ pub fn capacity_by_layer(im: &ImportanceMatrix) -> CapacityByLayer {
 
 pub fn similarity_by_layer(im: &ImportanceMatrix) -> SimilarityByLayer {
     SimilarityByLayer {
-        layers: layer_matrices(im)
-            .into_iter()
-            .map(|(layer, m)| {
-                let s = cosine_similarity(&m);
+        layers: layer_slices(im)
+            .map(|(layer, filters, block)| {
+                let s = similarity_from_gram(im.tasks(), &gram_of_slice(block, im.n_tasks()));
                 let off = s.upper_triangle();
                 let (lo, hi) = off
                     .iter()
@@ -101,7 +96,7 @@ pub fn similarity_by_layer(im: &ImportanceMatrix) -> SimilarityByLayer {
                     });
                 LayerSimilarity {
                     layer,
-                    filters: m.n_filters(),
+                    filters,
                     mean_off_diagonal: (!off.is_empty()).then(|| mean(off.iter().copied())),
                     min_off_diagonal: (!off.is_empty()).then_some(lo),
                     max_off_diagonal: (!off.is_empty()).then_some(hi),

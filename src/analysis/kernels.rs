@@ -28,18 +28,19 @@ fn par(work: usize) -> Par {
     }
 }
 
-/// faer's view of a nalgebra matrix (both column-major, contiguous).
-fn view(a: &DMatrix<f64>) -> MatRef<'_, f64> {
-    MatRef::from_column_major_slice(a.as_slice(), a.nrows(), a.ncols())
-}
-
 /// `G = A Aᵀ` for the rows of `a` (`T × F`). Only the lower triangle is
 /// computed (half the work) and mirrored, so `G` is symmetric bit for bit.
 pub fn gram(a: &DMatrix<f64>) -> DMatrix<f64> {
-    let t = a.nrows();
+    gram_of_slice(a.as_slice(), a.nrows())
+}
+
+/// [`gram`] of the `t × (len / t)` matrix stored column-major in `data`
+/// (a whole matrix, or a contiguous block of its columns).
+pub fn gram_of_slice(data: &[f64], t: usize) -> DMatrix<f64> {
+    let f = data.len().checked_div(t).unwrap_or(0);
     let mut g = Mat::<f64>::zeros(t, t);
-    if a.ncols() > 0 {
-        let v = view(a);
+    if f > 0 {
+        let v = MatRef::from_column_major_slice(&data[..t * f], t, f);
         matmul(
             g.as_mut(),
             BlockStructure::TriangularLower,
@@ -49,7 +50,7 @@ pub fn gram(a: &DMatrix<f64>) -> DMatrix<f64> {
             v.transpose(),
             BlockStructure::Rectangular,
             1.0,
-            par(t * t * a.ncols() / 2),
+            par(t * t * f / 2),
         );
     }
     DMatrix::from_fn(t, t, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] })

@@ -209,6 +209,13 @@ impl ImportanceMatrix {
         let s = &self.layers[layer];
         self.data.columns(s.start, s.len)
     }
+    /// The `T × len` block of one layer as the column-major slice it is
+    /// in the matrix's storage (a layer's filters are adjacent columns).
+    pub fn layer_slice(&self, layer: usize) -> &[f64] {
+        let s = &self.layers[layer];
+        let t = self.tasks.len();
+        &self.data.as_slice()[s.start * t..(s.start + s.len) * t]
+    }
     /// Index of a task by name.
     pub fn task_index(&self, name: &str) -> Option<usize> {
         self.tasks.iter().position(|t| t == name)

@@ -15,7 +15,8 @@ use crate::analysis::clusters::{ClusterParams, Linkage, cluster_runs};
 use crate::analysis::depth::{DepthCurves, depth_curves};
 use crate::analysis::filter_groups::{FilterGroupParams, filter_groups};
 use crate::analysis::gate_stats::{GateStatsParams, gate_distribution};
-use crate::analysis::similarity::{SimilarityMatrix, cosine_similarity};
+use crate::analysis::kernels::gram;
+use crate::analysis::similarity::{SimilarityMatrix, similarity_from_gram};
 use crate::analysis::specialization::{SpecializationParams, specialization};
 use crate::analysis::stability::{ReducedRun, StabilityParams, stability_of_runs};
 use crate::checkpoint::discover::Gates;
@@ -189,11 +190,13 @@ pub fn reduce_run(
         }
         None => None,
     };
+    // One Gram matrix I Iᵀ for the similarity and the stability section.
+    let gram = gram(im.data());
     Ok(ReportRun {
         results: RunResults {
             provenance: provenance(src)?,
             capacity: capacity(im),
-            similarity: cosine_similarity(im),
+            similarity: similarity_from_gram(im.tasks(), &gram),
             specialization: specialization(im, &p.specialization),
             gates: gate_distribution(im, &p.gates),
             filter_groups: fg,
@@ -201,7 +204,7 @@ pub fn reduce_run(
         },
         depth: depth_curves(im),
         stability: (n_runs > 1)
-            .then(|| ReducedRun::new(src.name.to_string(), im, index, &p.stability)),
+            .then(|| ReducedRun::with_gram(src.name.to_string(), im, &gram, index, &p.stability)),
     })
 }
 

@@ -5,6 +5,7 @@
 //! intervals: for the mean over pairs by resampling runs, for each pair by
 //! resampling filters.
 
+use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -261,10 +262,22 @@ impl ReducedRun {
     /// filter partition, so a pair's interval depends only on its two runs
     /// and their positions.
     pub fn new(name: String, im: &ImportanceMatrix, index: usize, p: &StabilityParams) -> Self {
-        let gram = kernels::gram(im.data());
-        let similarity = similarity_from_gram(im.tasks(), &gram);
+        Self::with_gram(name, im, &kernels::gram(im.data()), index, p)
+    }
+
+    /// [`ReducedRun::new`] with the run's Gram matrix `I Iᵀ` already
+    /// computed (the report computes it once per run for the similarity
+    /// and the stability section).
+    pub fn with_gram(
+        name: String,
+        im: &ImportanceMatrix,
+        gram: &DMatrix<f64>,
+        index: usize,
+        p: &StabilityParams,
+    ) -> Self {
+        let similarity = similarity_from_gram(im.tasks(), gram);
         let replicates = (p.bootstrap > 0)
-            .then(|| RunReplicates::new(im.data(), &gram, index, p.seed))
+            .then(|| RunReplicates::new(im.data(), gram, index, p.seed))
             .flatten();
         ReducedRun {
             name,
