@@ -1,7 +1,9 @@
 """The numpy/scipy way to do what `mtl-inspect` does, for the side-by-side
 benchmark in benches/compare.sh (run by hand, not in CI):
 
+    python3 benches/analyses.py inspect    fixtures/celeba40/run0.safetensors
     python3 benches/analyses.py capacity   fixtures/celeba40/run0.safetensors
+    python3 benches/analyses.py similarity fixtures/celeba40/run0.safetensors
     python3 benches/analyses.py stability  fixtures/celeba40/run*.safetensors
     python3 benches/analyses.py cluster    fixtures/celeba40/run*.safetensors
 
@@ -46,8 +48,13 @@ def similarity(I):
 def main():
     cmd, paths = sys.argv[1], sys.argv[2:]
     runs = [load(p) for p in paths]
-    if cmd == "capacity":
+    if cmd == "inspect":
+        tasks, I = runs[0]
+        print(len(tasks), I.shape, I.min(), I.max())
+    elif cmd == "capacity":
         print(capacity(runs[0][1])[:2])
+    elif cmd == "similarity":
+        print(similarity(runs[0][1])[0, :3])
     elif cmd == "stability":
         sims = [similarity(I) for _, I in runs]
         iu = np.triu_indices(sims[0].shape[0], 1)
