@@ -7,9 +7,11 @@
 //! clusters given the points farthest from their centres, and the labels
 //! made consistent with the final centres.
 //!
-//! Every distance is `‖x‖² − 2 x·c + ‖c‖²`, the cross term for all points
-//! and centres in one matrix product per iteration (faer, all cores), so an
-//! iteration costs one `n × d × k` product and one pass over the points.
+//! A whole iteration computes every distance as `‖x‖² − 2 x·c + ‖c‖²`,
+//! the cross term for all points and centres in one matrix product (faer,
+//! all cores). Once the centres settle, Hamerly's bounds (see [`lloyd`])
+//! leave most points without any distance: late iterations, when a few
+//! hundred labels still move, cost a fraction of a product.
 //! Given the same initial centres the iterations are scikit-learn's
 //! (`tests/kmeans_reference.rs`); the seeding draws from our own
 //! generator, so it is deterministic for a seed but not scikit-learn's draw.
@@ -224,52 +226,89 @@ fn update_centers(points: &Points, labels: &[usize], dist: &[f64], k: usize) -> 
 }
 
 /// Lloyd iterations from `init` (`k` centres of `d` values).
+///
+/// Each iteration gives every point its nearest centre and moves every
+/// centre to the mean of its points, as scikit-learn's Lloyd does. The
+/// work is cut with Hamerly's bounds (G. Hamerly, "Making k-means even
+/// faster", SDM 2010), which decide which distances are computed, not the
+/// assignment: a point keeps its centre without a distance when an upper
+/// bound on its distance to that centre is below both a lower bound on its
+/// distance to every other centre and half the distance from its centre to
+/// the nearest other one (then that centre is strictly the nearest). The
+/// bounds follow the centres' shifts; the points that fail the test get
+/// exact distances, and the centres' sums are patched with the points that
+/// changed cluster. The first iteration, and the one after a cluster
+/// emptied (scikit-learn's relocation), are whole: every distance from one
+/// matrix product.
 pub fn lloyd(points: &Points, init: &[f64], p: &LloydParams) -> KMeansFit {
     let d = points.d;
     let k = init.len() / d;
     let tol = p.tol * points.mean_variance();
     let mut centers = init.to_vec();
-    let mut last: Option<(Vec<usize>, Vec<f64>)> = None;
+    let mut st: Option<Bounds> = None;
+    let mut whole = true;
     let mut strict = false;
     let mut iterations = 0;
-    for _ in 0..p.max_iter {
+    for it in 0..p.max_iter {
         iterations += 1;
-        let (labels, dist) = assign(points, &centers);
-        let next = update_centers(points, &labels, &dist, k);
-        let shift: f64 = next
-            .iter()
-            .zip(&centers)
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
+        let bounded = st
+            .as_mut()
+            .filter(|_| !whole)
+            .and_then(|b| b.reassign(points, &centers));
+        let changed = match bounded {
+            Some(changed) => changed,
+            None => {
+                let fresh = Bounds::exact(points, &centers, k);
+                let changed = st.as_ref().map_or(usize::MAX, |old| {
+                    old.labels
+                        .iter()
+                        .zip(&fresh.labels)
+                        .filter(|(a, b)| a != b)
+                        .count()
+                });
+                st = Some(fresh);
+                changed
+            }
+        };
+        let Some(b) = st.as_mut() else { break };
+        let next = if b.counts.contains(&0) {
+            // scikit-learn's relocation needs each point's distance to
+            // its own centre; the next iteration starts afresh.
+            whole = true;
+            let dist = b.own_sq_distances(points, &centers);
+            update_centers(points, &b.labels, &dist, k)
+        } else {
+            whole = false;
+            b.centers(d)
+        };
+        let shifts: Vec<f64> = next
+            .chunks(d)
+            .zip(centers.chunks(d))
+            .map(|(a, c)| a.iter().zip(c).map(|(x, y)| (x - y) * (x - y)).sum())
+            .collect();
+        let shift: f64 = shifts.iter().sum();
         centers = next;
-        strict = last.as_ref().is_some_and(|(l, _)| *l == labels);
-        last = Some((labels, dist));
+        strict = it > 0 && changed == 0;
         if strict || shift <= tol {
             break;
+        }
+        if !whole {
+            b.follow(&shifts);
         }
     }
     // Unchanged labels stand (scikit-learn keeps them, even when an empty
     // cluster was just relocated); otherwise the labels of the final
     // centres. The inertia is summed directly, as scikit-learn's is.
-    let labels = match last {
-        Some((l, _)) if strict => l,
+    let labels = match st {
+        Some(b) if strict => b.labels,
         _ => assign(points, &centers).0,
     };
-    let d = points.d;
     // Per point in parallel, summed in point order: the same bits on any
     // number of threads.
     let per_point: Vec<f64> = labels
         .par_iter()
         .enumerate()
-        .map(|(i, &j)| {
-            let c = &centers[j * d..(j + 1) * d];
-            points
-                .point(i)
-                .iter()
-                .zip(c)
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f64>()
-        })
+        .map(|(i, &j)| sq_dist(points.point(i), &centers[j * d..(j + 1) * d]))
         .collect();
     let inertia = per_point.iter().sum();
     KMeansFit {
@@ -278,6 +317,233 @@ pub fn lloyd(points: &Points, init: &[f64], p: &LloydParams) -> KMeansFit {
         inertia,
         iterations,
     }
+}
+
+/// `‖a − b‖²`, in eight interleaved partial sums (so the compiler keeps
+/// them in vector registers) added at the end.
+fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            let e = x[l] - y[l];
+            acc[l] += e * e;
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Rounding slack of the bound tests: a bound decides only when it wins
+/// by more than this relative margin (distances are exact to about 1e-15
+/// relative), so a near-tie always gets its distances computed.
+const SLACK: f64 = 1e-9;
+
+/// When more points than `n / PATCH_LIMIT` changed cluster, the centres'
+/// sums are added up afresh instead of patched.
+const PATCH_LIMIT: usize = 8;
+
+/// When more points than `n / WHOLE_LIMIT` fail the bound test, the
+/// iteration is done whole (one matrix product is then cheaper).
+const WHOLE_LIMIT: usize = 4;
+
+/// What a point that failed the bound test got: its index, its exact
+/// distance to its nearest centre, and, when every distance was needed,
+/// that centre and the distance to the second nearest.
+type Found = (usize, f64, Option<(usize, f64)>);
+
+/// Hamerly's per-point state, with the clusters' sums.
+struct Bounds {
+    labels: Vec<usize>,
+    /// Upper bound on each point's distance to its centre.
+    upper: Vec<f64>,
+    /// Lower bound on each point's distance to every other centre.
+    lower: Vec<f64>,
+    sums: Vec<f64>,
+    counts: Vec<usize>,
+}
+
+impl Bounds {
+    /// Every distance from one product: labels (the first nearest on
+    /// ties), exact bounds and the clusters' sums.
+    fn exact(points: &Points, centers: &[f64], k: usize) -> Bounds {
+        let dist = points.sq_distances(centers);
+        let (mut labels, mut upper, mut lower) = (Vec::new(), Vec::new(), Vec::new());
+        for row in dist.chunks(k) {
+            let (mut best, mut first, mut second) = (0, f64::INFINITY, f64::INFINITY);
+            for (j, &v) in row.iter().enumerate() {
+                if v < first {
+                    (best, second, first) = (j, first, v);
+                } else if v < second {
+                    second = v;
+                }
+            }
+            labels.push(best);
+            upper.push(first.sqrt());
+            lower.push(second.sqrt());
+        }
+        let (sums, counts) = cluster_sums(points, &labels, k);
+        Bounds {
+            labels,
+            upper,
+            lower,
+            sums,
+            counts,
+        }
+    }
+
+    /// Hamerly's assignment step; returns how many points changed cluster
+    /// and patches the sums with them, or `None` (nothing changed) when so
+    /// many points fail the bound test that a whole iteration is cheaper.
+    fn reassign(&mut self, points: &Points, centers: &[f64]) -> Option<usize> {
+        let d = points.d;
+        let k = centers.len() / d;
+        let n = self.labels.len();
+        let half: Vec<f64> = (0..k)
+            .map(|j| {
+                (0..k)
+                    .filter(|&o| o != j)
+                    .map(|o| sq_dist(&centers[j * d..(j + 1) * d], &centers[o * d..(o + 1) * d]))
+                    .fold(f64::INFINITY, f64::min)
+                    .sqrt()
+                    / 2.0
+            })
+            .collect();
+        let bound = |i: usize| half[self.labels[i]].max(self.lower[i]);
+        let need: Vec<usize> = (0..n)
+            .into_par_iter()
+            .filter(|&i| self.upper[i] * (1.0 + SLACK) >= bound(i))
+            .collect();
+        if need.len() > n / WHOLE_LIMIT {
+            return None;
+        }
+        let found: Vec<Found> = need
+            .par_iter()
+            .map(|&i| {
+                let (a, m) = (self.labels[i], bound(i));
+                let x = points.point(i);
+                let upper = sq_dist(x, &centers[a * d..(a + 1) * d]).sqrt();
+                if upper * (1.0 + SLACK) < m {
+                    return (i, upper, None);
+                }
+                let (mut best, mut first, mut second) = (0, f64::INFINITY, f64::INFINITY);
+                for (j, c) in centers.chunks(d).enumerate() {
+                    let v = sq_dist(x, c);
+                    if v < first {
+                        (best, second, first) = (j, first, v);
+                    } else if v < second {
+                        second = v;
+                    }
+                }
+                (i, first.sqrt(), Some((best, second.sqrt())))
+            })
+            .collect();
+        let mut moved = Vec::new();
+        for (i, upper, all) in found {
+            self.upper[i] = upper;
+            if let Some((best, lower)) = all {
+                self.lower[i] = lower;
+                if best != self.labels[i] {
+                    moved.push((i, self.labels[i], best));
+                    self.labels[i] = best;
+                }
+            }
+        }
+        if moved.len() > self.labels.len() / PATCH_LIMIT {
+            (self.sums, self.counts) = cluster_sums(points, &self.labels, k);
+        } else {
+            for &(i, old, new) in &moved {
+                let x = points.point(i);
+                self.sums[old * d..(old + 1) * d]
+                    .iter_mut()
+                    .zip(x)
+                    .for_each(|(s, v)| *s -= v);
+                self.sums[new * d..(new + 1) * d]
+                    .iter_mut()
+                    .zip(x)
+                    .for_each(|(s, v)| *s += v);
+                self.counts[old] -= 1;
+                self.counts[new] += 1;
+            }
+        }
+        Some(moved.len())
+    }
+
+    /// The clusters' means (every cluster has a point).
+    fn centers(&self, d: usize) -> Vec<f64> {
+        let mut c = self.sums.clone();
+        for (c, &w) in c.chunks_mut(d).zip(&self.counts) {
+            let w = w as f64;
+            c.iter_mut().for_each(|v| *v /= w);
+        }
+        c
+    }
+
+    /// Each point's squared distance to its own centre.
+    fn own_sq_distances(&self, points: &Points, centers: &[f64]) -> Vec<f64> {
+        let d = points.d;
+        self.labels
+            .par_iter()
+            .enumerate()
+            .map(|(i, &j)| sq_dist(points.point(i), &centers[j * d..(j + 1) * d]))
+            .collect()
+    }
+
+    /// The bounds after the centres moved by `sq_shifts` (squared).
+    fn follow(&mut self, sq_shifts: &[f64]) {
+        let shift: Vec<f64> = sq_shifts.iter().map(|s| s.sqrt()).collect();
+        // The largest shift, and the largest of the others.
+        let (mut top, mut first, mut second) = (0, 0.0_f64, 0.0_f64);
+        for (j, &s) in shift.iter().enumerate() {
+            if s > first {
+                (top, second, first) = (j, first, s);
+            } else if s > second {
+                second = s;
+            }
+        }
+        self.upper
+            .par_iter_mut()
+            .zip(self.lower.par_iter_mut())
+            .zip(self.labels.par_iter())
+            .for_each(|((u, l), &a)| {
+                *u += shift[a];
+                *l -= if a == top { second } else { first };
+            });
+    }
+}
+
+/// The clusters' sums and sizes, per fixed-size chunk of points in
+/// parallel, added in chunk order: the same bits on any number of threads.
+fn cluster_sums(points: &Points, labels: &[usize], k: usize) -> (Vec<f64>, Vec<usize>) {
+    let d = points.d;
+    let partial: Vec<(Vec<f64>, Vec<usize>)> = labels
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut sums = vec![0.0; d * k];
+            let mut counts = vec![0usize; k];
+            for (o, &l) in chunk.iter().enumerate() {
+                sums[l * d..(l + 1) * d]
+                    .iter_mut()
+                    .zip(points.point(c * CHUNK + o))
+                    .for_each(|(s, v)| *s += v);
+                counts[l] += 1;
+            }
+            (sums, counts)
+        })
+        .collect();
+    let mut sums = vec![0.0; d * k];
+    let mut counts = vec![0usize; k];
+    for (s, w) in &partial {
+        sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+        counts.iter_mut().zip(w).for_each(|(a, b)| *a += b);
+    }
+    (sums, counts)
 }
 
 /// Greedy k-means++ seeding: the first centre uniformly, then each next
@@ -400,6 +666,59 @@ mod tests {
             kmeans(&pts, 3, 2, &LloydParams::default(), &mut rng).unwrap()
         };
         assert_eq!(run(7), run(7));
+    }
+
+    /// Lloyd without bounds: every iteration whole, as scikit-learn's.
+    fn plain_lloyd(points: &Points, init: &[f64], p: &LloydParams) -> (Vec<usize>, usize) {
+        let k = init.len() / points.d;
+        let tol = p.tol * points.mean_variance();
+        let mut centers = init.to_vec();
+        let mut last: Option<Vec<usize>> = None;
+        for it in 0..p.max_iter {
+            let (labels, dist) = assign(points, &centers);
+            let next = update_centers(points, &labels, &dist, k);
+            let shift: f64 = next
+                .iter()
+                .zip(&centers)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            centers = next;
+            if last.as_ref() == Some(&labels) {
+                return (labels, it + 1);
+            }
+            last = Some(labels);
+            if shift <= tol {
+                return (assign(points, &centers).0, it + 1);
+            }
+        }
+        (assign(points, &centers).0, p.max_iter)
+    }
+
+    #[test]
+    fn bounds_change_the_work_not_the_iterations() {
+        // Overlapping groups in 24 dimensions: many iterations, with most
+        // of them taken by the bounds.
+        let (d, n) = (24, 3000);
+        let mut x: u64 = 7;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let data: Vec<f64> = (0..n * d)
+            .map(|i| ((i / d) % 5) as f64 * 0.15 * ((i % d) % 3) as f64 + next())
+            .collect();
+        let pts = Points::new(d, &data);
+        for (k, tol) in [(4, 0.0), (7, 1e-4), (12, 1e-6)] {
+            let init: Vec<f64> = (0..k).flat_map(|j| pts.point(j * 97).to_vec()).collect();
+            let p = LloydParams { max_iter: 300, tol };
+            let fit = lloyd(&pts, &init, &p);
+            let (labels, iterations) = plain_lloyd(&pts, &init, &p);
+            assert!(fit.iterations > 5, "k = {k}: {} iterations", fit.iterations);
+            assert_eq!(fit.iterations, iterations, "k = {k}");
+            assert_eq!(fit.labels, labels, "k = {k}");
+        }
     }
 
     #[test]
