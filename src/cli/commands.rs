@@ -181,7 +181,8 @@ pub fn filter_groups(
     let p = filter_groups::FilterGroupParams::new(k, seed, dead_threshold)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{e}")))?;
     let s = load.check()?;
-    let run = load::load(&ckpt, &s)?;
+    let mut run = load::load(&ckpt, &s)?;
+    run.gates.release_values();
     let r = filter_groups::filter_groups(&run.importance, &p).map_err(Failure::analysis)?;
     Ok(output::filter_groups(&run, &s, &r))
 }
@@ -190,7 +191,8 @@ pub fn filter_groups(
 pub fn gates(ckpt: PathBuf, bins: usize, load: LoadArgs) -> Result<Vec<u8>, Failure> {
     let p = gate_stats::GateStatsParams::new(bins).map_err(Failure::usage)?;
     let s = load.check()?;
-    let run = load::load(&ckpt, &s)?;
+    let mut run = load::load(&ckpt, &s)?;
+    run.gates.release_values();
     let r = gate_stats::gate_distribution(&run.importance, &p);
     Ok(output::gates(&run, &s, &r))
 }
