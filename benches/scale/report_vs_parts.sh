@@ -23,19 +23,8 @@ runs=("$data"/run*.safetensors)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# measure CMD...: prints "median_seconds peak_kb" of $repeats runs.
-measure() {
-  local times=() peak=0 line tmp
-  tmp=$(mktemp)
-  for _ in $(seq "$repeats"); do
-    /usr/bin/time -f "%e %M" -o "$tmp" "$@" >/dev/null 2>&1
-    line=$(tail -1 "$tmp")
-    times+=("${line% *}")
-    if (( ${line#* } > peak )); then peak=${line#* }; fi
-  done
-  rm -f "$tmp"
-  printf '%s\n' "${times[@]}" | sort -g | awk -v p="$peak" '{a[NR]=$1} END {print a[int((NR+1)/2)], p}'
-}
+# shellcheck source=benches/scale/measure.sh
+source benches/scale/measure.sh
 
 printf '%s runs, %s, %s repeat(s), k = %s, %s\n\n' "${#runs[@]}" "$data" "$repeats" "$k" "$bin"
 printf '| command | wall (median) | peak RSS |\n|---|---:|---:|\n'

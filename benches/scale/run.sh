@@ -23,21 +23,8 @@ cargo build --release -q
 bin=target/release/mtl-inspect
 runs=("$data"/run*.safetensors)
 
-# measure CMD...: prints "median_seconds peak_kb" of $repeats runs.
-measure() {
-  local times=() peak=0 out tmp
-  tmp=$(mktemp)
-  for _ in $(seq "$repeats"); do
-    /usr/bin/time -f "%e %M" -o "$tmp" "$@" >/dev/null 2>&1
-    out=$(tail -1 "$tmp")
-    times+=("${out% *}")
-    if (( ${out#* } > peak )); then peak=${out#* }; fi
-  done
-  rm -f "$tmp"
-  local med
-  med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  echo "$med $peak"
-}
+# shellcheck source=benches/scale/measure.sh
+source benches/scale/measure.sh
 
 printf '| command | mtl-inspect (s) | peak RSS | numpy/scipy (s) | peak RSS | numpy ÷ mtl-inspect |\n'
 printf '|---|---:|---:|---:|---:|---:|\n'

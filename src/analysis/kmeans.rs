@@ -177,30 +177,8 @@ fn assign(points: &Points, centers: &[f64]) -> (Vec<usize>, Vec<f64>) {
 /// point also leaves its old cluster's sum; labels are not changed).
 fn update_centers(points: &Points, labels: &[usize], dist: &[f64], k: usize) -> Vec<f64> {
     let d = points.d;
-    // Sums per fixed-size chunk of points in parallel, then added in chunk
-    // order: the same bits on any number of threads.
-    let partial: Vec<(Vec<f64>, Vec<f64>)> = labels
-        .par_chunks(CHUNK)
-        .enumerate()
-        .map(|(c, chunk)| {
-            let mut sums = vec![0.0; d * k];
-            let mut weight = vec![0.0f64; k];
-            for (o, &l) in chunk.iter().enumerate() {
-                sums[l * d..(l + 1) * d]
-                    .iter_mut()
-                    .zip(points.point(c * CHUNK + o))
-                    .for_each(|(s, v)| *s += v);
-                weight[l] += 1.0;
-            }
-            (sums, weight)
-        })
-        .collect();
-    let mut sums = vec![0.0; d * k];
-    let mut weight = vec![0.0f64; k];
-    for (s, w) in &partial {
-        sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
-        weight.iter_mut().zip(w).for_each(|(a, b)| *a += b);
-    }
+    let (mut sums, counts) = cluster_sums(points, labels, k);
+    let mut weight: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
     let empty: Vec<usize> = (0..k).filter(|&j| weight[j] == 0.0).collect();
     if !empty.is_empty() {
         let mut far: Vec<usize> = (0..labels.len()).collect();
